@@ -1,0 +1,213 @@
+/// "No end": the value stored for an absent `valid_until`.
+@usableFromInline let noExpiry: Timestamp = .max
+
+/// The compiled, immutable partner graph that answers every query.
+///
+/// Built once by ``GraphBuilder`` (from a loader or from ``GraphData``) and then only read, so
+/// it is shared freely between threads. Its layout is chosen for the check path:
+///
+/// - Organizations are numbered in **pre-order** of the tree, so the subtree of org `i` is the
+///   index range `i ..< orgEnd[i]`: every "is X at or below Y" test (bounds, reach, self-action)
+///   is two integer comparisons, with no tree walk.
+/// - Resource types, actions and roles are **interned** to small integers when the graph is
+///   built; a query hashes only its own strings (subject, type, action, resource id).
+/// - A user's assignments are one contiguous slice (CSR layout), so a check costs in proportion
+///   to the subject's holdings. Org grants are stored per org; a check looks at the grants of
+///   the subject's org and, for `include_suborgs` grants, its ancestors.
+/// - Each org's **ceiling** (the union of its and its ancestors' entitlements) is precomputed
+///   as a bitset over roles; "R is in the ceiling of O" is one bit test.
+/// - Whether the whole chain from an org up to the root is `active` is precomputed per org.
+public final class AccessGraph: Sendable {
+    // MARK: Interning
+    let typeIndex: [String: Int32]
+    let typeNames: [String]
+    let actionIndex: [String: Int32]
+    let actionNames: [String]
+    /// Per type id: the sorted action ids of its vocabulary (DESIGN §3, `list_actions`).
+    let typeVocabulary: [[Int32]]
+    let approveAction: Int32
+    let entitleAction: Int32
+    let suspendAction: Int32
+    let removeAction: Int32
+
+    // MARK: Orgs (index = pre-order number)
+    let orgIDs: [String]
+    let orgIndex: [String: Int32]
+    let orgParent: [Int32]
+    let orgEnd: [Int32]
+    let orgKind: [OrgKind]
+    let orgStatus: [OrgStatus]
+    /// Every org from this one up to the root is `active`.
+    let orgChainActive: [Bool]
+    /// The partner root above (or at) this org, or -1 for host orgs.
+    let orgPartnerRoot: [Int32]
+    /// Ceiling bitsets, `roleWords` words per org.
+    let orgCeiling: [UInt64]
+    let roleWords: Int
+    /// Org grants located at each org (CSR).
+    let orgGrantStart: [Int32]
+    let grantRole: [Int32]
+    let grantIncludeSub: [Bool]
+    let grantValidUntil: [Timestamp]
+    /// Whether any org grant lies at this org or an ancestor (lets a check skip the walk).
+    let orgGrantOnPath: [Bool]
+    /// Users grouped by org in pre-order (CSR): the users of a subtree are one slice.
+    let usersByOrgStart: [Int32]
+    let usersByOrg: [Int32]
+    /// Entitlements located at each org, for reports.
+    let orgEntitlements: [[Int32]]
+
+    // MARK: Roles
+    let roleIDs: [String]
+    let roleIndex: [String: Int32]
+    let rolePermStart: [Int32]
+    let permType: [Int32]
+    /// -1 for `*`.
+    let permAction: [Int32]
+    let permOwner: [Bool]
+    let rolePermissions: [[Permission]]
+
+    // MARK: Users
+    let userIDs: [String]
+    /// Ids and aliases.
+    let userIndex: [String: Int32]
+    let userOrg: [Int32]
+    let userStatus: [UserStatus]
+    let userValidUntil: [Timestamp]
+    let userAssignStart: [Int32]
+    let assignUser: [Int32]
+    let assignRole: [Int32]
+    let assignScope: [Int32]
+    let assignValidUntil: [Timestamp]
+    /// Assignment indices grouped by scope org (CSR), for `list_subjects`.
+    let assignByScopeStart: [Int32]
+    let assignByScope: [Int32]
+    /// Assignment indices grouped by role (CSR), for `list_subjects` on shared resources.
+    let assignByRoleStart: [Int32]
+    let assignByRole: [Int32]
+    let aliasCount: Int
+
+    // MARK: Resources
+    /// Per type id: resource id → resource index.
+    let resourceIndex: [[String: Int32]]
+    let resType: [Int32]
+    let resIDs: [String]
+    let resOrg: [Int32]
+    /// -1 for no owner.
+    let resOwner: [Int32]
+    let resShared: [Bool]
+    /// Per type id: resource indices sorted by location (pre-order), for `list_resources`.
+    let resByTypeAndOrg: [[Int32]]
+    /// Per type id: shared resources located at host orgs.
+    let sharedHostResources: [[Int32]]
+
+    let builtinUser: Int32 = 0
+    let builtinOrg: Int32 = 1
+    let builtinRole: Int32 = 2
+
+    init(_ b: borrowing GraphBuilder.Compiled) {
+        typeIndex = b.typeIndex
+        typeNames = b.typeNames
+        actionIndex = b.actionIndex
+        actionNames = b.actionNames
+        typeVocabulary = b.typeVocabulary
+        approveAction = b.actionIndex["approve"] ?? -2
+        entitleAction = b.actionIndex["entitle"] ?? -2
+        suspendAction = b.actionIndex["suspend"] ?? -2
+        removeAction = b.actionIndex["remove"] ?? -2
+        orgIDs = b.orgIDs
+        orgIndex = b.orgIndex
+        orgParent = b.orgParent
+        orgEnd = b.orgEnd
+        orgKind = b.orgKind
+        orgStatus = b.orgStatus
+        orgChainActive = b.orgChainActive
+        orgPartnerRoot = b.orgPartnerRoot
+        orgCeiling = b.orgCeiling
+        roleWords = b.roleWords
+        orgGrantStart = b.orgGrantStart
+        grantRole = b.grantRole
+        grantIncludeSub = b.grantIncludeSub
+        grantValidUntil = b.grantValidUntil
+        orgGrantOnPath = b.orgGrantOnPath
+        usersByOrgStart = b.usersByOrgStart
+        usersByOrg = b.usersByOrg
+        orgEntitlements = b.orgEntitlements
+        roleIDs = b.roleIDs
+        roleIndex = b.roleIndex
+        rolePermStart = b.rolePermStart
+        permType = b.permType
+        permAction = b.permAction
+        permOwner = b.permOwner
+        rolePermissions = b.rolePermissions
+        userIDs = b.userIDs
+        userIndex = b.userIndex
+        userOrg = b.userOrg
+        userStatus = b.userStatus
+        userValidUntil = b.userValidUntil
+        userAssignStart = b.userAssignStart
+        assignUser = b.assignUser
+        assignRole = b.assignRole
+        assignScope = b.assignScope
+        assignValidUntil = b.assignValidUntil
+        assignByScopeStart = b.assignByScopeStart
+        assignByScope = b.assignByScope
+        assignByRoleStart = b.assignByRoleStart
+        assignByRole = b.assignByRole
+        aliasCount = b.aliasCount
+        resourceIndex = b.resourceIndex
+        resType = b.resType
+        resIDs = b.resIDs
+        resOrg = b.resOrg
+        resOwner = b.resOwner
+        resShared = b.resShared
+        resByTypeAndOrg = b.resByTypeAndOrg
+        sharedHostResources = b.sharedHostResources
+    }
+
+    /// Counts of the graph's entities.
+    public struct Counts: Sendable, Hashable, Codable {
+        public var orgs: Int
+        public var users: Int
+        public var aliases: Int
+        public var roles: Int
+        public var resources: Int
+        public var entitlements: Int
+        public var assignments: Int
+        public var orgGrants: Int
+
+        /// Assignments plus org grants.
+        public var grants: Int { assignments + orgGrants }
+    }
+
+    /// Counts of the graph's entities.
+    public var counts: Counts {
+        Counts(
+            orgs: orgIDs.count, users: userIDs.count, aliases: aliasCount, roles: roleIDs.count,
+            resources: resIDs.count, entitlements: orgEntitlements.reduce(0) { $0 + $1.count },
+            assignments: assignRole.count, orgGrants: grantRole.count)
+    }
+
+    /// The root org's id (the host).
+    public var rootOrg: String { orgIDs[0] }
+
+    // MARK: Small shared predicates
+
+    /// `o` is `l` or below it.
+    @inline(__always) func isWithin(_ o: Int32, _ l: Int32) -> Bool {
+        l <= o && o < orgEnd[Int(l)]
+    }
+
+    @inline(__always) func inCeiling(org: Int32, role: Int32) -> Bool {
+        let word = orgCeiling[Int(org) &* roleWords &+ Int(role >> 6)]
+        return word & (1 &<< UInt64(role & 63)) != 0
+    }
+
+    @inline(__always) func isHostUser(_ u: Int32) -> Bool {
+        orgKind[Int(userOrg[Int(u)])] == .host
+    }
+
+    @inline(__always) func isHostOnly(type: Int32, action: Int32) -> Bool {
+        type == builtinRole || (type == builtinOrg && (action == approveAction || action == entitleAction))
+    }
+}

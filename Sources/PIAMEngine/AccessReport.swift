@@ -1,0 +1,143 @@
+/// What one user may do and where each power comes from: the report behind `piamctl access`.
+public struct AccessReport: Sendable, Hashable, Codable {
+    /// One holding of the user and whether it is in effect.
+    public struct Holding: Sendable, Hashable, Codable {
+        /// `assignment` or `org_grant`.
+        public var source: String
+        public var role: String
+        /// The org whose subtree the holding acts over.
+        public var scope: String
+        /// For org grants: the org the grant is made on.
+        public var grantOrg: String?
+        public var includeSuborgs: Bool?
+        public var validUntil: Timestamp?
+        /// `effective`, `expired`, `outside_ceiling` or `out_of_bounds`.
+        public var state: String
+        public var permissions: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case source, role, scope, state, permissions
+            case grantOrg = "grant_org"
+            case includeSuborgs = "include_suborgs"
+            case validUntil = "valid_until"
+        }
+    }
+
+    /// One permission in effect over one scope, and the holdings it comes from.
+    public struct Effective: Sendable, Hashable, Codable {
+        public var permission: String
+        public var scope: String
+        /// Human-readable origins, e.g. `assignment partner-admin` or `org_grant claims-agent on acme`.
+        public var via: [String]
+    }
+
+    public var user: String
+    public var org: String
+    /// The chain of orgs from the user's org up to the root.
+    public var orgPath: [String]
+    public var host: Bool
+    public var status: String
+    public var validUntil: Timestamp?
+    /// `allowed` when the user may act at all, else the subject-level reason that stops them.
+    public var subjectState: Reason
+    /// The roles in the ceiling of the user's org (partner users only; host users have none).
+    public var ceiling: [String]?
+    public var holdings: [Holding]
+    /// Permissions in effect, sorted by scope then permission. Host-only permissions held by a
+    /// partner user are left out: they never take effect.
+    public var effective: [Effective]
+
+    enum CodingKeys: String, CodingKey {
+        case user, org, host, status, ceiling, holdings, effective
+        case orgPath = "org_path"
+        case validUntil = "valid_until"
+        case subjectState = "subject_state"
+    }
+}
+
+extension AccessGraph {
+    /// The access report of a user (by id or alias) at time `now`, or `nil` for an unknown user.
+    public func accessReport(user: String, now: Timestamp) -> AccessReport? {
+        guard let s = userIndex[user] else { return nil }
+        let si = Int(s)
+        let sOrg = userOrg[si]
+        let host = orgKind[Int(sOrg)] == .host
+        var path: [String] = []
+        var o = sOrg
+        while o >= 0 { path.append(orgIDs[Int(o)]); o = orgParent[Int(o)] }
+        var holdings: [AccessReport.Holding] = []
+        var effective: [String: (scope: Int32, perm: String, via: [String])] = [:]
+        forEachHolding(of: s) { source, role, scope, validUntil in
+            let state: String
+            if validUntil <= now { state = "expired" }
+            else if !host && !inCeiling(org: sOrg, role: role) { state = "outside_ceiling" }
+            else if !host && !isWithin(scope, sOrg) { state = "out_of_bounds" }
+            else { state = "effective" }
+            var h = AccessReport.Holding(
+                source: "assignment", role: roleIDs[Int(role)], scope: orgIDs[Int(scope)],
+                validUntil: validUntil == noExpiry ? nil : validUntil, state: state,
+                permissions: rolePermissions[Int(role)].map(\.description))
+            var via = "assignment \(roleIDs[Int(role)])"
+            if case .orgGrant(let g) = source {
+                let go = orgIDs[Int(grantOrgOf(g))]
+                h.source = "org_grant"
+                h.grantOrg = go
+                h.includeSuborgs = grantIncludeSub[Int(g)]
+                via = "org_grant \(roleIDs[Int(role)]) on \(go)"
+            }
+            holdings.append(h)
+            if state == "effective" {
+                for p in rolePermissions[Int(role)] where host || !p.isHostOnly {
+                    let key = "\(orgIDs[Int(scope)])\u{0}\(p)"
+                    effective[key, default: (scope, p.description, [])].via.append(via)
+                }
+            }
+            return true
+        }
+        let eff = effective.values
+            .sorted { ($0.scope, $0.perm) < ($1.scope, $1.perm) }
+            .map { AccessReport.Effective(permission: $0.perm, scope: orgIDs[Int($0.scope)], via: $0.via) }
+        var ceiling: [String]? = nil
+        if !host {
+            ceiling = (0..<roleIDs.count).filter { inCeiling(org: sOrg, role: Int32($0)) }.map { roleIDs[$0] }
+        }
+        return AccessReport(
+            user: userIDs[si], org: orgIDs[Int(sOrg)], orgPath: path, host: host,
+            status: userStatus[si].name, validUntil: userValidUntil[si] == noExpiry ? nil : userValidUntil[si],
+            subjectState: subjectState(s, now: now), ceiling: ceiling, holdings: holdings, effective: eff)
+    }
+
+    /// Whether a user id or alias names a user; returns the user's id.
+    public func userID(for idOrAlias: String) -> String? {
+        userIndex[idOrAlias].map { userIDs[Int($0)] }
+    }
+
+    /// Whether an org exists.
+    public func hasOrg(_ id: String) -> Bool { orgIndex[id] != nil }
+
+    /// Whether a role exists.
+    public func hasRole(_ id: String) -> Bool { roleIndex[id] != nil }
+
+    /// The partner root of the org `id` (the topmost partner org on its path), or `nil` for a host
+    /// org or an unknown id.
+    public func partnerRoot(ofOrg id: String) -> String? {
+        guard let o = orgIndex[id], orgPartnerRoot[Int(o)] >= 0 else { return nil }
+        return orgIDs[Int(orgPartnerRoot[Int(o)])]
+    }
+
+    /// The org of a user (by id or alias).
+    public func org(ofUser idOrAlias: String) -> String? {
+        userIndex[idOrAlias].map { orgIDs[Int(userOrg[Int($0)])] }
+    }
+
+    /// All user ids, in load order.
+    public var allUserIDs: [String] { userIDs }
+    /// All org ids, in pre-order.
+    public var allOrgIDs: [String] { orgIDs }
+    /// All role ids.
+    public var allRoleIDs: [String] { roleIDs }
+    /// All registered resources as `(type, id)`.
+    public var allResources: [(type: String, id: String)] {
+        resIDs.indices.map { (typeNames[Int(resType[$0])], resIDs[$0]) }
+    }
+}

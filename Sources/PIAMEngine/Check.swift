@@ -1,0 +1,304 @@
+// The decision rules of DESIGN §3. One generic evaluation serves `check` (with a tracer that
+// the optimizer removes) and `explain` (with a tracer that records every holding), so the two
+// can never disagree.
+
+/// A resource after step 5: its type id, location, owner and sharing.
+struct ResolvedResource {
+    /// Interned type id; -2 for a type no role or resource mentions.
+    var type: Int32
+    /// Location org.
+    var org: Int32
+    /// Owning user; -1 for none.
+    var owner: Int32
+    var shared: Bool
+    /// Whether the resource is registered in the graph (or is a user/org/role).
+    var registered: Bool
+}
+
+/// Where a holding comes from.
+enum HoldingSource {
+    case assignment(Int32)
+    case orgGrant(Int32)
+}
+
+/// What happened to one holding (and the permission that matched, if any) in step 7.
+enum HoldingRule: String {
+    case noMatchingPermission = "no_matching_permission"
+    case expired
+    case outsideCeiling = "outside_ceiling"
+    case outOfBounds = "out_of_bounds"
+    case outOfReach = "out_of_reach"
+    case notOwner = "not_owner"
+    case hostOnly = "host_only"
+    case allowed
+}
+
+protocol EvalTracer {
+    /// Whether evaluation must visit every holding even after one allows.
+    static var visitsAll: Bool { get }
+    mutating func holding(_ source: HoldingSource, role: Int32, scope: Int32, validUntil: Timestamp, permission: Int32, rule: HoldingRule)
+}
+
+struct NoTracer: EvalTracer {
+    static var visitsAll: Bool { false }
+    @inline(__always)
+    mutating func holding(_ source: HoldingSource, role: Int32, scope: Int32, validUntil: Timestamp, permission: Int32, rule: HoldingRule) {}
+}
+
+// Step-7 failure flags, in precedence order (lowest bit wins).
+private let flagOutOfScope: UInt8 = 1
+private let flagNotOwner: UInt8 = 2
+private let flagHostOnly: UInt8 = 4
+private let flagOutsideCeiling: UInt8 = 8
+private let flagExpired: UInt8 = 16
+
+extension AccessGraph {
+    // MARK: Public queries
+
+    /// Decides one request at time `now` (DESIGN §3).
+    public func check(_ request: CheckRequest, now: Timestamp) -> Decision {
+        var t = NoTracer()
+        return evaluate(request, now: now, tracer: &t)
+    }
+
+    /// Decides one request at time `now`.
+    @inlinable
+    public func check(subject: String, action: String, resource: ResourceRef, now: Timestamp) -> Decision {
+        check(CheckRequest(subject: subject, action: action, resource: resource), now: now)
+    }
+
+    /// Decides a batch with one of the AuthZEN semantics. The short-circuit semantics stop after
+    /// the deciding item, so the result may be shorter than `requests`.
+    public func checkBatch(_ requests: [CheckRequest], semantic: BatchSemantic, now: Timestamp) -> [Decision] {
+        var out: [Decision] = []
+        out.reserveCapacity(requests.count)
+        for r in requests {
+            let d = check(r, now: now)
+            out.append(d)
+            switch semantic {
+            case .executeAll: break
+            case .denyOnFirstDeny: if !d.allowed { return out }
+            case .permitOnFirstPermit: if d.allowed { return out }
+            }
+        }
+        return out
+    }
+
+    // MARK: The evaluation
+
+    func evaluate<T: EvalTracer>(_ request: CheckRequest, now: Timestamp, tracer: inout T) -> Decision {
+        guard let s = userIndex[request.subject] else { return .deny(.unknownSubject) }
+        let state = subjectState(s, now: now)
+        guard state == .allowed else { return .deny(state) }
+        guard let res = resolve(request.resource) else { return .deny(.unknownResource) }
+        return decide(subject: s, action: actionID(request.action), resource: res, now: now, tracer: &tracer)
+    }
+
+    /// Steps 2–4 for a known subject.
+    @inline(__always)
+    func subjectState(_ s: Int32, now: Timestamp) -> Reason {
+        let i = Int(s)
+        if userStatus[i] != .active { return .subjectInactive }
+        if userValidUntil[i] <= now { return .subjectExpired }
+        if !orgChainActive[Int(userOrg[i])] { return .orgInactive }
+        return .allowed
+    }
+
+    @inline(__always)
+    func actionID(_ action: String) -> Int32 { actionIndex[action] ?? -2 }
+
+    /// Step 5: resolves a resource, or `nil` for `unknown_resource`.
+    func resolve(_ r: ResourceRef) -> ResolvedResource? {
+        switch r.type {
+        case BuiltinType.user:
+            guard let u = userIndex[r.id] else { return nil }
+            return ResolvedResource(type: builtinUser, org: userOrg[Int(u)], owner: u, shared: false, registered: true)
+        case BuiltinType.org:
+            guard let o = orgIndex[r.id] else { return nil }
+            return ResolvedResource(type: builtinOrg, org: o, owner: -1, shared: false, registered: true)
+        case BuiltinType.role:
+            return ResolvedResource(type: builtinRole, org: 0, owner: -1, shared: false, registered: roleIndex[r.id] != nil)
+        default:
+            let t = typeIndex[r.type] ?? -2
+            if t >= 0, let x = resourceIndex[Int(t)][r.id] {
+                let i = Int(x)
+                return ResolvedResource(type: t, org: resOrg[i], owner: resOwner[i], shared: resShared[i], registered: true)
+            }
+            guard let orgID = r.org, let o = orgIndex[orgID] else { return nil }
+            let owner = r.owner.flatMap { userIndex[$0] } ?? -1
+            return ResolvedResource(type: t, org: o, owner: owner, shared: false, registered: false)
+        }
+    }
+
+    /// Steps 6 and 7 for a subject that passed steps 1–4 and a resolved resource.
+    @inline(__always)
+    func decide<T: EvalTracer>(subject s: Int32, action a: Int32, resource res: ResolvedResource, now: Timestamp, tracer: inout T) -> Decision {
+        let sOrg = userOrg[Int(s)]
+        // Step 6: no self-action.
+        if a >= 0 && (a == suspendAction || a == removeAction) {
+            if res.type == builtinUser && res.owner == s { return .deny(.selfAction) }
+            if res.type == builtinOrg && isWithin(sOrg, res.org) { return .deny(.selfAction) }
+        }
+        // Step 7.
+        let host = orgKind[Int(sOrg)] == .host
+        let hostOnlyRequest = isHostOnly(type: res.type, action: a)
+        let reachShared = res.shared && orgKind[Int(res.org)] == .host
+        var flags: UInt8 = 0
+        var allowed = false
+        forEachHolding(of: s) { source, role, scope, validUntil in
+            let r = Int(role)
+            var p = Int(rolePermStart[r])
+            let end = Int(rolePermStart[r + 1])
+            var matched = false
+            while p < end {
+                let pa = permAction[p]
+                if permType[p] == res.type && (pa == -1 || pa == a) {
+                    matched = true
+                    if validUntil <= now {
+                        flags |= flagExpired
+                        tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .expired)
+                        break
+                    }
+                    if !host {
+                        if !inCeiling(org: sOrg, role: role) {
+                            flags |= flagOutsideCeiling
+                            tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .outsideCeiling)
+                            break
+                        }
+                        if !isWithin(scope, sOrg) {
+                            flags |= flagOutsideCeiling
+                            tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .outOfBounds)
+                            break
+                        }
+                    }
+                    if !(reachShared || isWithin(res.org, scope)) {
+                        flags |= flagOutOfScope
+                        tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .outOfReach)
+                    } else if permOwner[p] && res.owner != s {
+                        flags |= flagNotOwner
+                        tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .notOwner)
+                    } else if hostOnlyRequest && !host {
+                        flags |= flagHostOnly
+                        tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .hostOnly)
+                    } else {
+                        tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .allowed)
+                        allowed = true
+                        return T.visitsAll
+                    }
+                }
+                p += 1
+            }
+            if !matched {
+                tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: -1, rule: .noMatchingPermission)
+            }
+            return true
+        }
+        if allowed { return .allow }
+        return .deny(Self.reason(forFlags: flags))
+    }
+
+    @inline(__always)
+    static func reason(forFlags flags: UInt8) -> Reason {
+        if flags & flagOutOfScope != 0 { return .outOfScope }
+        if flags & flagNotOwner != 0 { return .notOwner }
+        if flags & flagHostOnly != 0 { return .hostOnly }
+        if flags & flagOutsideCeiling != 0 { return .outsideCeiling }
+        if flags & flagExpired != 0 { return .grantExpired }
+        return .noPermission
+    }
+
+    /// Calls `body` for every holding of user `s` (assignments, then org grants from the user's
+    /// org upward) until it returns `false`. Holdings are not filtered: the caller applies the
+    /// effectiveness rules.
+    @inline(__always)
+    func forEachHolding(of s: Int32, _ body: (HoldingSource, _ role: Int32, _ scope: Int32, _ validUntil: Timestamp) -> Bool) {
+        let u = Int(s)
+        var i = Int(userAssignStart[u])
+        let end = Int(userAssignStart[u + 1])
+        while i < end {
+            if !body(.assignment(Int32(i)), assignRole[i], assignScope[i], assignValidUntil[i]) { return }
+            i += 1
+        }
+        let sOrg = userOrg[u]
+        guard orgGrantOnPath[Int(sOrg)] else { return }
+        var o = sOrg
+        var own = true
+        while o >= 0 {
+            var g = Int(orgGrantStart[Int(o)])
+            let gEnd = Int(orgGrantStart[Int(o) + 1])
+            while g < gEnd {
+                if own || grantIncludeSub[g] {
+                    if !body(.orgGrant(Int32(g)), grantRole[g], sOrg, grantValidUntil[g]) { return }
+                }
+                g += 1
+            }
+            o = orgParent[Int(o)]
+            own = false
+        }
+    }
+
+    /// Whether a holding of user `s` is effective (DESIGN §3, rules 1–3).
+    @inline(__always)
+    func isEffective(subject s: Int32, role: Int32, scope: Int32, validUntil: Timestamp, now: Timestamp) -> Bool {
+        if validUntil <= now { return false }
+        let sOrg = userOrg[Int(s)]
+        if orgKind[Int(sOrg)] == .host { return true }
+        return inCeiling(org: sOrg, role: role) && isWithin(scope, sOrg)
+    }
+
+    // MARK: can_assign
+
+    /// Whether `actor` may give `role` to `target` over `scope` (default: the target's org),
+    /// by the five rules of DESIGN §3.
+    public func canAssign(actor: String, target: String, role: String, scope: String? = nil, now: Timestamp) -> Decision {
+        // Rule 1.
+        let d = check(subject: actor, action: "assign_role", resource: ResourceRef(type: BuiltinType.user, id: target), now: now)
+        guard d.allowed, let a = userIndex[actor], let t = userIndex[target] else { return d }
+        // Rule 2.
+        guard let r = roleIndex[role] else { return .deny(.unknownRole) }
+        let tOrg = userOrg[Int(t)]
+        let l: Int32
+        if let scope, !scope.isEmpty {
+            guard let o = orgIndex[scope] else { return .deny(.unknownOrg) }
+            l = o
+        } else {
+            l = tOrg
+        }
+        let targetIsHost = orgKind[Int(tOrg)] == .host
+        // Rule 3.
+        if !targetIsHost && !inCeiling(org: tOrg, role: r) { return .deny(.outsideCeiling) }
+        // Rule 4.
+        if !targetIsHost && !isWithin(l, tOrg) { return .deny(.outOfScope) }
+        // Rule 5: every permission of the role is covered at L by the actor's effective holdings.
+        let actorIsHost = isHostUser(a)
+        var p = Int(rolePermStart[Int(r)])
+        let end = Int(rolePermStart[Int(r) + 1])
+        while p < end {
+            if !covers(actor: a, actorIsHost: actorIsHost, type: permType[p], action: permAction[p], ownerOnly: permOwner[p], at: l, now: now) {
+                return .deny(.escalation)
+            }
+            p += 1
+        }
+        return .allow
+    }
+
+    /// Whether permission (type, action, ownerOnly) is covered for `actor` at org `l`.
+    func covers(actor a: Int32, actorIsHost: Bool, type: Int32, action: Int32, ownerOnly: Bool, at l: Int32, now: Timestamp) -> Bool {
+        let hostOnly = type == builtinRole || (type == builtinOrg && (action == -1 || action == approveAction || action == entitleAction))
+        if hostOnly && !actorIsHost { return false }
+        var covered = false
+        forEachHolding(of: a) { _, role, scope, validUntil in
+            guard isEffective(subject: a, role: role, scope: scope, validUntil: validUntil, now: now), isWithin(l, scope) else { return true }
+            let r = Int(role)
+            for q in Int(rolePermStart[r])..<Int(rolePermStart[r + 1]) where permType[q] == type {
+                let qa = permAction[q]
+                if (qa == -1 || (action != -1 && qa == action)) && (!permOwner[q] || ownerOnly) {
+                    covered = true
+                    return false
+                }
+            }
+            return true
+        }
+        return covered
+    }
+}

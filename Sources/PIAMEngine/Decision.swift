@@ -1,0 +1,168 @@
+/// Why a request was allowed or denied (DESIGN §3). The raw values are the wire numbers.
+public enum Reason: UInt8, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
+    case allowed = 0
+    case unknownSubject = 1
+    case subjectInactive = 2
+    case subjectExpired = 3
+    case orgInactive = 4
+    case unknownResource = 5
+    case noPermission = 6
+    case outOfScope = 7
+    case notOwner = 8
+    case outsideCeiling = 9
+    case grantExpired = 10
+    case selfAction = 11
+    case escalation = 12
+    case unknownRole = 13
+    case hostOnly = 14
+    case unknownOrg = 15
+
+    /// The reason's stable snake_case name, used in text, JSON and logs.
+    public var name: String {
+        switch self {
+        case .allowed: "allowed"
+        case .unknownSubject: "unknown_subject"
+        case .subjectInactive: "subject_inactive"
+        case .subjectExpired: "subject_expired"
+        case .orgInactive: "org_inactive"
+        case .unknownResource: "unknown_resource"
+        case .noPermission: "no_permission"
+        case .outOfScope: "out_of_scope"
+        case .notOwner: "not_owner"
+        case .outsideCeiling: "outside_ceiling"
+        case .grantExpired: "grant_expired"
+        case .selfAction: "self_action"
+        case .escalation: "escalation"
+        case .unknownRole: "unknown_role"
+        case .hostOnly: "host_only"
+        case .unknownOrg: "unknown_org"
+        }
+    }
+
+    /// Parses a reason's snake_case name.
+    public init?(name: String) {
+        guard let r = Reason.allCases.first(where: { $0.name == name }) else { return nil }
+        self = r
+    }
+
+    public var description: String { name }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let s = try c.decode(String.self)
+        guard let r = Reason(name: s) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown reason \"\(s)\"")
+        }
+        self = r
+    }
+}
+
+/// The answer to a check: allowed or not, and why.
+public struct Decision: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var allowed: Bool
+    public var reason: Reason
+
+    public init(allowed: Bool, reason: Reason) {
+        self.allowed = allowed
+        self.reason = reason
+    }
+
+    /// A denial with `reason`.
+    public static func deny(_ reason: Reason) -> Decision { Decision(allowed: false, reason: reason) }
+    /// An allowed decision.
+    public static let allow = Decision(allowed: true, reason: .allowed)
+
+    public var description: String { allowed ? "allow" : "deny (\(reason.name))" }
+}
+
+/// The resource a query names: `TYPE:ID`, plus the optional properties `org` and `owner`
+/// that locate a resource the graph does not hold (DESIGN §2).
+public struct ResourceRef: Sendable, Hashable, CustomStringConvertible {
+    public var type: String
+    public var id: String
+    /// The `org` property: the location of an unregistered resource (an org id).
+    public var org: String?
+    /// The `owner` property: the owner of an unregistered resource (a user id or alias).
+    public var owner: String?
+
+    public init(type: String, id: String, org: String? = nil, owner: String? = nil) {
+        self.type = type
+        self.id = id
+        self.org = org
+        self.owner = owner
+    }
+
+    /// Builds a reference from wire-style properties; keys other than `org` and `owner` are
+    /// ignored (PROTOCOL: "Resource properties understood: org, owner").
+    public init(type: String, id: String, properties: [(key: String, value: String)]) {
+        self.init(type: type, id: id)
+        for (k, v) in properties {
+            if k == "org" { org = v } else if k == "owner" { owner = v }
+        }
+    }
+
+    /// Parses `TYPE:ID` (the id may itself contain colons).
+    public init?(parsing text: String) {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let type = String(text[..<colon])
+        let id = String(text[text.index(after: colon)...])
+        guard !type.isEmpty, !id.isEmpty else { return nil }
+        self.init(type: type, id: id)
+    }
+
+    public var description: String { "\(type):\(id)" }
+}
+
+/// One authorization question: may `subject` do `action` to `resource`?
+public struct CheckRequest: Sendable, Hashable {
+    public var subject: String
+    public var action: String
+    public var resource: ResourceRef
+
+    public init(subject: String, action: String, resource: ResourceRef) {
+        self.subject = subject
+        self.action = action
+        self.resource = resource
+    }
+}
+
+/// How a batch of checks is evaluated (the three AuthZEN evaluation semantics).
+public enum BatchSemantic: UInt8, Sendable, Hashable, CaseIterable, Codable {
+    /// Evaluate every request.
+    case executeAll = 0
+    /// Stop after the first denial (it is the last answer returned).
+    case denyOnFirstDeny = 1
+    /// Stop after the first permit (it is the last answer returned).
+    case permitOnFirstPermit = 2
+
+    /// The AuthZEN spelling.
+    public var name: String {
+        switch self {
+        case .executeAll: "execute_all"
+        case .denyOnFirstDeny: "deny_on_first_deny"
+        case .permitOnFirstPermit: "permit_on_first_permit"
+        }
+    }
+
+    /// Parses the AuthZEN spelling.
+    public init?(name: String) {
+        guard let s = BatchSemantic.allCases.first(where: { $0.name == name }) else { return nil }
+        self = s
+    }
+}
+
+/// One page of a list query. `nextCursor` is `nil` when there is nothing more.
+public struct Page: Sendable, Hashable, Codable {
+    public var items: [String]
+    public var nextCursor: String?
+
+    public init(items: [String], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}

@@ -1,0 +1,163 @@
+/// The answer to `explain`: the decision, its reason, and every holding considered with the rule
+/// it passed or failed (DESIGN §3). Encodes to the JSON trace of the wire protocol's EXPLAIN.
+public struct Explanation: Sendable, Hashable, Codable {
+    /// A subject-level or resource-level rule (steps 1–6) and whether it passed.
+    public struct Step: Sendable, Hashable, Codable {
+        /// 1–7, the rule's number in DESIGN §3.
+        public var step: Int
+        /// The rule, e.g. `subject_exists`.
+        public var rule: String
+        public var passed: Bool
+    }
+
+    /// The subject as resolved.
+    public struct Subject: Sendable, Hashable, Codable {
+        public var id: String
+        public var org: String
+        public var host: Bool
+        public var status: String
+        public var validUntil: Timestamp?
+
+        enum CodingKeys: String, CodingKey {
+            case id, org, host, status
+            case validUntil = "valid_until"
+        }
+    }
+
+    /// The resource as resolved.
+    public struct Resource: Sendable, Hashable, Codable {
+        public var type: String
+        public var id: String
+        /// Its location.
+        public var org: String
+        public var owner: String?
+        public var shared: Bool
+        /// `false` for a resource located only by the `org` property.
+        public var registered: Bool
+    }
+
+    /// One holding (and, when one matched, the permission) and what rule 7 made of it.
+    public struct Holding: Sendable, Hashable, Codable {
+        /// `assignment` or `org_grant`.
+        public var source: String
+        public var role: String
+        /// The holding's scope org.
+        public var scope: String
+        /// For org grants: the org the grant is made on.
+        public var grantOrg: String?
+        /// For org grants: whether it reaches sub-orgs.
+        public var includeSuborgs: Bool?
+        public var validUntil: Timestamp?
+        /// The matching permission, if any.
+        public var permission: String?
+        /// `allowed`, `no_matching_permission`, `expired`, `outside_ceiling`, `out_of_bounds`,
+        /// `out_of_reach`, `not_owner` or `host_only`.
+        public var rule: String
+
+        enum CodingKeys: String, CodingKey {
+            case source, role, scope, permission, rule
+            case grantOrg = "grant_org"
+            case includeSuborgs = "include_suborgs"
+            case validUntil = "valid_until"
+        }
+    }
+
+    public var allowed: Bool
+    public var reason: Reason
+    public var subject: Subject?
+    public var resource: Resource?
+    public var action: String
+    public var steps: [Step]
+    public var holdings: [Holding]
+
+    /// The decision this explanation justifies.
+    public var decision: Decision { Decision(allowed: allowed, reason: reason) }
+}
+
+struct RecordingTracer: EvalTracer {
+    static var visitsAll: Bool { true }
+    let graph: AccessGraph
+    var holdings: [Explanation.Holding] = []
+
+    mutating func holding(_ source: HoldingSource, role: Int32, scope: Int32, validUntil: Timestamp, permission: Int32, rule: HoldingRule) {
+        var h = Explanation.Holding(
+            source: "assignment", role: graph.roleIDs[Int(role)], scope: graph.orgIDs[Int(scope)],
+            validUntil: validUntil == noExpiry ? nil : validUntil,
+            permission: permission >= 0 ? graph.permissionString(Int(permission)) : nil, rule: rule.rawValue)
+        if case .orgGrant(let g) = source {
+            h.source = "org_grant"
+            h.grantOrg = graph.orgIDs[Int(graph.grantOrgOf(g))]
+            h.includeSuborgs = graph.grantIncludeSub[Int(g)]
+        }
+        holdings.append(h)
+    }
+}
+
+extension AccessGraph {
+    /// Decides one request and says why, holding by holding.
+    public func explain(_ request: CheckRequest, now: Timestamp) -> Explanation {
+        var steps: [Explanation.Step] = []
+        var e = Explanation(allowed: false, reason: .unknownSubject, subject: nil, resource: nil,
+                            action: request.action, steps: [], holdings: [])
+        func finish(_ d: Decision) -> Explanation {
+            e.allowed = d.allowed
+            e.reason = d.reason
+            e.steps = steps
+            return e
+        }
+        guard let s = userIndex[request.subject] else {
+            steps.append(.init(step: 1, rule: "subject_exists", passed: false))
+            return finish(.deny(.unknownSubject))
+        }
+        let si = Int(s)
+        e.subject = .init(id: userIDs[si], org: orgIDs[Int(userOrg[si])], host: isHostUser(s),
+                          status: userStatus[si].name,
+                          validUntil: userValidUntil[si] == noExpiry ? nil : userValidUntil[si])
+        steps.append(.init(step: 1, rule: "subject_exists", passed: true))
+        let state = subjectState(s, now: now)
+        steps.append(.init(step: 2, rule: "subject_active", passed: state != .subjectInactive))
+        if state == .subjectInactive { return finish(.deny(state)) }
+        steps.append(.init(step: 3, rule: "subject_not_expired", passed: state != .subjectExpired))
+        if state == .subjectExpired { return finish(.deny(state)) }
+        steps.append(.init(step: 4, rule: "orgs_active", passed: state != .orgInactive))
+        if state == .orgInactive { return finish(.deny(state)) }
+        guard let res = resolve(request.resource) else {
+            steps.append(.init(step: 5, rule: "resource_resolves", passed: false))
+            return finish(.deny(.unknownResource))
+        }
+        steps.append(.init(step: 5, rule: "resource_resolves", passed: true))
+        e.resource = .init(
+            type: request.resource.type,
+            id: request.resource.type == BuiltinType.user ? userIDs[Int(res.owner)] : request.resource.id,
+            org: orgIDs[Int(res.org)],
+            owner: res.owner >= 0 ? userIDs[Int(res.owner)] : nil, shared: res.shared, registered: res.registered)
+        var tracer = RecordingTracer(graph: self)
+        let d = decide(subject: s, action: actionID(request.action), resource: res, now: now, tracer: &tracer)
+        if d.reason == .selfAction {
+            steps.append(.init(step: 6, rule: "not_self_action", passed: false))
+            return finish(d)
+        }
+        steps.append(.init(step: 6, rule: "not_self_action", passed: true))
+        steps.append(.init(step: 7, rule: "permitted_by_holding", passed: d.allowed))
+        e.holdings = tracer.holdings
+        return finish(d)
+    }
+
+    func permissionString(_ p: Int) -> String {
+        let t = typeNames[Int(permType[p])]
+        let a = permAction[p] < 0 ? Permission.anyAction : actionNames[Int(permAction[p])]
+        return permOwner[p] ? "\(t):\(a):owner" : "\(t):\(a)"
+    }
+
+    /// The org an org grant is made on (grants are stored grouped by org).
+    func grantOrgOf(_ g: Int32) -> Int32 {
+        // Binary search in the CSR starts: the last org whose start is <= g.
+        var lo = 0
+        var hi = orgIDs.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if orgGrantStart[mid] <= g { lo = mid } else { hi = mid - 1 }
+        }
+        return Int32(lo)
+    }
+}
