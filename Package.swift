@@ -23,11 +23,13 @@ let package = Package(
         ),
         // The SQLite store: schema, migrations, change journal, import/export, loader, demo data.
         .target(name: "PIAMStore", dependencies: ["PIAMEngine", "CSQLite"]),
+        // Realistic demo databases and large generated graphs of the same shape.
+        .target(name: "PIAMDemo", dependencies: ["PIAMEngine", "PIAMStore"]),
         // The administration and query CLI.
         .executableTarget(
             name: "piamctl",
             dependencies: [
-                "PIAMEngine", "PIAMStore",
+                "PIAMEngine", "PIAMStore", "PIAMDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

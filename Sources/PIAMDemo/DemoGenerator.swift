@@ -1,0 +1,326 @@
+import PIAMEngine
+import PIAMStore
+
+/// Writes realistic partner graphs: the curated demo of `piamctl demo`, and large generated
+/// graphs of the same shape for scale work (`--orgs N --users N --resources N`).
+///
+/// The business is an insurer, *Northwind Mutual* (the host org `host`), with its departments,
+/// the `partners` container, and partner companies — brokers, agencies and claims adjusters —
+/// each with regions, branches and teams (three levels below the partner root). The insurer
+/// defines the roles (claims, policies, quotes, commission statements, the product catalog),
+/// entitles each kind of partner to the roles it may hand out, and grants some roles to whole
+/// orgs. Partner admins sit at the partner root and at region level.
+///
+/// The curated demo also has: an expiring assignment, an expired one, a contractor whose
+/// access ends, an expiring org grant, an invited user, a suspended user, a suspended partner
+/// and a pending partner registration with its invited first admin.
+public struct DemoGenerator: Sendable {
+    /// Sizes for a generated graph; `nil` for the curated demo.
+    public struct Scale: Sendable, Hashable {
+        public var orgs: Int
+        public var users: Int
+        public var resources: Int
+
+        public init(orgs: Int, users: Int, resources: Int) {
+            self.orgs = orgs
+            self.users = users
+            self.resources = resources
+        }
+    }
+
+    public var scale: Scale?
+    public var seed: UInt64
+    /// The time the demo is written at: expiries are placed around it.
+    public var now: Timestamp
+
+    public init(scale: Scale? = nil, seed: UInt64 = 1, now: Timestamp) {
+        self.scale = scale
+        self.seed = seed
+        self.now = now
+    }
+
+    static let day: Timestamp = 86_400_000
+
+    /// The insurer's roles (the defaults of DESIGN §6 are seeded by `init` and kept).
+    public static let roles: [ImportDocument.Role] = [
+        .init(id: "claims-viewer", name: "Claims viewer", description: "Reads claims in its scope",
+              permissions: ["claim:read"]),
+        .init(id: "claims-handler", name: "Claims handler", description: "Files and updates claims; withdraws its own",
+              permissions: ["claim:read", "claim:submit", "claim:update", "claim:withdraw:owner", "document:read"]),
+        .init(id: "claims-adjuster", name: "Claims adjuster", description: "Everything on claims in its scope",
+              permissions: ["claim:*", "document:read", "policy:read"]),
+        .init(id: "policy-viewer", name: "Policy viewer", permissions: ["policy:read"]),
+        .init(id: "policy-servicer", name: "Policy servicer", description: "Endorses and renews policies",
+              permissions: ["policy:read", "policy:endorse", "policy:renew"]),
+        .init(id: "quote-creator", name: "Quote creator", description: "Creates quotes; reads and submits its own",
+              permissions: ["quote:create", "quote:read:owner", "quote:submit:owner"]),
+        .init(id: "quote-manager", name: "Quote manager", permissions: ["quote:create", "quote:read", "quote:submit", "quote:approve"]),
+        .init(id: "commission-viewer", name: "Commission statements (own)", permissions: ["statement:read:owner"]),
+        .init(id: "commission-manager", name: "Commission statements (all in scope)", permissions: ["statement:read", "statement:download"]),
+        .init(id: "catalog-reader", name: "Product catalog", permissions: ["document:read"]),
+        .init(id: "claims-supervisor", name: "Claims supervisor (insurer staff)", permissions: ["claim:*", "policy:read", "document:*"]),
+        .init(id: "underwriter", name: "Underwriter (insurer staff)", permissions: ["policy:*", "quote:*", "document:read"]),
+        .init(id: "partner-manager", name: "Partner manager (insurer staff)",
+              permissions: ["org:view", "org:approve", "org:entitle", "org:suspend", "org:reactivate", "org:grant_role", "user:view", "statement:read"]),
+    ]
+
+    /// Roles each kind of partner is entitled to (at its partner root, so the whole subtree).
+    static let brokerRoles = ["partner-admin", "quote-creator", "quote-manager", "policy-viewer", "policy-servicer",
+                              "commission-viewer", "commission-manager", "catalog-reader", "claims-viewer"]
+    static let adjusterRoles = ["partner-admin", "claims-adjuster", "claims-handler", "claims-viewer", "catalog-reader"]
+
+    /// The document to import into a freshly initialized database.
+    public func document() -> ImportDocument {
+        if let scale { return generated(scale) }
+        return curated()
+    }
+
+    // MARK: The curated demo
+
+    struct PartnerSpec {
+        var id: String
+        var name: String
+        var kind: String  // broker, agency, adjuster
+        var status: String
+        var regions: [String]
+    }
+
+    static let partners: [PartnerSpec] = [
+        .init(id: "acme-brokers", name: "Acme Brokers", kind: "broker", status: "active", regions: ["north", "south", "east"]),
+        .init(id: "bluesky-agency", name: "Bluesky Insurance Agency", kind: "agency", status: "active", regions: ["metro", "coast"]),
+        .init(id: "harbor-adjusters", name: "Harbor Claims Adjusters", kind: "adjuster", status: "active", regions: ["marine", "property"]),
+        .init(id: "summit-brokerage", name: "Summit Brokerage", kind: "broker", status: "active", regions: ["alpine", "valley"]),
+        .init(id: "pinecrest-agency", name: "Pinecrest Agency", kind: "agency", status: "active", regions: ["west"]),
+        .init(id: "redwood-partners", name: "Redwood Partners", kind: "broker", status: "active", regions: ["central", "lakes"]),
+        .init(id: "lakeside-brokers", name: "Lakeside Brokers", kind: "broker", status: "active", regions: ["shore"]),
+        .init(id: "meridian-agency", name: "Meridian Agency", kind: "agency", status: "active", regions: ["urban", "rural"]),
+        .init(id: "oakridge-services", name: "Oakridge Insurance Services", kind: "agency", status: "active", regions: ["hills"]),
+        .init(id: "coastal-claims", name: "Coastal Claims Services", kind: "adjuster", status: "active", regions: ["gulf"]),
+        .init(id: "granite-brokers", name: "Granite Brokers", kind: "broker", status: "suspended", regions: ["quarry"]),
+        .init(id: "newleaf-agency", name: "Newleaf Agency", kind: "agency", status: "pending", regions: []),
+    ]
+
+    func curated() -> ImportDocument {
+        var doc = ImportDocument()
+        var rng = SplitMix(seed: seed)
+        doc.roles = Self.roles
+        doc.orgs = [
+            .init(id: "hq-claims", parent: "host", name: "Northwind Mutual — Claims", kind: "host"),
+            .init(id: "hq-underwriting", parent: "host", name: "Northwind Mutual — Underwriting", kind: "host"),
+            .init(id: "hq-partner-mgmt", parent: "host", name: "Northwind Mutual — Partner management", kind: "host"),
+        ]
+        doc.users = [
+            .init(id: "nina.hq", org: "host", name: "Nina Alvarez", email: "nina@northwind.example", aliases: ["okta|nina"]),
+            .init(id: "carl.claims", org: "hq-claims", name: "Carl Jensen", email: "carl@northwind.example", aliases: ["okta|carl"]),
+            .init(id: "uma.uw", org: "hq-underwriting", name: "Uma Patel", email: "uma@northwind.example"),
+            .init(id: "pete.pm", org: "hq-partner-mgmt", name: "Pete Okafor", email: "pete@northwind.example"),
+        ]
+        doc.assignments = [
+            .init(user: "nina.hq", role: "host-admin", scope: "host"),
+            .init(user: "carl.claims", role: "claims-supervisor", scope: "host"),
+            .init(user: "uma.uw", role: "underwriter", scope: "host"),
+            .init(user: "pete.pm", role: "partner-manager", scope: "partners"),
+        ]
+        doc.resources = [
+            .init(type: "document", id: "product-guide-2027", org: "host", shared: true, name: "Product guide 2027"),
+            .init(type: "document", id: "rate-card-q1", org: "host", shared: true, name: "Rate card Q1"),
+            .init(type: "document", id: "board-minutes", org: "host", shared: false, name: "Board minutes (internal)"),
+            .init(type: "claim", id: "CLM-HQ-0001", org: "hq-claims", name: "Head-office claim"),
+        ]
+        doc.entitlements = [.init(org: "partners", role: "partner-user")]
+        doc.orgGrants = [.init(org: "partners", role: "partner-user", includeSuborgs: true)]
+        let first = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Iris", "Jonas", "Kira", "Liam", "Maya", "Noah", "Olga", "Priya"]
+        let last = ["Smith", "Nguyen", "Garcia", "Kowalski", "Brown", "Haddad", "Lee", "Rossi", "Müller", "Silva"]
+        func person(_ id: String, org: String, domain: String, name: String? = nil, status: String? = nil, validUntil: Timestamp? = nil) -> String {
+            let name = name ?? "\(first[Int(rng.next() % UInt64(first.count))]) \(last[Int(rng.next() % UInt64(last.count))])"
+            doc.users.append(.init(id: id, org: org, name: name, email: "\(id)@\(domain)", aliases: ["okta|\(id)"],
+                                   status: status, validUntil: validUntil.map(RFC3339.format)))
+            return id
+        }
+        var claimNo = 1
+        for p in Self.partners {
+            doc.orgs.append(.init(id: p.id, parent: "partners", name: p.name, kind: "partner", status: p.status))
+            for r in p.kind == "adjuster" ? Self.adjusterRoles : Self.brokerRoles {
+                doc.entitlements.append(.init(org: p.id, role: r))
+            }
+            doc.orgGrants.append(.init(org: p.id, role: "catalog-reader", includeSuborgs: true))
+            let domain = "\(p.id).example"
+            if p.status == "pending" {
+                // A registration awaiting approval: the org and its invited first admin.
+                let admin = person("\(p.id)-admin", org: p.id, domain: domain, status: "invited")
+                doc.assignments.append(.init(user: admin, role: "partner-admin", scope: p.id, grantedBy: "pete.pm"))
+                continue
+            }
+            let rootAdmin = person("\(p.id)-admin", org: p.id, domain: domain)
+            doc.assignments.append(.init(user: rootAdmin, role: "partner-admin", scope: p.id, grantedBy: "pete.pm"))
+            if p.kind != "adjuster" {
+                doc.assignments.append(.init(user: rootAdmin, role: "commission-manager", scope: p.id, grantedBy: "pete.pm"))
+                doc.assignments.append(.init(user: rootAdmin, role: "quote-manager", scope: p.id, grantedBy: "pete.pm"))
+            } else {
+                doc.assignments.append(.init(user: rootAdmin, role: "claims-adjuster", scope: p.id, grantedBy: "pete.pm"))
+            }
+            for region in p.regions {
+                let rOrg = "\(p.id)-\(region)"
+                doc.orgs.append(.init(id: rOrg, parent: p.id, name: "\(p.name) — \(region.capitalized) region", kind: "partner"))
+                let rAdmin = person("\(rOrg)-admin", org: rOrg, domain: domain)
+                doc.assignments.append(.init(user: rAdmin, role: "partner-admin", scope: rOrg, grantedBy: rootAdmin))
+                if p.kind != "adjuster" {
+                    doc.orgGrants.append(.init(org: rOrg, role: "policy-viewer", includeSuborgs: true, grantedBy: rootAdmin))
+                }
+                for b in 1...2 {
+                    let bOrg = "\(rOrg)-b\(b)"
+                    doc.orgs.append(.init(id: bOrg, parent: rOrg, name: "\(p.name) — \(region.capitalized) branch \(b)", kind: "partner"))
+                    let tOrg = "\(bOrg)-t1"
+                    doc.orgs.append(.init(id: tOrg, parent: bOrg, name: "\(p.name) — \(region.capitalized) branch \(b) team 1", kind: "partner"))
+                    for (k, org) in [bOrg, bOrg, tOrg].enumerated() {
+                        let agent = person("\(org)-agent\(k + 1)", org: org, domain: domain)
+                        if p.kind == "adjuster" {
+                            doc.assignments.append(.init(user: agent, role: "claims-handler", grantedBy: rAdmin))
+                        } else {
+                            doc.assignments.append(.init(user: agent, role: "quote-creator", grantedBy: rAdmin))
+                            doc.assignments.append(.init(user: agent, role: "policy-servicer", grantedBy: rAdmin))
+                            doc.assignments.append(.init(user: agent, role: "commission-viewer", grantedBy: rAdmin))
+                            doc.resources.append(.init(type: "statement", id: "ST-2026-10-\(agent)", org: org, owner: agent, name: "Commission statement Oct 2026"))
+                            doc.resources.append(.init(type: "quote", id: "Q-\(agent)-1", org: org, owner: agent, name: "Home quote"))
+                        }
+                        doc.resources.append(.init(type: "policy", id: "POL-\(org)-\(k + 1)", org: org, owner: agent, name: "Policy"))
+                        let claim = String(format0(claimNo, width: 5))
+                        doc.resources.append(.init(type: "claim", id: "CLM-\(claim)", org: org, owner: agent, name: "Claim \(claim)"))
+                        claimNo += 1
+                    }
+                }
+            }
+        }
+        // The lifecycle cases, on Acme's north region.
+        let acme = "acme-brokers"
+        _ = person("temp.agent", org: "\(acme)-north-b1", domain: "\(acme).example", name: "Tom Temp", validUntil: now + 90 * Self.day)
+        doc.assignments.append(.init(user: "temp.agent", role: "quote-creator", validUntil: RFC3339.format(now + 90 * Self.day), grantedBy: "\(acme)-north-admin"))
+        doc.assignments.append(.init(user: "\(acme)-north-b1-agent1", role: "claims-viewer", validUntil: RFC3339.format(now + 14 * Self.day), grantedBy: "\(acme)-north-admin"))
+        doc.assignments.append(.init(user: "\(acme)-north-b1-agent2", role: "claims-viewer", validUntil: RFC3339.format(now - 10 * Self.day), grantedBy: "\(acme)-north-admin"))
+        doc.orgGrants.append(.init(org: "\(acme)-south", role: "quote-manager", includeSuborgs: true, validUntil: RFC3339.format(now + 30 * Self.day), grantedBy: "\(acme)-admin"))
+        _ = person("new.hire", org: "\(acme)-north-b2", domain: "\(acme).example", name: "Nora Newhire", status: "invited")
+        _ = person("ex.agent", org: "\(acme)-north-b2", domain: "\(acme).example", name: "Ezra Former", status: "suspended")
+        doc.assignments.append(.init(user: "ex.agent", role: "quote-creator", grantedBy: "\(acme)-north-admin"))
+        return doc
+    }
+
+    // MARK: Generated graphs
+
+    /// A graph of `scale` sizes and the curated demo's shape: partner trees of a root, three
+    /// regions, two branches per region and a team per branch (16 orgs); about 100 people per
+    /// org with three assignments each; admins at root and region level; org grants at partner
+    /// roots and regions; claims, policies, quotes and statements owned by agents.
+    func generated(_ scale: Scale) -> ImportDocument {
+        var rng = SplitMix(seed: seed)
+        var doc = ImportDocument()
+        doc.roles = Self.roles
+        doc.orgs = [.init(id: "hq-claims", parent: "host", name: "Claims", kind: "host")]
+        doc.entitlements = [.init(org: "partners", role: "partner-user")]
+        doc.orgGrants = [.init(org: "partners", role: "partner-user", includeSuborgs: true)]
+        doc.resources = [
+            .init(type: "document", id: "product-guide", org: "host", shared: true, name: "Product guide"),
+            .init(type: "document", id: "rate-card", org: "host", shared: true, name: "Rate card"),
+        ]
+        let partnerCount = max(1, (scale.orgs - 3) / 16)
+        struct Partner { var root: String; var regions: [String] = []; var orgs: [String] = []; var adjuster: Bool }
+        var partners: [Partner] = []
+        partners.reserveCapacity(partnerCount)
+        doc.orgs.reserveCapacity(partnerCount * 16 + 2)
+        for p in 0..<partnerCount {
+            let root = "p\(format0(p, width: 5))"
+            let adjuster = p % 7 == 3
+            let status = p % 97 == 13 ? "suspended" : (p % 101 == 17 ? "pending" : "active")
+            doc.orgs.append(.init(id: root, parent: "partners", name: "Partner \(p)", kind: "partner", status: status))
+            for r in adjuster ? Self.adjusterRoles : Self.brokerRoles { doc.entitlements.append(.init(org: root, role: r)) }
+            doc.orgGrants.append(.init(org: root, role: "catalog-reader", includeSuborgs: true))
+            var partner = Partner(root: root, orgs: [root], adjuster: adjuster)
+            for r in 1...3 {
+                let region = "\(root)-r\(r)"
+                doc.orgs.append(.init(id: region, parent: root, name: "Partner \(p) region \(r)", kind: "partner"))
+                partner.regions.append(region)
+                partner.orgs.append(region)
+                if !adjuster { doc.orgGrants.append(.init(org: region, role: "policy-viewer", includeSuborgs: true)) }
+                for b in 1...2 {
+                    let branch = "\(region)b\(b)"
+                    let team = "\(branch)t1"
+                    doc.orgs.append(.init(id: branch, parent: region, name: "Branch \(b)", kind: "partner"))
+                    doc.orgs.append(.init(id: team, parent: branch, name: "Team 1", kind: "partner"))
+                    partner.orgs.append(branch)
+                    partner.orgs.append(team)
+                }
+            }
+            partners.append(partner)
+        }
+        // People: admins first (root and regions), then agents spread over every org.
+        doc.users.reserveCapacity(scale.users)
+        doc.assignments.reserveCapacity(scale.users * 3)
+        var agentsByOrg: [String: [String]] = [:]
+        var n = 0
+        func newUser(_ org: String, status: String? = nil) -> String {
+            let id = "u\(format0(n, width: 7))"
+            n += 1
+            let alias: [String]? = n % 10 == 0 ? ["idp|\(id)"] : nil
+            doc.users.append(.init(id: id, org: org, name: "User \(n)", email: "\(id)@partner.example", aliases: alias, status: status))
+            return id
+        }
+        for partner in partners where n < scale.users {
+            let root = partner.root
+            let admin = newUser(root)
+            doc.assignments.append(.init(user: admin, role: "partner-admin", scope: root))
+            doc.assignments.append(.init(user: admin, role: "catalog-reader"))
+            doc.assignments.append(.init(user: admin, role: "claims-viewer"))
+            for region in partner.regions where n < scale.users {
+                let ra = newUser(region)
+                doc.assignments.append(.init(user: ra, role: "partner-admin", scope: region))
+                doc.assignments.append(.init(user: ra, role: "policy-viewer"))
+                doc.assignments.append(.init(user: ra, role: "claims-viewer"))
+            }
+        }
+        let agentRoles = [["quote-creator", "policy-servicer", "commission-viewer"], ["claims-handler", "claims-viewer", "catalog-reader"]]
+        while n < scale.users {
+            let partner = partners[Int(rng.next() % UInt64(partners.count))]
+            let org = partner.orgs[Int(rng.next() % UInt64(partner.orgs.count))]
+            let r = rng.next() % 1000
+            let status: String? = r < 5 ? "suspended" : (r < 10 ? "invited" : nil)
+            let u = newUser(org, status: status)
+            for (k, role) in agentRoles[partner.adjuster ? 1 : 0].enumerated() {
+                let expiring = k == 2 && r % 50 == 7
+                doc.assignments.append(.init(user: u, role: role, validUntil: expiring ? RFC3339.format(now + Timestamp(r) * Self.day / 10) : nil))
+            }
+            if agentsByOrg[org, default: []].count < 64 { agentsByOrg[org, default: []].append(u) }
+        }
+        // Resources at the agents' orgs, owned by one of them.
+        let types = ["claim", "policy", "quote", "statement"]
+        var i = 0
+        doc.resources.reserveCapacity(scale.resources)
+        while doc.resources.count < scale.resources {
+            let partner = partners[Int(rng.next() % UInt64(partners.count))]
+            let org = partner.orgs[Int(rng.next() % UInt64(partner.orgs.count))]
+            let owners = agentsByOrg[org] ?? []
+            let owner = owners.isEmpty ? nil : owners[Int(rng.next() % UInt64(owners.count))]
+            let type = types[i % types.count]
+            doc.resources.append(.init(type: type, id: "\(type.prefix(2).uppercased())\(format0(i, width: 7))", org: org, owner: owner))
+            i += 1
+        }
+        return doc
+    }
+}
+
+/// Zero-padded decimal.
+func format0(_ v: Int, width: Int) -> String {
+    let s = String(v)
+    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+}
+
+/// SplitMix64, so a generated graph is the same for the same seed on every machine.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
