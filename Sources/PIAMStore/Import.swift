@@ -59,7 +59,11 @@ extension Store {
     /// `users[17].org: no such org "acme-eu"`. Unchanged rows are not written, so importing the
     /// same file twice changes nothing (and adds no journal rows) the second time.
     public func importDocument(_ doc: ImportDocument, mode: ImportMode = .merge, progress: ImportProgress? = nil) throws(PIAMError) -> ImportResult {
-        try db.withTransaction(immediate: true) { () throws(PIAMError) -> ImportResult in
+        // A big page cache keeps a million-row import from thrashing the indexes.
+        let cache = try db.scalarInt("PRAGMA cache_size") ?? -2000
+        try db.execute("PRAGMA cache_size = -1048576")
+        defer { try? db.execute("PRAGMA cache_size = \(cache)") }
+        return try db.withTransaction(immediate: true) { () throws(PIAMError) -> ImportResult in
             let state = try DBState.load(db)
             let plan = try ImportPlan.validate(doc, mode: mode, state: state)
             var writer = try ImportWriter(db: db, mode: mode, plan: plan, state: state, progress: progress)

@@ -231,6 +231,14 @@ public struct ImportDocument: Codable, Sendable, Hashable {
         do {
             return try JSONDecoder().decode(ImportDocument.self, from: data)
         } catch let e as DecodingError {
+            if case let .dataCorrupted(ctx) = e, ctx.codingPath.isEmpty {
+                // A syntax error: JSONSerialization says where.
+                do { _ = try JSONSerialization.jsonObject(with: data) } catch {
+                    let ns = error as NSError
+                    let detail = ns.userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+                    throw PIAMError(.invalidInput, "invalid JSON: \(detail)")
+                }
+            }
             throw PIAMError(.invalidInput, describe(e))
         } catch {
             throw PIAMError(.invalidInput, "invalid JSON: \(error)")
