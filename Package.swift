@@ -33,6 +33,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Scale measurements of the foundation (import, load, peak RSS, in-process check).
+        .executableTarget(
+            name: "piam-scale",
+            dependencies: [
+                "PIAMEngine", "PIAMStore", "PIAMDemo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "PIAMEngineTests", dependencies: ["PIAMEngine"]),
         .testTarget(name: "PIAMStoreTests", dependencies: ["PIAMStore", "PIAMEngine"]),
         .testTarget(name: "PiamctlTests", dependencies: ["PIAMStore", "PIAMEngine"]),

@@ -1,13 +1,54 @@
 /// "No end": the value stored for an absent `valid_until`.
 @usableFromInline let noExpiry: Timestamp = .max
 
+// Packed records: what the check path reads about one entity sits in one cache line.
+
+/// An org: its place in the tree (pre-order number = index; subtree = `index ..< end`).
+struct OrgRec: Sendable {
+    var parent: Int32
+    var end: Int32
+    /// The partner root above (or at) this org, or -1 for host orgs.
+    var partnerRoot: Int32
+    var kind: OrgKind
+    var status: OrgStatus
+    /// Every org from this one up to the root is `active`.
+    var chainActive: Bool
+    /// Some org grant lies at this org or an ancestor (lets a check skip the walk).
+    var grantOnPath: Bool
+}
+
+/// A user: org, status, expiry and the slice of its assignments.
+struct UserRec: Sendable {
+    var validUntil: Timestamp
+    var org: Int32
+    var assignStart: Int32
+    var assignEnd: Int32
+    var status: UserStatus
+}
+
+/// One assignment as a check reads it.
+struct HoldRec: Sendable {
+    var validUntil: Timestamp
+    var role: Int32
+    var scope: Int32
+}
+
+/// A registered resource as a check reads it.
+struct ResRec: Sendable {
+    var type: Int32
+    var org: Int32
+    /// -1 for no owner.
+    var owner: Int32
+    var shared: Bool
+}
+
 /// The compiled, immutable partner graph that answers every query.
 ///
 /// Built once by ``GraphBuilder`` (from a loader or from ``GraphData``) and then only read, so
 /// it is shared freely between threads. Its layout is chosen for the check path:
 ///
 /// - Organizations are numbered in **pre-order** of the tree, so the subtree of org `i` is the
-///   index range `i ..< orgEnd[i]`: every "is X at or below Y" test (bounds, reach, self-action)
+///   index range `i ..< orgs[i].end`: every "is X at or below Y" test (bounds, reach, self-action)
 ///   is two integer comparisons, with no tree walk.
 /// - Resource types, actions and roles are **interned** to small integers when the graph is
 ///   built; a query hashes only its own strings (subject, type, action, resource id).
@@ -19,9 +60,9 @@
 /// - Whether the whole chain from an org up to the root is `active` is precomputed per org.
 public final class AccessGraph: Sendable {
     // MARK: Interning
-    let typeIndex: [String: Int32]
+    let typeIndex: IDTable
     let typeNames: [String]
-    let actionIndex: [String: Int32]
+    let actionIndex: IDTable
     let actionNames: [String]
     /// Per type id: the sorted action ids of its vocabulary (DESIGN §3, `list_actions`).
     let typeVocabulary: [[Int32]]
@@ -32,15 +73,8 @@ public final class AccessGraph: Sendable {
 
     // MARK: Orgs (index = pre-order number)
     let orgIDs: [String]
-    let orgIndex: [String: Int32]
-    let orgParent: [Int32]
-    let orgEnd: [Int32]
-    let orgKind: [OrgKind]
-    let orgStatus: [OrgStatus]
-    /// Every org from this one up to the root is `active`.
-    let orgChainActive: [Bool]
-    /// The partner root above (or at) this org, or -1 for host orgs.
-    let orgPartnerRoot: [Int32]
+    let orgIndex: IDTable
+    let orgs: [OrgRec]
     /// Ceiling bitsets, `roleWords` words per org.
     let orgCeiling: [UInt64]
     let roleWords: Int
@@ -49,8 +83,6 @@ public final class AccessGraph: Sendable {
     let grantRole: [Int32]
     let grantIncludeSub: [Bool]
     let grantValidUntil: [Timestamp]
-    /// Whether any org grant lies at this org or an ancestor (lets a check skip the walk).
-    let orgGrantOnPath: [Bool]
     /// Users grouped by org in pre-order (CSR): the users of a subtree are one slice.
     let usersByOrgStart: [Int32]
     let usersByOrg: [Int32]
@@ -59,7 +91,7 @@ public final class AccessGraph: Sendable {
 
     // MARK: Roles
     let roleIDs: [String]
-    let roleIndex: [String: Int32]
+    let roleIndex: IDTable
     let rolePermStart: [Int32]
     let permType: [Int32]
     /// -1 for `*`.
@@ -70,15 +102,11 @@ public final class AccessGraph: Sendable {
     // MARK: Users
     let userIDs: [String]
     /// Ids and aliases.
-    let userIndex: [String: Int32]
-    let userOrg: [Int32]
-    let userStatus: [UserStatus]
-    let userValidUntil: [Timestamp]
-    let userAssignStart: [Int32]
+    let userIndex: IDTable
+    let users: [UserRec]
+    /// Assignments grouped by user: `users[u].assignStart ..< users[u].assignEnd`.
+    let assigns: [HoldRec]
     let assignUser: [Int32]
-    let assignRole: [Int32]
-    let assignScope: [Int32]
-    let assignValidUntil: [Timestamp]
     /// Assignment indices grouped by scope org (CSR), for `list_subjects`.
     let assignByScopeStart: [Int32]
     let assignByScope: [Int32]
@@ -89,13 +117,9 @@ public final class AccessGraph: Sendable {
 
     // MARK: Resources
     /// Per type id: resource id → resource index.
-    let resourceIndex: [[String: Int32]]
-    let resType: [Int32]
+    let resourceIndex: [IDTable]
     let resIDs: [String]
-    let resOrg: [Int32]
-    /// -1 for no owner.
-    let resOwner: [Int32]
-    let resShared: [Bool]
+    let res: [ResRec]
     /// Per type id: resource indices sorted by location (pre-order), for `list_resources`.
     let resByTypeAndOrg: [[Int32]]
     /// Per type id: shared resources located at host orgs.
@@ -117,19 +141,13 @@ public final class AccessGraph: Sendable {
         removeAction = b.actionIndex["remove"] ?? -2
         orgIDs = b.orgIDs
         orgIndex = b.orgIndex
-        orgParent = b.orgParent
-        orgEnd = b.orgEnd
-        orgKind = b.orgKind
-        orgStatus = b.orgStatus
-        orgChainActive = b.orgChainActive
-        orgPartnerRoot = b.orgPartnerRoot
+        orgs = b.orgs
         orgCeiling = b.orgCeiling
         roleWords = b.roleWords
         orgGrantStart = b.orgGrantStart
         grantRole = b.grantRole
         grantIncludeSub = b.grantIncludeSub
         grantValidUntil = b.grantValidUntil
-        orgGrantOnPath = b.orgGrantOnPath
         usersByOrgStart = b.usersByOrgStart
         usersByOrg = b.usersByOrg
         orgEntitlements = b.orgEntitlements
@@ -142,25 +160,17 @@ public final class AccessGraph: Sendable {
         rolePermissions = b.rolePermissions
         userIDs = b.userIDs
         userIndex = b.userIndex
-        userOrg = b.userOrg
-        userStatus = b.userStatus
-        userValidUntil = b.userValidUntil
-        userAssignStart = b.userAssignStart
+        users = b.users
+        assigns = b.assigns
         assignUser = b.assignUser
-        assignRole = b.assignRole
-        assignScope = b.assignScope
-        assignValidUntil = b.assignValidUntil
         assignByScopeStart = b.assignByScopeStart
         assignByScope = b.assignByScope
         assignByRoleStart = b.assignByRoleStart
         assignByRole = b.assignByRole
         aliasCount = b.aliasCount
         resourceIndex = b.resourceIndex
-        resType = b.resType
         resIDs = b.resIDs
-        resOrg = b.resOrg
-        resOwner = b.resOwner
-        resShared = b.resShared
+        res = b.res
         resByTypeAndOrg = b.resByTypeAndOrg
         sharedHostResources = b.sharedHostResources
     }
@@ -185,7 +195,7 @@ public final class AccessGraph: Sendable {
         Counts(
             orgs: orgIDs.count, users: userIDs.count, aliases: aliasCount, roles: roleIDs.count,
             resources: resIDs.count, entitlements: orgEntitlements.reduce(0) { $0 + $1.count },
-            assignments: assignRole.count, orgGrants: grantRole.count)
+            assignments: assigns.count, orgGrants: grantRole.count)
     }
 
     /// The root org's id (the host).
@@ -195,7 +205,7 @@ public final class AccessGraph: Sendable {
 
     /// `o` is `l` or below it.
     @inline(__always) func isWithin(_ o: Int32, _ l: Int32) -> Bool {
-        l <= o && o < orgEnd[Int(l)]
+        l <= o && o < orgs[Int(l)].end
     }
 
     @inline(__always) func inCeiling(org: Int32, role: Int32) -> Bool {
@@ -204,7 +214,7 @@ public final class AccessGraph: Sendable {
     }
 
     @inline(__always) func isHostUser(_ u: Int32) -> Bool {
-        orgKind[Int(userOrg[Int(u)])] == .host
+        orgs[Int(users[Int(u)].org)].kind == .host
     }
 
     @inline(__always) func isHostOnly(type: Int32, action: Int32) -> Bool {

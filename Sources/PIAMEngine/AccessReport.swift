@@ -60,11 +60,11 @@ extension AccessGraph {
     public func accessReport(user: String, now: Timestamp) -> AccessReport? {
         guard let s = userIndex[user] else { return nil }
         let si = Int(s)
-        let sOrg = userOrg[si]
-        let host = orgKind[Int(sOrg)] == .host
+        let sOrg = users[si].org
+        let host = orgs[Int(sOrg)].kind == .host
         var path: [String] = []
         var o = sOrg
-        while o >= 0 { path.append(orgIDs[Int(o)]); o = orgParent[Int(o)] }
+        while o >= 0 { path.append(orgIDs[Int(o)]); o = orgs[Int(o)].parent }
         var holdings: [AccessReport.Holding] = []
         var effective: [String: (scope: Int32, perm: String, via: [String])] = [:]
         forEachHolding(of: s) { source, role, scope, validUntil in
@@ -103,13 +103,26 @@ extension AccessGraph {
         }
         return AccessReport(
             user: userIDs[si], org: orgIDs[Int(sOrg)], orgPath: path, host: host,
-            status: userStatus[si].name, validUntil: userValidUntil[si] == noExpiry ? nil : userValidUntil[si],
+            status: users[si].status.name, validUntil: users[si].validUntil == noExpiry ? nil : users[si].validUntil,
             subjectState: subjectState(s, now: now), ceiling: ceiling, holdings: holdings, effective: eff)
     }
 
     /// Whether a user id or alias names a user; returns the user's id.
     public func userID(for idOrAlias: String) -> String? {
         userIndex[idOrAlias].map { userIDs[Int($0)] }
+    }
+
+    /// Where a resource is located and who owns it (registered resources, users and orgs), or
+    /// `nil` when it does not resolve.
+    public func location(of resource: ResourceRef) -> (org: String, owner: String?)? {
+        guard let r = resolve(resource) else { return nil }
+        return (orgIDs[Int(r.org)], r.owner >= 0 ? userIDs[Int(r.owner)] : nil)
+    }
+
+    /// The users of an org (not of its sub-orgs), by id.
+    public func users(ofOrg id: String) -> [String] {
+        guard let o = orgIndex[id] else { return [] }
+        return (Int(usersByOrgStart[Int(o)])..<Int(usersByOrgStart[Int(o) + 1])).map { userIDs[Int(usersByOrg[$0])] }
     }
 
     /// Whether an org exists.
@@ -121,13 +134,13 @@ extension AccessGraph {
     /// The partner root of the org `id` (the topmost partner org on its path), or `nil` for a host
     /// org or an unknown id.
     public func partnerRoot(ofOrg id: String) -> String? {
-        guard let o = orgIndex[id], orgPartnerRoot[Int(o)] >= 0 else { return nil }
-        return orgIDs[Int(orgPartnerRoot[Int(o)])]
+        guard let o = orgIndex[id], orgs[Int(o)].partnerRoot >= 0 else { return nil }
+        return orgIDs[Int(orgs[Int(o)].partnerRoot)]
     }
 
     /// The org of a user (by id or alias).
     public func org(ofUser idOrAlias: String) -> String? {
-        userIndex[idOrAlias].map { orgIDs[Int(userOrg[Int($0)])] }
+        userIndex[idOrAlias].map { orgIDs[Int(users[Int($0)].org)] }
     }
 
     /// All user ids, in load order.
@@ -138,6 +151,6 @@ extension AccessGraph {
     public var allRoleIDs: [String] { roleIDs }
     /// All registered resources as `(type, id)`.
     public var allResources: [(type: String, id: String)] {
-        resIDs.indices.map { (typeNames[Int(resType[$0])], resIDs[$0]) }
+        resIDs.indices.map { (typeNames[Int(res[$0].type)], resIDs[$0]) }
     }
 }

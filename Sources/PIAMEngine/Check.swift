@@ -98,9 +98,9 @@ extension AccessGraph {
     @inline(__always)
     func subjectState(_ s: Int32, now: Timestamp) -> Reason {
         let i = Int(s)
-        if userStatus[i] != .active { return .subjectInactive }
-        if userValidUntil[i] <= now { return .subjectExpired }
-        if !orgChainActive[Int(userOrg[i])] { return .orgInactive }
+        if users[i].status != .active { return .subjectInactive }
+        if users[i].validUntil <= now { return .subjectExpired }
+        if !orgs[Int(users[i].org)].chainActive { return .orgInactive }
         return .allowed
     }
 
@@ -109,20 +109,22 @@ extension AccessGraph {
 
     /// Step 5: resolves a resource, or `nil` for `unknown_resource`.
     func resolve(_ r: ResourceRef) -> ResolvedResource? {
-        switch r.type {
-        case BuiltinType.user:
+        // Dispatch on the interned type id: one lookup instead of comparing the type with each
+        // built-in name.
+        let t = typeIndex[r.type] ?? -2
+        switch t {
+        case builtinUser:
             guard let u = userIndex[r.id] else { return nil }
-            return ResolvedResource(type: builtinUser, org: userOrg[Int(u)], owner: u, shared: false, registered: true)
-        case BuiltinType.org:
+            return ResolvedResource(type: builtinUser, org: users[Int(u)].org, owner: u, shared: false, registered: true)
+        case builtinOrg:
             guard let o = orgIndex[r.id] else { return nil }
             return ResolvedResource(type: builtinOrg, org: o, owner: -1, shared: false, registered: true)
-        case BuiltinType.role:
+        case builtinRole:
             return ResolvedResource(type: builtinRole, org: 0, owner: -1, shared: false, registered: roleIndex[r.id] != nil)
         default:
-            let t = typeIndex[r.type] ?? -2
             if t >= 0, let x = resourceIndex[Int(t)][r.id] {
                 let i = Int(x)
-                return ResolvedResource(type: t, org: resOrg[i], owner: resOwner[i], shared: resShared[i], registered: true)
+                return ResolvedResource(type: t, org: res[i].org, owner: res[i].owner, shared: res[i].shared, registered: true)
             }
             guard let orgID = r.org, let o = orgIndex[orgID] else { return nil }
             let owner = r.owner.flatMap { userIndex[$0] } ?? -1
@@ -133,16 +135,16 @@ extension AccessGraph {
     /// Steps 6 and 7 for a subject that passed steps 1–4 and a resolved resource.
     @inline(__always)
     func decide<T: EvalTracer>(subject s: Int32, action a: Int32, resource res: ResolvedResource, now: Timestamp, tracer: inout T) -> Decision {
-        let sOrg = userOrg[Int(s)]
+        let sOrg = users[Int(s)].org
         // Step 6: no self-action.
         if a >= 0 && (a == suspendAction || a == removeAction) {
             if res.type == builtinUser && res.owner == s { return .deny(.selfAction) }
             if res.type == builtinOrg && isWithin(sOrg, res.org) { return .deny(.selfAction) }
         }
         // Step 7.
-        let host = orgKind[Int(sOrg)] == .host
+        let host = orgs[Int(sOrg)].kind == .host
         let hostOnlyRequest = isHostOnly(type: res.type, action: a)
-        let reachShared = res.shared && orgKind[Int(res.org)] == .host
+        let reachShared = res.shared && orgs[Int(res.org)].kind == .host
         var flags: UInt8 = 0
         var allowed = false
         forEachHolding(of: s) { source, role, scope, validUntil in
@@ -213,14 +215,14 @@ extension AccessGraph {
     @inline(__always)
     func forEachHolding(of s: Int32, _ body: (HoldingSource, _ role: Int32, _ scope: Int32, _ validUntil: Timestamp) -> Bool) {
         let u = Int(s)
-        var i = Int(userAssignStart[u])
-        let end = Int(userAssignStart[u + 1])
+        var i = Int(users[u].assignStart)
+        let end = Int(users[u].assignEnd)
         while i < end {
-            if !body(.assignment(Int32(i)), assignRole[i], assignScope[i], assignValidUntil[i]) { return }
+            if !body(.assignment(Int32(i)), assigns[i].role, assigns[i].scope, assigns[i].validUntil) { return }
             i += 1
         }
-        let sOrg = userOrg[u]
-        guard orgGrantOnPath[Int(sOrg)] else { return }
+        let sOrg = users[u].org
+        guard orgs[Int(sOrg)].grantOnPath else { return }
         var o = sOrg
         var own = true
         while o >= 0 {
@@ -232,7 +234,7 @@ extension AccessGraph {
                 }
                 g += 1
             }
-            o = orgParent[Int(o)]
+            o = orgs[Int(o)].parent
             own = false
         }
     }
@@ -241,8 +243,8 @@ extension AccessGraph {
     @inline(__always)
     func isEffective(subject s: Int32, role: Int32, scope: Int32, validUntil: Timestamp, now: Timestamp) -> Bool {
         if validUntil <= now { return false }
-        let sOrg = userOrg[Int(s)]
-        if orgKind[Int(sOrg)] == .host { return true }
+        let sOrg = users[Int(s)].org
+        if orgs[Int(sOrg)].kind == .host { return true }
         return inCeiling(org: sOrg, role: role) && isWithin(scope, sOrg)
     }
 
@@ -256,7 +258,7 @@ extension AccessGraph {
         guard d.allowed, let a = userIndex[actor], let t = userIndex[target] else { return d }
         // Rule 2.
         guard let r = roleIndex[role] else { return .deny(.unknownRole) }
-        let tOrg = userOrg[Int(t)]
+        let tOrg = users[Int(t)].org
         let l: Int32
         if let scope, !scope.isEmpty {
             guard let o = orgIndex[scope] else { return .deny(.unknownOrg) }
@@ -264,7 +266,7 @@ extension AccessGraph {
         } else {
             l = tOrg
         }
-        let targetIsHost = orgKind[Int(tOrg)] == .host
+        let targetIsHost = orgs[Int(tOrg)].kind == .host
         // Rule 3.
         if !targetIsHost && !inCeiling(org: tOrg, role: r) { return .deny(.outsideCeiling) }
         // Rule 4.

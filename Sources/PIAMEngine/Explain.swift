@@ -110,9 +110,9 @@ extension AccessGraph {
             return finish(.deny(.unknownSubject))
         }
         let si = Int(s)
-        e.subject = .init(id: userIDs[si], org: orgIDs[Int(userOrg[si])], host: isHostUser(s),
-                          status: userStatus[si].name,
-                          validUntil: userValidUntil[si] == noExpiry ? nil : userValidUntil[si])
+        e.subject = .init(id: userIDs[si], org: orgIDs[Int(users[si].org)], host: isHostUser(s),
+                          status: users[si].status.name,
+                          validUntil: users[si].validUntil == noExpiry ? nil : users[si].validUntil)
         steps.append(.init(step: 1, rule: "subject_exists", passed: true))
         let state = subjectState(s, now: now)
         steps.append(.init(step: 2, rule: "subject_active", passed: state != .subjectInactive))

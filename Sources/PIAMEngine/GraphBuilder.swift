@@ -15,21 +15,21 @@ public struct GraphBuilder: ~Copyable {
     private var pendingOrgs: [OrgRecord] = []
     private var sealedOrgs = false
 
-    private var typeIndex: [String: Int32] = [BuiltinType.user: 0, BuiltinType.org: 1, BuiltinType.role: 2]
+    private var typeIndex = IDTable()
     private var typeNames: [String] = [BuiltinType.user, BuiltinType.org, BuiltinType.role]
-    private var actionIndex: [String: Int32] = [:]
+    private var actionIndex = IDTable(capacity: 32)
     private var actionNames: [String] = []
     private var vocab: [Set<Int32>] = [[], [], []]
 
     private var orgIDs: [String] = []
-    private var orgIndex: [String: Int32] = [:]
+    private var orgIndex = IDTable()
     private var orgParent: [Int32] = []
     private var orgEnd: [Int32] = []
     private var orgKind: [OrgKind] = []
     private var orgStatus: [OrgStatus] = []
 
     private var roleIDs: [String] = []
-    private var roleIndex: [String: Int32] = [:]
+    private var roleIndex = IDTable()
     private var rolePermStart: [Int32] = [0]
     private var permType: [Int32] = []
     private var permAction: [Int32] = []
@@ -39,7 +39,7 @@ public struct GraphBuilder: ~Copyable {
     private var entitlements: [(org: Int32, role: Int32)] = []
 
     private var userIDs: [String] = []
-    private var userIndex: [String: Int32] = [:]
+    private var userIndex = IDTable()
     private var userOrg: [Int32] = []
     private var userStatus: [UserStatus] = []
     private var userValidUntil: [Timestamp] = []
@@ -55,7 +55,7 @@ public struct GraphBuilder: ~Copyable {
     private var gSub: [Bool] = []
     private var gValid: [Timestamp] = []
 
-    private var resourceIndex: [[String: Int32]] = [[:], [:], [:]]
+    private var resourceIndex: [IDTable] = [IDTable(), IDTable(), IDTable()]
     private var resType: [Int32] = []
     private var resIDs: [String] = []
     private var resOrg: [Int32] = []
@@ -63,6 +63,9 @@ public struct GraphBuilder: ~Copyable {
     private var resShared: [Bool] = []
 
     public init() {
+        typeIndex.insert(BuiltinType.user, 0)
+        typeIndex.insert(BuiltinType.org, 1)
+        typeIndex.insert(BuiltinType.role, 2)
         for a in BuiltinType.userActions { vocab[0].insert(internAction(a)) }
         for a in BuiltinType.orgActions { vocab[1].insert(internAction(a)) }
     }
@@ -70,7 +73,7 @@ public struct GraphBuilder: ~Copyable {
     /// Reserves space for large graphs (optional; a loader that knows its counts calls it).
     public mutating func reserve(users: Int, aliases: Int = 0, assignments: Int, resources: Int) {
         userIDs.reserveCapacity(users)
-        userIndex.reserveCapacity(users + aliases)
+        userIndex.reserve(users + aliases)
         userOrg.reserveCapacity(users)
         userStatus.reserveCapacity(users)
         userValidUntil.reserveCapacity(users)
@@ -98,7 +101,7 @@ public struct GraphBuilder: ~Copyable {
     public mutating func addRole(_ role: RoleRecord) throws(PIAMError) {
         try validateEntityID(role.id, what: "role")
         guard roleIndex[role.id] == nil else { throw PIAMError(.conflict, "duplicate role \"\(role.id)\"") }
-        roleIndex[role.id] = Int32(roleIDs.count)
+        roleIndex.insert(role.id, Int32(roleIDs.count))
         roleIDs.append(role.id)
         var seen = Set<Permission>()
         var perms: [Permission] = []
@@ -130,8 +133,8 @@ public struct GraphBuilder: ~Copyable {
         try validateEntityID(user.id, what: "user")
         let o = try org(user.org, "user \"\(user.id)\"")
         let u = Int32(userIDs.count)
-        if let other = userIndex.updateValue(u, forKey: user.id) {
-            userIndex[user.id] = other
+        if let other = userIndex.insert(user.id, u) {
+            userIndex.insert(user.id, other)
             throw PIAMError(.conflict, "user id \"\(user.id)\" is already a user id or alias")
         }
         userIDs.append(user.id)
@@ -150,7 +153,7 @@ public struct GraphBuilder: ~Copyable {
             if other == u && userIDs[Int(u)] != alias { return }  // the same alias twice
             throw PIAMError(.conflict, "alias \"\(alias)\" is already a user id or alias")
         }
-        userIndex[alias] = u
+        userIndex.insert(alias, u)
         aliasCount += 1
     }
 
@@ -173,7 +176,7 @@ public struct GraphBuilder: ~Copyable {
             owner = u
         }
         let idx = Int32(resIDs.count)
-        if resourceIndex[Int(t)].updateValue(idx, forKey: r.id) != nil {
+        if resourceIndex[Int(t)].insert(r.id, idx) != nil {
             throw PIAMError(.conflict, "duplicate resource \(r.type):\(r.id)")
         }
         resType.append(t)
@@ -262,11 +265,24 @@ public struct GraphBuilder: ~Copyable {
         let assignUser = aPerm.order.map { aUser[Int($0)] }
         let assignRole = aPerm.order.map { aRole[Int($0)] }
         let assignScope = aPerm.order.map { aScope[Int($0)] }
-        let assignValid = aPerm.order.map { aValid[Int($0)] }
+        let assigns = aPerm.order.map { HoldRec(validUntil: aValid[Int($0)], role: aRole[Int($0)], scope: aScope[Int($0)]) }
         aUser = []; aRole = []; aScope = []; aValid = []
         let byScope = Self.groupPermutation(keys: assignScope, buckets: orgCount)
         let byRole = Self.groupPermutation(keys: assignRole, buckets: roleCount)
         let byOrg = Self.groupPermutation(keys: userOrg, buckets: orgCount)
+        var users: [UserRec] = []
+        users.reserveCapacity(userIDs.count)
+        for u in 0..<userIDs.count {
+            users.append(UserRec(validUntil: userValidUntil[u], org: userOrg[u], assignStart: aPerm.start[u],
+                                 assignEnd: aPerm.start[u + 1], status: userStatus[u]))
+        }
+        userOrg = []; userValidUntil = []; userStatus = []
+        var orgs: [OrgRec] = []
+        orgs.reserveCapacity(orgCount)
+        for i in 0..<orgCount {
+            orgs.append(OrgRec(parent: orgParent[i], end: orgEnd[i], partnerRoot: partnerRoot[i], kind: orgKind[i],
+                               status: orgStatus[i], chainActive: chainActive[i], grantOnPath: grantOnPath[i]))
+        }
 
         // Resources per type sorted by location; shared host resources per type.
         let typeCount = typeNames.count
@@ -277,89 +293,71 @@ public struct GraphBuilder: ~Copyable {
             resByType[Int(resType[Int(r)])].append(r)
             if resShared[Int(r)] && orgKind[Int(resOrg[Int(r)])] == .host { shared[Int(resType[Int(r)])].append(r) }
         }
-        while resourceIndex.count < typeCount { resourceIndex.append([:]) }
+        while resourceIndex.count < typeCount { resourceIndex.append(IDTable()) }
         while vocab.count < typeCount { vocab.append([]) }
+        let res = (0..<resIDs.count).map { ResRec(type: resType[$0], org: resOrg[$0], owner: resOwner[$0], shared: resShared[$0]) }
 
         let compiled = Compiled(
             typeIndex: typeIndex, typeNames: typeNames, actionIndex: actionIndex, actionNames: actionNames,
             typeVocabulary: vocab.map { $0.sorted { actionNames[Int($0)] < actionNames[Int($1)] } },
-            orgIDs: orgIDs, orgIndex: orgIndex, orgParent: orgParent, orgEnd: orgEnd, orgKind: orgKind,
-            orgStatus: orgStatus, orgChainActive: chainActive, orgPartnerRoot: partnerRoot,
+            orgIDs: orgIDs, orgIndex: orgIndex, orgs: orgs,
             orgCeiling: ceiling, roleWords: roleWords,
             orgGrantStart: gPerm.start,
             grantRole: gPerm.order.map { gRole[Int($0)] },
             grantIncludeSub: gPerm.order.map { gSub[Int($0)] },
             grantValidUntil: gPerm.order.map { gValid[Int($0)] },
-            orgGrantOnPath: grantOnPath,
             usersByOrgStart: byOrg.start, usersByOrg: byOrg.order, orgEntitlements: orgEnt,
             roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart, permType: permType,
             permAction: permAction, permOwner: permOwner, rolePermissions: rolePermissions,
-            userIDs: userIDs, userIndex: userIndex, userOrg: userOrg, userStatus: userStatus,
-            userValidUntil: userValidUntil, userAssignStart: aPerm.start,
-            assignUser: assignUser, assignRole: assignRole, assignScope: assignScope,
-            assignValidUntil: assignValid,
+            userIDs: userIDs, userIndex: userIndex, users: users, assigns: assigns,
+            assignUser: assignUser,
             assignByScopeStart: byScope.start, assignByScope: byScope.order,
             assignByRoleStart: byRole.start, assignByRole: byRole.order, aliasCount: aliasCount,
-            resourceIndex: resourceIndex, resType: resType, resIDs: resIDs, resOrg: resOrg,
-            resOwner: resOwner, resShared: resShared, resByTypeAndOrg: resByType,
-            sharedHostResources: shared)
+            resourceIndex: resourceIndex, resIDs: resIDs, res: res,
+            resByTypeAndOrg: resByType, sharedHostResources: shared)
         return AccessGraph(compiled)
     }
 
     // MARK: Internals
 
     struct Compiled {
-        var typeIndex: [String: Int32]
+        var typeIndex: IDTable
         var typeNames: [String]
-        var actionIndex: [String: Int32]
+        var actionIndex: IDTable
         var actionNames: [String]
         var typeVocabulary: [[Int32]]
         var orgIDs: [String]
-        var orgIndex: [String: Int32]
-        var orgParent: [Int32]
-        var orgEnd: [Int32]
-        var orgKind: [OrgKind]
-        var orgStatus: [OrgStatus]
-        var orgChainActive: [Bool]
-        var orgPartnerRoot: [Int32]
+        var orgIndex: IDTable
+        var orgs: [OrgRec]
         var orgCeiling: [UInt64]
         var roleWords: Int
         var orgGrantStart: [Int32]
         var grantRole: [Int32]
         var grantIncludeSub: [Bool]
         var grantValidUntil: [Timestamp]
-        var orgGrantOnPath: [Bool]
         var usersByOrgStart: [Int32]
         var usersByOrg: [Int32]
         var orgEntitlements: [[Int32]]
         var roleIDs: [String]
-        var roleIndex: [String: Int32]
+        var roleIndex: IDTable
         var rolePermStart: [Int32]
         var permType: [Int32]
         var permAction: [Int32]
         var permOwner: [Bool]
         var rolePermissions: [[Permission]]
         var userIDs: [String]
-        var userIndex: [String: Int32]
-        var userOrg: [Int32]
-        var userStatus: [UserStatus]
-        var userValidUntil: [Timestamp]
-        var userAssignStart: [Int32]
+        var userIndex: IDTable
+        var users: [UserRec]
+        var assigns: [HoldRec]
         var assignUser: [Int32]
-        var assignRole: [Int32]
-        var assignScope: [Int32]
-        var assignValidUntil: [Timestamp]
         var assignByScopeStart: [Int32]
         var assignByScope: [Int32]
         var assignByRoleStart: [Int32]
         var assignByRole: [Int32]
         var aliasCount: Int
-        var resourceIndex: [[String: Int32]]
-        var resType: [Int32]
+        var resourceIndex: [IDTable]
         var resIDs: [String]
-        var resOrg: [Int32]
-        var resOwner: [Int32]
-        var resShared: [Bool]
+        var res: [ResRec]
         var resByTypeAndOrg: [[Int32]]
         var sharedHostResources: [[Int32]]
     }
@@ -382,28 +380,30 @@ public struct GraphBuilder: ~Copyable {
     private mutating func internType(_ t: String) -> Int32 {
         if let i = typeIndex[t] { return i }
         let i = Int32(typeNames.count)
-        typeIndex[t] = i
+        typeIndex.insert(t, i)
         typeNames.append(t)
         vocab.append([])
-        resourceIndex.append([:])
+        resourceIndex.append(IDTable())
         return i
     }
 
     private mutating func internAction(_ a: String) -> Int32 {
         if let i = actionIndex[a] { return i }
         let i = Int32(actionNames.count)
-        actionIndex[a] = i
+        actionIndex.insert(a, i)
         actionNames.append(a)
         return i
     }
 
-    private func org(_ id: String, _ context: String) throws(PIAMError) -> Int32 {
-        guard let o = orgIndex[id] else { throw PIAMError(.notFound, "\(context): no such org \"\(id)\"") }
+    // The context is an autoclosure: building an error message per row would cost more than
+    // the lookup itself on a million-row load.
+    private func org(_ id: String, _ context: @autoclosure () -> String) throws(PIAMError) -> Int32 {
+        guard let o = orgIndex[id] else { throw PIAMError(.notFound, "\(context()): no such org \"\(id)\"") }
         return o
     }
 
-    private func role(_ id: String, _ context: String) throws(PIAMError) -> Int32 {
-        guard let r = roleIndex[id] else { throw PIAMError(.notFound, "\(context): no such role \"\(id)\"") }
+    private func role(_ id: String, _ context: @autoclosure () -> String) throws(PIAMError) -> Int32 {
+        guard let r = roleIndex[id] else { throw PIAMError(.notFound, "\(context()): no such role \"\(id)\"") }
         return r
     }
 
@@ -441,7 +441,7 @@ public struct GraphBuilder: ~Copyable {
 
         let n = orgs.count
         orgIDs.reserveCapacity(n)
-        orgIndex.reserveCapacity(n)
+        orgIndex.reserve(n)
         orgParent = [Int32](repeating: -1, count: n)
         orgEnd = [Int32](repeating: 0, count: n)
         // Iterative DFS assigning pre-order numbers.
@@ -476,6 +476,6 @@ public struct GraphBuilder: ~Copyable {
             let lost = orgs.indices.first { preOf[$0] < 0 }.map { orgs[$0].id } ?? "?"
             throw PIAMError(.invalidGraph, "org \"\(lost)\" is not connected to the root (a cycle in parents)")
         }
-        for (i, id) in orgIDs.enumerated() { orgIndex[id] = Int32(i) }
+        for (i, id) in orgIDs.enumerated() { orgIndex.insert(id, Int32(i)) }
     }
 }

@@ -40,7 +40,7 @@ extension AccessGraph {
             for (lo, hi) in intervals {
                 for k in Int(usersByOrgStart[Int(lo)])..<Int(usersByOrgStart[Int(hi)]) {
                     let u = usersByOrg[k]
-                    consider(ResolvedResource(type: t, org: userOrg[Int(u)], owner: u, shared: false, registered: true), userIDs[Int(u)])
+                    consider(ResolvedResource(type: t, org: users[Int(u)].org, owner: u, shared: false, registered: true), userIDs[Int(u)])
                 }
             }
         case builtinOrg:
@@ -59,16 +59,16 @@ extension AccessGraph {
             let list = resByTypeAndOrg[Int(t)]
             for (lo, hi) in intervals {
                 var k = lowerBound(list, org: lo)
-                while k < list.count && resOrg[Int(list[k])] < hi {
+                while k < list.count && res[Int(list[k])].org < hi {
                     let r = Int(list[k])
-                    consider(ResolvedResource(type: t, org: resOrg[r], owner: resOwner[r], shared: resShared[r], registered: true), resIDs[r])
+                    consider(ResolvedResource(type: t, org: res[r].org, owner: res[r].owner, shared: res[r].shared, registered: true), resIDs[r])
                     k += 1
                 }
             }
             for r32 in sharedHostResources[Int(t)] {
                 let r = Int(r32)
-                if intervals.contains(where: { $0.0 <= resOrg[r] && resOrg[r] < $0.1 }) { continue }  // seen above
-                consider(ResolvedResource(type: t, org: resOrg[r], owner: resOwner[r], shared: true, registered: true), resIDs[r])
+                if intervals.contains(where: { $0.0 <= res[r].org && res[r].org < $0.1 }) { continue }  // seen above
+                consider(ResolvedResource(type: t, org: res[r].org, owner: res[r].owner, shared: true, registered: true), resIDs[r])
             }
         }
         return Cursor.page(ids, limit: limit)
@@ -98,19 +98,19 @@ extension AccessGraph {
         while o >= 0 {
             for k in Int(assignByScopeStart[Int(o)])..<Int(assignByScopeStart[Int(o) + 1]) {
                 let i = Int(assignByScope[k])
-                if matching[Int(assignRole[i])] { seen.insert(assignUser[i]) }
+                if matching[Int(assigns[i].role)] { seen.insert(assignUser[i]) }
             }
-            if orgGrantOnPath[Int(o)] && hasMatchingGrant(forMembersOf: o, matching) { addUsers(ofOrg: o) }
-            o = orgParent[Int(o)]
+            if orgs[Int(o)].grantOnPath && hasMatchingGrant(forMembersOf: o, matching) { addUsers(ofOrg: o) }
+            o = orgs[Int(o)].parent
         }
         // A shared host resource is within reach of any holding at all.
-        if res.shared && orgKind[Int(res.org)] == .host {
+        if res.shared && orgs[Int(res.org)].kind == .host {
             for r in 0..<roleIDs.count where matching[r] {
                 for k in Int(assignByRoleStart[r])..<Int(assignByRoleStart[r + 1]) { seen.insert(assignUser[Int(assignByRole[k])]) }
             }
             for g in 0..<grantRole.count where matching[Int(grantRole[g])] {
                 let go = grantOrgOf(Int32(g))
-                let hi = grantIncludeSub[g] ? orgEnd[Int(go)] : go + 1
+                let hi = grantIncludeSub[g] ? orgs[Int(go)].end : go + 1
                 for k in Int(usersByOrgStart[Int(go)])..<Int(usersByOrgStart[Int(hi)]) { seen.insert(usersByOrg[k]) }
             }
         }
@@ -162,7 +162,7 @@ extension AccessGraph {
             for g in Int(orgGrantStart[Int(x)])..<Int(orgGrantStart[Int(x) + 1]) where (own || grantIncludeSub[g]) && matching[Int(grantRole[g])] {
                 return true
             }
-            x = orgParent[Int(x)]
+            x = orgs[Int(x)].parent
             own = false
         }
         return false
@@ -173,7 +173,7 @@ extension AccessGraph {
         var out: [(Int32, Int32)] = []
         for l in Set(scopes).sorted() {
             if let last = out.last, l < last.1 { continue }  // inside the previous subtree
-            out.append((l, orgEnd[Int(l)]))
+            out.append((l, orgs[Int(l)].end))
         }
         return out
     }
@@ -184,7 +184,7 @@ extension AccessGraph {
         var hi = list.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if resOrg[Int(list[mid])] < org { lo = mid + 1 } else { hi = mid }
+            if res[Int(list[mid])].org < org { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
