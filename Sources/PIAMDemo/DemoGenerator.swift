@@ -102,7 +102,7 @@ public struct DemoGenerator: Sendable {
 
     func curated() -> ImportDocument {
         var doc = ImportDocument()
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         doc.roles = Self.roles
         doc.orgs = [
             .init(id: "hq-claims", parent: "host", name: "Northwind Mutual — Claims", kind: "host"),
@@ -211,7 +211,7 @@ public struct DemoGenerator: Sendable {
     /// org with three assignments each; admins at root and region level; org grants at partner
     /// roots and regions; claims, policies, quotes and statements owned by agents.
     func generated(_ scale: Scale) -> ImportDocument {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var doc = ImportDocument()
         doc.roles = Self.roles
         doc.orgs = [.init(id: "hq-claims", parent: "host", name: "Claims", kind: "host")]
@@ -312,11 +312,12 @@ func format0(_ v: Int, width: Int) -> String {
     return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
 }
 
-/// SplitMix64, so a generated graph is the same for the same seed on every machine.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+/// SplitMix64: a small seeded generator, so a generated graph (or a benchmark's request mix)
+/// is the same for the same seed on every machine.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -163,7 +163,7 @@ public struct GraphBuilder: ~Copyable {
         guard !BuiltinType.isBuiltin(r.type) else {
             throw PIAMError(.invalidInput, "resource \(r.type):\(r.id): users, orgs and roles are resources implicitly")
         }
-        guard Permission.isWord(r.type) else {
+        guard Permission.isValidName(r.type) else {
             throw PIAMError(.invalidInput, "resource \(r.type):\(r.id): bad type (letters, digits, _ - . only)")
         }
         let t = internType(r.type)

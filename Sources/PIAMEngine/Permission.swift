@@ -34,10 +34,10 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible, Comparabl
         }
         let type = String(parts[0])
         let action = String(parts[1])
-        guard Permission.isWord(type) else {
+        guard Permission.isValidName(type) else {
             throw PIAMError(.invalidInput, "permission \"\(text)\": bad type \"\(type)\" (letters, digits, _ - . only)")
         }
-        guard action == Permission.anyAction || Permission.isWord(action) else {
+        guard action == Permission.anyAction || Permission.isValidName(action) else {
             throw PIAMError(.invalidInput, "permission \"\(text)\": bad action \"\(action)\" (letters, digits, _ - . or *)")
         }
         self.init(type: type, action: action, ownerOnly: parts.count == 3)
@@ -62,7 +62,9 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible, Comparabl
         (lhs.type, lhs.action, lhs.ownerOnly ? 1 : 0) < (rhs.type, rhs.action, rhs.ownerOnly ? 1 : 0)
     }
 
-    static func isWord(_ s: String) -> Bool {
+    /// Whether `s` is a valid resource type or action name: 1–64 bytes of ASCII letters, digits,
+    /// `_`, `-` and `.`.
+    public static func isValidName(_ s: String) -> Bool {
         let bytes = s.utf8
         guard !bytes.isEmpty, bytes.count <= 64 else { return false }
         return bytes.allSatisfy { b in

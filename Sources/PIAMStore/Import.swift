@@ -138,15 +138,6 @@ struct ImportPlan {
         guard n >= 1 && n <= 255 else { throw fail(path, "id must be 1-255 bytes of UTF-8, got \(n) bytes") }
     }
 
-    static func isWord(_ s: String) -> Bool {
-        let bytes = s.utf8
-        guard !bytes.isEmpty, bytes.count <= 64 else { return false }
-        return bytes.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-                || b == 0x5F || b == 0x2D || b == 0x2E
-        }
-    }
-
     static func time(_ text: String?, _ path: String) throws(PIAMError) -> Timestamp? {
         guard let text else { return nil }
         guard let t = RFC3339.parse(text) else {
@@ -337,7 +328,7 @@ struct ImportPlan {
             if BuiltinType.isBuiltin(r.type) {
                 throw fail("\(p).type", "\"\(r.type)\" is a built-in type (users, orgs and roles are resources implicitly)")
             }
-            guard isWord(r.type) else { throw fail("\(p).type", "bad type \"\(r.type)\" (1-64 letters, digits, _ - . only)") }
+            guard Permission.isValidName(r.type) else { throw fail("\(p).type", "bad type \"\(r.type)\" (1-64 letters, digits, _ - . only)") }
             try checkID(r.id, "\(p).id")
             let h = keyHash(r.type, r.id)
             if let j = seen[h], doc.resources[j].type == r.type, doc.resources[j].id == r.id {

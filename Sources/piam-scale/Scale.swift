@@ -43,6 +43,8 @@ struct All: ParsableCommand {
 
     @OptionGroup var size: SizeOptions
     @Flag(help: "Reuse --db if it exists instead of writing it again.") var reuse = false
+    @Flag(name: .customLong("json-import"), help: "Also time export to a JSON file and importing that file into a fresh database.")
+    var jsonImport = false
     @Option(help: "Random checks to time.") var checks: Int = 2_000_000
 
     func run() throws {
@@ -62,6 +64,9 @@ struct All: ParsableCommand {
             throw ValidationError("the load phase failed (exit \(p.terminationStatus))")
         }
         for (k, v) in gen { load[k] = v }
+        if jsonImport {
+            for (k, v) in try JSONRoundTrip.run(db: size.db) { load[k] = v }
+        }
         if size.json {
             let d = try JSONSerialization.data(withJSONObject: load, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: d, as: UTF8.self))
@@ -113,6 +118,27 @@ struct Generate: ParsableCommand {
     }
 }
 
+/// Times `export` of the database to JSON and `import` of that file (the JSON path of
+/// `piamctl import`, decoding included) into a freshly initialized database.
+enum JSONRoundTrip {
+    static func run(db: String) throws -> [String: Double] {
+        let file = db + ".export.json"
+        let copy = db + ".json-import.db"
+        for p in [file, copy, copy + "-wal", copy + "-shm"] { try? FileManager.default.removeItem(atPath: p) }
+        defer { for p in [file, copy, copy + "-wal", copy + "-shm"] { try? FileManager.default.removeItem(atPath: p) } }
+        Report.progress("exporting to \(file)")
+        var t = Date()
+        _ = try Store(path: db, readOnly: true).export(toFile: file)
+        let exportSeconds = Date().timeIntervalSince(t)
+        let bytes = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.doubleValue ?? 0
+        Report.progress("importing \(Int(bytes / 1_048_576)) MB of JSON into \(copy)")
+        let store = try Store.initialize(path: copy)
+        t = Date()
+        _ = try store.importFile(path: file, mode: .replace)
+        return ["export_seconds": exportSeconds, "export_mb": bytes / 1_048_576, "json_import_seconds": Date().timeIntervalSince(t)]
+    }
+}
+
 struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Load --db into an AccessGraph; report time, peak RSS and check latency.")
 
@@ -158,7 +184,7 @@ struct CheckBench {
     let count: Int
 
     func measure() -> [String: Double] {
-        var rng = SeededRNG(state: 0x5EED)  // the same requests every run: callgrind counts repeat
+        var rng = SplitMix64(seed: 0x5EED)  // the same requests every run: callgrind counts repeat
         let users = graph.allUserIDs
         let resources = graph.allResources
         let orgs = graph.allOrgIDs
@@ -268,18 +294,6 @@ struct CheckBench {
             out["reason_\(Reason(rawValue: UInt8(i))!.name)"] = Double(n) / Double(reqs.count)
         }
         return out
-    }
-}
-
-/// SplitMix64.
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -24,12 +24,7 @@ struct CheckCommand: AsyncParsableCommand {
     func run() async throws {
         let backend = try global.queryBackend()
         let d = try await backend.check(CheckRequest(subject: subject, action: action, resource: try resource.ref()), at: try time.instant())
-        if global.json {
-            Output.printJSON(DecisionJSON(d, revision: backend.revision))
-        } else {
-            print(d.allowed ? "allow" : "deny \(d.reason.name)")
-        }
-        if !d.allowed { throw ExitCode(1) }
+        try Output.report(d, revision: backend.revision, json: global.json)
     }
 }
 
@@ -131,12 +126,7 @@ struct CanAssignCommand: AsyncParsableCommand {
     func run() async throws {
         let backend = try global.queryBackend()
         let d = try await backend.canAssign(actor: actor, target: user, role: role, scope: scope, at: try time.instant())
-        if global.json {
-            Output.printJSON(DecisionJSON(d, revision: backend.revision))
-        } else {
-            print(d.allowed ? "allow" : "deny \(d.reason.name)")
-        }
-        if !d.allowed { throw ExitCode(1) }
+        try Output.report(d, revision: backend.revision, json: global.json)
     }
 }
 

@@ -209,6 +209,19 @@ struct DecisionJSON: Encodable {
     }
 }
 
+extension Output {
+    /// Prints a decision (`allow` / `deny REASON`, or JSON) and exits 1 on deny, as DESIGN §7
+    /// asks of check-like commands.
+    static func report(_ d: Decision, revision: Int64, json: Bool) throws {
+        if json {
+            printJSON(DecisionJSON(d, revision: revision))
+        } else {
+            print(d.allowed ? "allow" : "deny \(d.reason.name)")
+        }
+        if !d.allowed { throw ExitCode(1) }
+    }
+}
+
 struct PageJSON: Encodable {
     var items: [String]
     var nextCursor: String?
