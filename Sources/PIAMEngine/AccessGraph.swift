@@ -33,6 +33,14 @@ struct HoldRec: Sendable {
     var scope: Int32
 }
 
+/// An interned permission.
+struct PermRec: Sendable {
+    var type: Int32
+    /// -1 for `*`.
+    var action: Int32
+    var owner: Bool
+}
+
 /// A registered resource as a check reads it.
 struct ResRec: Sendable {
     var type: Int32
@@ -93,10 +101,11 @@ public final class AccessGraph: Sendable {
     let roleIDs: [String]
     let roleIndex: IDTable
     let rolePermStart: [Int32]
-    let permType: [Int32]
-    /// -1 for `*`.
-    let permAction: [Int32]
-    let permOwner: [Bool]
+    /// Every role's permissions, interned (CSR by `rolePermStart`).
+    let perms: [PermRec]
+    /// Per role: bit `type & 63` set for each type its permissions name. A check skips a
+    /// holding whose role cannot match the requested type with one test.
+    let roleTypeMask: [UInt64]
     let rolePermissions: [[Permission]]
 
     // MARK: Users
@@ -154,9 +163,8 @@ public final class AccessGraph: Sendable {
         roleIDs = b.roleIDs
         roleIndex = b.roleIndex
         rolePermStart = b.rolePermStart
-        permType = b.permType
-        permAction = b.permAction
-        permOwner = b.permOwner
+        perms = b.perms
+        roleTypeMask = b.roleTypeMask
         rolePermissions = b.rolePermissions
         userIDs = b.userIDs
         userIndex = b.userIndex
@@ -211,6 +219,11 @@ public final class AccessGraph: Sendable {
     @inline(__always) func inCeiling(org: Int32, role: Int32) -> Bool {
         let word = orgCeiling[Int(org) &* roleWords &+ Int(role >> 6)]
         return word & (1 &<< UInt64(role & 63)) != 0
+    }
+
+    /// Whether role `r` may have a permission on type `t` (a filter: false means certainly not).
+    @inline(__always) func roleMayMatch(_ r: Int32, type t: Int32) -> Bool {
+        roleTypeMask[Int(r)] & (1 &<< UInt64(truncatingIfNeeded: t & 63)) != 0
     }
 
     @inline(__always) func isHostUser(_ u: Int32) -> Bool {

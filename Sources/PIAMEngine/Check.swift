@@ -148,13 +148,17 @@ extension AccessGraph {
         var flags: UInt8 = 0
         var allowed = false
         forEachHolding(of: s) { source, role, scope, validUntil in
+            guard roleMayMatch(role, type: res.type) else {
+                tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: -1, rule: .noMatchingPermission)
+                return true
+            }
             let r = Int(role)
             var p = Int(rolePermStart[r])
             let end = Int(rolePermStart[r + 1])
             var matched = false
             while p < end {
-                let pa = permAction[p]
-                if permType[p] == res.type && (pa == -1 || pa == a) {
+                let pa = perms[p].action
+                if perms[p].type == res.type && (pa == -1 || pa == a) {
                     matched = true
                     if validUntil <= now {
                         flags |= flagExpired
@@ -176,7 +180,7 @@ extension AccessGraph {
                     if !(reachShared || isWithin(res.org, scope)) {
                         flags |= flagOutOfScope
                         tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .outOfReach)
-                    } else if permOwner[p] && res.owner != s {
+                    } else if perms[p].owner && res.owner != s {
                         flags |= flagNotOwner
                         tracer.holding(source, role: role, scope: scope, validUntil: validUntil, permission: Int32(p), rule: .notOwner)
                     } else if hostOnlyRequest && !host {
@@ -276,7 +280,7 @@ extension AccessGraph {
         var p = Int(rolePermStart[Int(r)])
         let end = Int(rolePermStart[Int(r) + 1])
         while p < end {
-            if !covers(actor: a, actorIsHost: actorIsHost, type: permType[p], action: permAction[p], ownerOnly: permOwner[p], at: l, now: now) {
+            if !covers(actor: a, actorIsHost: actorIsHost, type: perms[p].type, action: perms[p].action, ownerOnly: perms[p].owner, at: l, now: now) {
                 return .deny(.escalation)
             }
             p += 1
@@ -292,9 +296,9 @@ extension AccessGraph {
         forEachHolding(of: a) { _, role, scope, validUntil in
             guard isEffective(subject: a, role: role, scope: scope, validUntil: validUntil, now: now), isWithin(l, scope) else { return true }
             let r = Int(role)
-            for q in Int(rolePermStart[r])..<Int(rolePermStart[r + 1]) where permType[q] == type {
-                let qa = permAction[q]
-                if (qa == -1 || (action != -1 && qa == action)) && (!permOwner[q] || ownerOnly) {
+            for q in Int(rolePermStart[r])..<Int(rolePermStart[r + 1]) where perms[q].type == type {
+                let qa = perms[q].action
+                if (qa == -1 || (action != -1 && qa == action)) && (!perms[q].owner || ownerOnly) {
                     covered = true
                     return false
                 }

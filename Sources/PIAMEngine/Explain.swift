@@ -144,9 +144,9 @@ extension AccessGraph {
     }
 
     func permissionString(_ p: Int) -> String {
-        let t = typeNames[Int(permType[p])]
-        let a = permAction[p] < 0 ? Permission.anyAction : actionNames[Int(permAction[p])]
-        return permOwner[p] ? "\(t):\(a):owner" : "\(t):\(a)"
+        let t = typeNames[Int(perms[p].type)]
+        let a = perms[p].action < 0 ? Permission.anyAction : actionNames[Int(perms[p].action)]
+        return perms[p].owner ? "\(t):\(a):owner" : "\(t):\(a)"
     }
 
     /// The org an org grant is made on (grants are stored grouped by org).

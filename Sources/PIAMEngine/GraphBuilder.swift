@@ -297,6 +297,15 @@ public struct GraphBuilder: ~Copyable {
         while vocab.count < typeCount { vocab.append([]) }
         let res = (0..<resIDs.count).map { ResRec(type: resType[$0], org: resOrg[$0], owner: resOwner[$0], shared: resShared[$0]) }
 
+        var perms: [PermRec] = []
+        for p in 0..<permType.count { perms.append(PermRec(type: permType[p], action: permAction[p], owner: permOwner[p])) }
+        var roleTypeMask = [UInt64](repeating: 0, count: roleCount)
+        for r in 0..<roleCount {
+            for p in Int(rolePermStart[r])..<Int(rolePermStart[r + 1]) {
+                roleTypeMask[r] |= 1 &<< UInt64(truncatingIfNeeded: permType[p] & 63)
+            }
+        }
+
         let compiled = Compiled(
             typeIndex: typeIndex, typeNames: typeNames, actionIndex: actionIndex, actionNames: actionNames,
             typeVocabulary: vocab.map { $0.sorted { actionNames[Int($0)] < actionNames[Int($1)] } },
@@ -307,8 +316,9 @@ public struct GraphBuilder: ~Copyable {
             grantIncludeSub: gPerm.order.map { gSub[Int($0)] },
             grantValidUntil: gPerm.order.map { gValid[Int($0)] },
             usersByOrgStart: byOrg.start, usersByOrg: byOrg.order, orgEntitlements: orgEnt,
-            roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart, permType: permType,
-            permAction: permAction, permOwner: permOwner, rolePermissions: rolePermissions,
+            roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart,
+            perms: perms, roleTypeMask: roleTypeMask,
+            rolePermissions: rolePermissions,
             userIDs: userIDs, userIndex: userIndex, users: users, assigns: assigns,
             assignUser: assignUser,
             assignByScopeStart: byScope.start, assignByScope: byScope.order,
@@ -341,9 +351,8 @@ public struct GraphBuilder: ~Copyable {
         var roleIDs: [String]
         var roleIndex: IDTable
         var rolePermStart: [Int32]
-        var permType: [Int32]
-        var permAction: [Int32]
-        var permOwner: [Bool]
+        var perms: [PermRec]
+        var roleTypeMask: [UInt64]
         var rolePermissions: [[Permission]]
         var userIDs: [String]
         var userIndex: IDTable

@@ -34,18 +34,39 @@ struct IDTable: Sendable {
     }
 
     /// The value for `key`, if present.
+    ///
+    /// The probe reads slots in place (no copy of the stored `String`, so no retain/release) and
+    /// first compares the key's two raw words: equal raw words mean equal strings (the same
+    /// small string, or the same storage). Only when they differ, with equal hash tags, does it
+    /// fall back to `==`, which also catches one string stored small and one natively.
     @inline(__always)
     func find(_ key: String) -> Int32? {
         let h = IDTable.hash(key, seed: seed)
         let tag = UInt32(truncatingIfNeeded: h >> 32)
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let s = slots[i]
-            if s.value < 0 { return nil }
-            if s.tag == tag && s.key == key { return s.value }
-            i = (i &+ 1) & mask
+        let raw = unsafeBitCast(key, to: RawKey.self)
+        let mask = self.mask
+        return slots.withUnsafeBufferPointer { buf -> Int32? in
+            var i = Int(truncatingIfNeeded: h) & mask
+            while true {
+                let v = buf[i].value
+                if v < 0 { return nil }
+                if buf[i].tag == tag {
+                    let stored = UnsafeRawPointer(buf.baseAddress! + i).load(fromByteOffset: IDTable.keyOffset, as: RawKey.self)
+                    if stored.a == raw.a && stored.b == raw.b { return v }
+                    if buf[i].key == key { return v }
+                }
+                i = (i &+ 1) & mask
+            }
         }
     }
+
+    /// The two machine words of a `String` value.
+    struct RawKey {
+        var a: UInt64
+        var b: UInt64
+    }
+
+    static let keyOffset = MemoryLayout<Slot>.offset(of: \Slot.key)!
 
     @inline(__always)
     subscript(key: String) -> Int32? { find(key) }
@@ -117,9 +138,19 @@ struct IDTable: Sendable {
             h ^= h >> 32
             i += 8
         }
-        if i < n {
-            var w: UInt64 = 0
-            withUnsafeMutableBytes(of: &w) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base + i, count: n - i)) }
+        let r = n - i
+        if r > 0 {
+            // 1-7 bytes left: overlapping loads that stay inside the buffer (no memcpy call).
+            let p = base + i
+            var w: UInt64
+            if r >= 4 {
+                let lo = UInt64(UnsafeRawPointer(p).loadUnaligned(as: UInt32.self))
+                let hi = UInt64(UnsafeRawPointer(p + r - 4).loadUnaligned(as: UInt32.self))
+                w = lo | hi << 32
+            } else {
+                w = UInt64(p[0]) << 16 | UInt64(p[r >> 1]) << 8 | UInt64(p[r - 1])
+            }
+            w ^= UInt64(r) << 56
             h = (h ^ w) &* m
             h ^= h >> 32
         }

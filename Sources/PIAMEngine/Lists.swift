@@ -148,8 +148,8 @@ extension AccessGraph {
 
     /// Whether role `r` has a permission on type `t` for action `a` (or `*`).
     func roleMatches(_ r: Int32, type t: Int32, action a: Int32) -> Bool {
-        for p in Int(rolePermStart[Int(r)])..<Int(rolePermStart[Int(r) + 1]) where permType[p] == t {
-            if permAction[p] == -1 || permAction[p] == a { return true }
+        for p in Int(rolePermStart[Int(r)])..<Int(rolePermStart[Int(r) + 1]) where perms[p].type == t {
+            if perms[p].action == -1 || perms[p].action == a { return true }
         }
         return false
     }
