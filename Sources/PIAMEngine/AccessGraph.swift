@@ -206,9 +206,6 @@ public final class AccessGraph: Sendable {
             assignments: assigns.count, orgGrants: grantRole.count)
     }
 
-    /// The root org's id (the host).
-    public var rootOrg: String { orgIDs[0] }
-
     // MARK: Small shared predicates
 
     /// `o` is `l` or below it.

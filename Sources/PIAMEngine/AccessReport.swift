@@ -125,12 +125,6 @@ extension AccessGraph {
         return (Int(usersByOrgStart[Int(o)])..<Int(usersByOrgStart[Int(o) + 1])).map { userIDs[Int(usersByOrg[$0])] }
     }
 
-    /// Whether an org exists.
-    public func hasOrg(_ id: String) -> Bool { orgIndex[id] != nil }
-
-    /// Whether a role exists.
-    public func hasRole(_ id: String) -> Bool { roleIndex[id] != nil }
-
     /// The partner root of the org `id` (the topmost partner org on its path), or `nil` for a host
     /// org or an unknown id.
     public func partnerRoot(ofOrg id: String) -> String? {
@@ -138,17 +132,10 @@ extension AccessGraph {
         return orgIDs[Int(orgs[Int(o)].partnerRoot)]
     }
 
-    /// The org of a user (by id or alias).
-    public func org(ofUser idOrAlias: String) -> String? {
-        userIndex[idOrAlias].map { orgIDs[Int(users[Int($0)].org)] }
-    }
-
     /// All user ids, in load order.
     public var allUserIDs: [String] { userIDs }
     /// All org ids, in pre-order.
     public var allOrgIDs: [String] { orgIDs }
-    /// All role ids.
-    public var allRoleIDs: [String] { roleIDs }
     /// All registered resources as `(type, id)`.
     public var allResources: [(type: String, id: String)] {
         resIDs.indices.map { (typeNames[Int(res[$0].type)], resIDs[$0]) }

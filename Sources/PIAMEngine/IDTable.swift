@@ -111,11 +111,6 @@ struct IDTable: Sendable {
         for s in old where s.value >= 0 { insert(s.key, s.value) }
     }
 
-    /// Every (key, value) pair, in slot order.
-    var pairs: [(key: String, value: Int32)] {
-        slots.compactMap { $0.value >= 0 ? ($0.key, $0.value) : nil }
-    }
-
     /// Hashes the id's UTF-8 bytes, borrowed in place (a small string's inline bytes are copied
     /// to the stack; iterating `utf8` instead measured 2.5× the instructions under callgrind).
     @inline(__always)
