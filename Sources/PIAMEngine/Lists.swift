@@ -11,8 +11,12 @@ extension AccessGraph {
     /// orgs or (defined) roles for the built-in types.
     ///
     /// - Parameters:
+    ///   - subject: the user, by id or alias.
+    ///   - action: the action, e.g. `read`.
+    ///   - type: a registered resource type, or `user`, `org` or `role`.
     ///   - cursor: `nil` or `""` for the first page, else a `nextCursor` from the previous page.
     ///   - limit: the page size (at least 1).
+    ///   - now: the time the rules are evaluated at.
     /// - Throws: ``PIAMError/Code/badCursor`` for a cursor this engine did not produce.
     public func listResources(subject: String, action: String, type: String, cursor: String? = nil, limit: Int, now: Timestamp) throws(PIAMError) -> Page {
         let after = try Cursor.decode(cursor)

@@ -106,7 +106,7 @@ extension Store {
         }
     }
 
-    /// Exports to an open file handle; see ``export(to:)``.
+    /// Exports to an open file handle; see the streaming `export(to:)` that takes a sink.
     @discardableResult
     public func export(to handle: FileHandle) throws(PIAMError) -> Int64 {
         try export { (buf) throws(PIAMError) in
@@ -114,7 +114,7 @@ extension Store {
         }
     }
 
-    /// Exports to a file (created or truncated); see ``export(to:)``.
+    /// Exports to a file (created or truncated); see the streaming `export(to:)` that takes a sink.
     @discardableResult
     public func export(toFile path: String) throws(PIAMError) -> Int64 {
         guard FileManager.default.createFile(atPath: path, contents: nil),

@@ -9,8 +9,8 @@ public struct LoadedGraph: Sendable {
 }
 
 extension Store {
-    /// Reads the whole graph in ONE read transaction, in the ``GraphBuilder``'s order, and
-    /// builds an ``AccessGraph``.
+    /// Reads the whole graph in ONE read transaction, in the `GraphBuilder`'s order, and
+    /// builds an `AccessGraph`.
     public func loadGraph() throws(PIAMError) -> LoadedGraph {
         try db.withTransaction { () throws(PIAMError) -> LoadedGraph in
             let revision = try revision()

@@ -4,7 +4,7 @@ import PIAMEngine
 /// A connection to one SQLite database file.
 ///
 /// Not thread-safe: use one `Database` per thread or task. Every SQLite error becomes a
-/// ``PIAMError`` with code ``PIAMError/Code/database`` and SQLite's own message (so a trigger's
+/// `PIAMError` with code `PIAMError/Code/database` and SQLite's own message (so a trigger's
 /// `RAISE` text reaches the caller unchanged).
 public final class Database {
     let handle: OpaquePointer
@@ -101,8 +101,10 @@ public final class Database {
 
     /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
     ///
-    /// - Parameter immediate: `BEGIN IMMEDIATE` (take the write lock at once; use for writes, so
-    ///   two writers never deadlock upgrading a read lock) instead of a deferred `BEGIN`.
+    /// - Parameters:
+    ///   - immediate: `BEGIN IMMEDIATE` (take the write lock at once; use for writes, so two
+    ///     writers never deadlock upgrading a read lock) instead of a deferred `BEGIN`.
+    ///   - body: the work; its error rolls the transaction back and is rethrown.
     public func withTransaction<T>(immediate: Bool = false, _ body: () throws(PIAMError) -> T) throws(PIAMError) -> T {
         try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
         let result: T

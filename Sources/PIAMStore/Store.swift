@@ -10,9 +10,9 @@ public final class Store {
     /// Opens an existing database.
     ///
     /// - A writable store is migrated to ``Schema/latestVersion`` when it is older.
-    /// - A file that does not exist, or holds no PIAM schema, throws ``PIAMError/Code/schema``
+    /// - A file that does not exist, or holds no PIAM schema, throws `PIAMError/Code/schema`
     ///   "not a PIAM database (run piamctl init)"; a schema newer than this code throws
-    ///   ``PIAMError/Code/schema`` too, as does (read-only) a schema older than this code.
+    ///   `PIAMError/Code/schema` too, as does (read-only) a schema older than this code.
     public init(path: String, readOnly: Bool = false) throws(PIAMError) {
         guard FileManager.default.fileExists(atPath: path) else {
             throw PIAMError(.schema, "\(path): not a PIAM database (run piamctl init)")
