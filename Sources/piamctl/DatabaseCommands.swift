@@ -182,6 +182,8 @@ struct ImportCommand: AsyncParsableCommand {
             let data = FileHandle.standardInput.readDataToEndOfFile()
             result = try store.importJSON(data, mode: m, progress: onProgress)
         } else {
+            let bytes = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.int64Value ?? 0
+            bar.note("reading \(file) (\(Output.bytes(bytes)); a large file takes a while to decode before rows are written)")
             result = try store.importFile(path: file, mode: m, progress: onProgress)
         }
         if global.json {
@@ -265,7 +267,7 @@ struct StatusCommand: AsyncParsableCommand {
                 ["schema", "v\(s.schemaVersion)"],
                 ["revision", String(s.revision)],
                 ["journal", "\(s.journalRows) rows"],
-                ["size", "\(s.fileBytes) bytes (+\(s.walBytes) WAL)"],
+                ["size", "\(Output.bytes(s.fileBytes)) (+\(Output.bytes(s.walBytes)) WAL)"],
             ]))
             print("counts")
             print(Output.table(s.counts.sorted { $0.key < $1.key }.map { [$0.key, String($0.value)] }, indent: "  "))

@@ -165,32 +165,48 @@ enum Output {
         }.joined(separator: "\n")
     }
 
-    /// Progress on stderr, rewriting one line, only when stderr is a terminal or when forced.
+    /// Progress on stderr: one line rewritten in place on a terminal; with `--progress` on a
+    /// pipe or log, plain lines every two seconds.
     struct Progress {
         let enabled: Bool
+        let terminal: Bool
         let label: String
         var last = Date.distantPast
 
         init(label: String, force: Bool) {
             self.label = label
-            enabled = force || isatty(2) != 0
+            terminal = isatty(2) != 0
+            enabled = force || terminal
         }
 
         mutating func update(_ done: Int, _ total: Int) {
             guard enabled else { return }
             let t = Date()
-            guard done == total || t.timeIntervalSince(last) >= 0.2 else { return }
+            guard done == total || t.timeIntervalSince(last) >= (terminal ? 0.2 : 2) else { return }
             last = t
             let pct = total > 0 ? Double(done) * 100 / Double(total) : 100
-            let line = String(format: "\r%@: %d/%d rows (%.0f%%)", label, done, total, pct)
-            FileHandle.standardError.write(Data(line.utf8))
-            if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            let line = String(format: "%@: %d/%d rows (%.0f%%)", label, done, total, pct)
+            if terminal {
+                FileHandle.standardError.write(Data(("\r" + line + (done == total ? "\n" : "")).utf8))
+            } else {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
         }
 
         func note(_ text: String) {
             guard enabled else { return }
             FileHandle.standardError.write(Data("\(label): \(text)\n".utf8))
         }
+    }
+
+    /// A byte count for people: 512 B, 3.4 KB, 506.1 MB.
+    static func bytes(_ n: Int64) -> String {
+        if n < 1024 { return "\(n) B" }
+        let units = ["KB", "MB", "GB", "TB"]
+        var v = Double(n) / 1024
+        var i = 0
+        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        return String(format: "%.1f %@", v, units[i])
     }
 }
 
