@@ -13,8 +13,13 @@ struct OrgRec: Sendable {
     var status: OrgStatus
     /// Every org from this one up to the root is `active`.
     var chainActive: Bool
-    /// Some org grant lies at this org or an ancestor (lets a check skip the walk).
-    var grantOnPath: Bool
+}
+
+/// An org grant as a member of an org holds it: the grant's index, role and expiry.
+struct MemberGrant: Sendable {
+    var validUntil: Timestamp
+    var grant: Int32
+    var role: Int32
 }
 
 /// A user: org, status, expiry and the slice of its assignments.
@@ -61,8 +66,8 @@ struct ResRec: Sendable {
 /// - Resource types, actions and roles are **interned** to small integers when the graph is
 ///   built; a query hashes only its own strings (subject, type, action, resource id).
 /// - A user's assignments are one contiguous slice (CSR layout), so a check costs in proportion
-///   to the subject's holdings. Org grants are stored per org; a check looks at the grants of
-///   the subject's org and, for `include_suborgs` grants, its ancestors.
+///   to the subject's holdings. Each org also keeps the org grants its members hold (its own
+///   and its ancestors' `include_suborgs` grants) as one slice: no walk up the tree.
 /// - Each org's **ceiling** (the union of its and its ancestors' entitlements) is precomputed
 ///   as a bitset over roles; "R is in the ceiling of O" is one bit test.
 /// - Whether the whole chain from an org up to the root is `active` is precomputed per org.
@@ -91,6 +96,10 @@ public final class AccessGraph: Sendable {
     let grantRole: [Int32]
     let grantIncludeSub: [Bool]
     let grantValidUntil: [Timestamp]
+    /// Per org (CSR): the org grants its members hold — the org's own grants and its ancestors'
+    /// grants that include sub-orgs — so a check reads one slice instead of walking up the tree.
+    let memberGrantStart: [Int32]
+    let memberGrants: [MemberGrant]
     /// Users grouped by org in pre-order (CSR): the users of a subtree are one slice.
     let usersByOrgStart: [Int32]
     let usersByOrg: [Int32]
@@ -157,6 +166,8 @@ public final class AccessGraph: Sendable {
         grantRole = b.grantRole
         grantIncludeSub = b.grantIncludeSub
         grantValidUntil = b.grantValidUntil
+        memberGrantStart = b.memberGrantStart
+        memberGrants = b.memberGrants
         usersByOrgStart = b.usersByOrgStart
         usersByOrg = b.usersByOrg
         orgEntitlements = b.orgEntitlements

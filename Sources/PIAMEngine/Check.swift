@@ -213,8 +213,9 @@ extension AccessGraph {
         return .noPermission
     }
 
-    /// Calls `body` for every holding of user `s` (assignments, then org grants from the user's
-    /// org upward) until it returns `false`. Holdings are not filtered: the caller applies the
+    /// Calls `body` for every holding of user `s` (its assignments, then the org grants its org's
+    /// members hold: the org's own, then its ancestors' that include sub-orgs, from the root down)
+    /// until it returns `false`. Holdings are not filtered: the caller applies the
     /// effectiveness rules.
     @inline(__always)
     func forEachHolding(of s: Int32, _ body: (HoldingSource, _ role: Int32, _ scope: Int32, _ validUntil: Timestamp) -> Bool) {
@@ -226,20 +227,12 @@ extension AccessGraph {
             i += 1
         }
         let sOrg = users[u].org
-        guard orgs[Int(sOrg)].grantOnPath else { return }
-        var o = sOrg
-        var own = true
-        while o >= 0 {
-            var g = Int(orgGrantStart[Int(o)])
-            let gEnd = Int(orgGrantStart[Int(o) + 1])
-            while g < gEnd {
-                if own || grantIncludeSub[g] {
-                    if !body(.orgGrant(Int32(g)), grantRole[g], sOrg, grantValidUntil[g]) { return }
-                }
-                g += 1
-            }
-            o = orgs[Int(o)].parent
-            own = false
+        var k = Int(memberGrantStart[Int(sOrg)])
+        let kEnd = Int(memberGrantStart[Int(sOrg) + 1])
+        while k < kEnd {
+            let m = memberGrants[k]
+            if !body(.orgGrant(m.grant), m.role, sOrg, m.validUntil) { return }
+            k += 1
         }
     }
 

@@ -252,13 +252,31 @@ public struct GraphBuilder: ~Copyable {
         }
         for i in 0..<orgCount { orgEnt[i].sort() }
 
-        // Org grants grouped by org.
+        // Org grants grouped by org; then, per org, the grants its members hold: its own, plus
+        // every ancestor's grant that includes sub-orgs (parents come first in pre-order).
         let gPerm = Self.groupPermutation(keys: gOrg, buckets: orgCount)
-        var grantOnPath = [Bool](repeating: false, count: orgCount)
-        for o in gOrg { grantOnPath[Int(o)] = true }
-        for i in 0..<orgCount where orgParent[i] >= 0 && grantOnPath[Int(orgParent[i])] {
-            grantOnPath[i] = true
+        let grantRole = gPerm.order.map { gRole[Int($0)] }
+        let grantSub = gPerm.order.map { gSub[Int($0)] }
+        let grantValid = gPerm.order.map { gValid[Int($0)] }
+        var inherited = [[MemberGrant]](repeating: [], count: orgCount)  // from strict ancestors
+        var memberGrantStart: [Int32] = [0]
+        var memberGrants: [MemberGrant] = []
+        memberGrantStart.reserveCapacity(orgCount + 1)
+        for i in 0..<orgCount {
+            let own = (Int(gPerm.start[i])..<Int(gPerm.start[i + 1])).map {
+                MemberGrant(validUntil: grantValid[$0], grant: Int32($0), role: grantRole[$0])
+            }
+            let p = Int(orgParent[i])
+            if p >= 0 {
+                inherited[i] = inherited[p] + (Int(gPerm.start[p])..<Int(gPerm.start[p + 1])).filter { grantSub[$0] }.map {
+                    MemberGrant(validUntil: grantValid[$0], grant: Int32($0), role: grantRole[$0])
+                }
+            }
+            memberGrants += own
+            memberGrants += inherited[i]
+            memberGrantStart.append(Int32(memberGrants.count))
         }
+        inherited = []
 
         // Assignments grouped by user, then indexes by scope and by role.
         let aPerm = Self.groupPermutation(keys: aUser, buckets: userIDs.count)
@@ -281,7 +299,7 @@ public struct GraphBuilder: ~Copyable {
         orgs.reserveCapacity(orgCount)
         for i in 0..<orgCount {
             orgs.append(OrgRec(parent: orgParent[i], end: orgEnd[i], partnerRoot: partnerRoot[i], kind: orgKind[i],
-                               status: orgStatus[i], chainActive: chainActive[i], grantOnPath: grantOnPath[i]))
+                               status: orgStatus[i], chainActive: chainActive[i]))
         }
 
         // Resources per type sorted by location; shared host resources per type.
@@ -312,9 +330,8 @@ public struct GraphBuilder: ~Copyable {
             orgIDs: orgIDs, orgIndex: orgIndex, orgs: orgs,
             orgCeiling: ceiling, roleWords: roleWords,
             orgGrantStart: gPerm.start,
-            grantRole: gPerm.order.map { gRole[Int($0)] },
-            grantIncludeSub: gPerm.order.map { gSub[Int($0)] },
-            grantValidUntil: gPerm.order.map { gValid[Int($0)] },
+            grantRole: grantRole, grantIncludeSub: grantSub, grantValidUntil: grantValid,
+            memberGrantStart: memberGrantStart, memberGrants: memberGrants,
             usersByOrgStart: byOrg.start, usersByOrg: byOrg.order, orgEntitlements: orgEnt,
             roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart,
             perms: perms, roleTypeMask: roleTypeMask,
@@ -345,6 +362,8 @@ public struct GraphBuilder: ~Copyable {
         var grantRole: [Int32]
         var grantIncludeSub: [Bool]
         var grantValidUntil: [Timestamp]
+        var memberGrantStart: [Int32]
+        var memberGrants: [MemberGrant]
         var usersByOrgStart: [Int32]
         var usersByOrg: [Int32]
         var orgEntitlements: [[Int32]]

@@ -104,7 +104,7 @@ extension AccessGraph {
                 let i = Int(assignByScope[k])
                 if matching[Int(assigns[i].role)] { seen.insert(assignUser[i]) }
             }
-            if orgs[Int(o)].grantOnPath && hasMatchingGrant(forMembersOf: o, matching) { addUsers(ofOrg: o) }
+            if hasMatchingGrant(forMembersOf: o, matching) { addUsers(ofOrg: o) }
             o = orgs[Int(o)].parent
         }
         // A shared host resource is within reach of any holding at all.
@@ -160,16 +160,7 @@ extension AccessGraph {
 
     /// Whether a member of org `o` holds, through some org grant, a role in `matching`.
     private func hasMatchingGrant(forMembersOf o: Int32, _ matching: [Bool]) -> Bool {
-        var x = o
-        var own = true
-        while x >= 0 {
-            for g in Int(orgGrantStart[Int(x)])..<Int(orgGrantStart[Int(x) + 1]) where (own || grantIncludeSub[g]) && matching[Int(grantRole[g])] {
-                return true
-            }
-            x = orgs[Int(x)].parent
-            own = false
-        }
-        return false
+        (Int(memberGrantStart[Int(o)])..<Int(memberGrantStart[Int(o) + 1])).contains { matching[Int(memberGrants[$0].role)] }
     }
 
     /// The subtrees of `scopes` as disjoint, sorted pre-order intervals `[lo, hi)`.
