@@ -94,10 +94,16 @@ public enum BuiltinType {
     public static func isBuiltin(_ type: String) -> Bool { type == user || type == org || type == role }
 }
 
+/// The length every entity id must have, in bytes of UTF-8 (DESIGN §2).
+public let entityIDByteLength: ClosedRange<Int> = 1...255
+
+/// The problem with an entity id, or `nil` when it is valid (1–255 bytes of UTF-8).
+public func entityIDProblem(_ id: String) -> String? {
+    let n = id.utf8.count
+    return entityIDByteLength.contains(n) ? nil : "id must be 1-255 bytes of UTF-8, got \(n) bytes"
+}
+
 /// Validates an entity id: 1–255 bytes of UTF-8 (DESIGN §2).
 public func validateEntityID(_ id: String, what: String) throws(PIAMError) {
-    let n = id.utf8.count
-    guard n >= 1 && n <= 255 else {
-        throw PIAMError(.invalidInput, "\(what) id must be 1-255 bytes of UTF-8, got \(n) bytes")
-    }
+    if let problem = entityIDProblem(id) { throw PIAMError(.invalidInput, "\(what) \(problem)") }
 }

@@ -134,8 +134,7 @@ struct ImportPlan {
     }
 
     static func checkID(_ id: String, _ path: String) throws(PIAMError) {
-        let n = id.utf8.count
-        guard n >= 1 && n <= 255 else { throw fail(path, "id must be 1-255 bytes of UTF-8, got \(n) bytes") }
+        if let problem = entityIDProblem(id) { throw fail(path, problem) }
     }
 
     static func time(_ text: String?, _ path: String) throws(PIAMError) -> Timestamp? {
