@@ -191,6 +191,13 @@ public final class Statement {
         throw e
     }
 
+    /// Steps through every row, mapping each with `row` (which reads the current row's columns).
+    public func rows<T>(_ row: (Statement) -> T) throws(PIAMError) -> [T] {
+        var out: [T] = []
+        while try step() { out.append(row(self)) }
+        return out
+    }
+
     /// Runs the statement to completion, then resets it (bindings are kept until rebound).
     public func run() throws(PIAMError) {
         defer { sqlite3_reset(stmt) }

@@ -136,11 +136,7 @@ public final class Store {
     public func journal(after seq: Int64, limit: Int = 10_000) throws(PIAMError) -> [JournalEntry] {
         let s = try db.prepare(#"SELECT seq, "table", key, op FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2"#)
         s.bind(1, seq); s.bind(2, limit)
-        var out: [JournalEntry] = []
-        while try s.step() {
-            out.append(JournalEntry(seq: s.int64(0), table: s.text(1), key: s.text(2), op: s.text(3)))
-        }
-        return out
+        return try s.rows { JournalEntry(seq: $0.int64(0), table: $0.text(1), key: $0.text(2), op: $0.text(3)) }
     }
 
     /// Row counts of every graph table, in ``Schema/graphTables`` order.
@@ -163,9 +159,7 @@ public final class Store {
     public func listOrgs(parent: String? = nil) throws(PIAMError) -> [OrgInfo] {
         let s = try db.prepare("SELECT id, parent, name, kind, status FROM orgs \(parent == nil ? "" : "WHERE parent = ?1 ") ORDER BY id")
         if let parent { s.bind(1, parent) }
-        var out: [OrgInfo] = []
-        while try s.step() { out.append(Self.orgInfo(s)) }
-        return out
+        return try s.rows(Self.orgInfo)
     }
 
     /// One org by id.
@@ -201,9 +195,7 @@ public final class Store {
             ORDER BY u.id LIMIT ?3
             """)
         s.bind(1, org); s.bind(2, after); s.bind(3, limit)
-        var out: [UserInfo] = []
-        while try s.step() { out.append(Self.userInfo(s)) }
-        return out
+        return try s.rows(Self.userInfo)
     }
 
     /// One user by id or alias.
@@ -223,10 +215,7 @@ public final class Store {
 
     /// Roles sorted by id.
     public func listRoles() throws(PIAMError) -> [RoleInfo] {
-        let s = try db.prepare("SELECT id, name, description, permissions FROM roles ORDER BY id")
-        var out: [RoleInfo] = []
-        while try s.step() { out.append(Self.roleInfo(s)) }
-        return out
+        try db.prepare("SELECT id, name, description, permissions FROM roles ORDER BY id").rows(Self.roleInfo)
     }
 
     /// One role by id.
@@ -246,12 +235,10 @@ public final class Store {
             \(conds.isEmpty ? "" : "WHERE " + conds.joined(separator: " AND ")) ORDER BY type, id
             """)
         s.bind(1, type); s.bind(2, org)
-        var out: [ResourceInfo] = []
-        while try s.step() {
-            out.append(ResourceInfo(type: s.text(0), id: s.text(1), org: s.text(2), owner: s.optionalText(3),
-                                    shared: s.int64(4) != 0, name: s.optionalText(5)))
+        return try s.rows {
+            ResourceInfo(type: $0.text(0), id: $0.text(1), org: $0.text(2), owner: $0.optionalText(3),
+                         shared: $0.int64(4) != 0, name: $0.optionalText(5))
         }
-        return out
     }
 
     /// The assignments of one user (by id), sorted by (role, scope).
@@ -260,12 +247,10 @@ public final class Store {
             SELECT user, role, scope, valid_until, granted_by FROM assignments WHERE user = ?1 ORDER BY role, scope
             """)
         s.bind(1, user)
-        var out: [AssignmentInfo] = []
-        while try s.step() {
-            out.append(AssignmentInfo(user: s.text(0), role: s.text(1), scope: s.text(2),
-                                      validUntil: s.optionalInt64(3), grantedBy: s.optionalText(4)))
+        return try s.rows {
+            AssignmentInfo(user: $0.text(0), role: $0.text(1), scope: $0.text(2),
+                           validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4))
         }
-        return out
     }
 
     /// The org grants on one org, sorted by role.
@@ -274,33 +259,17 @@ public final class Store {
             SELECT org, role, include_suborgs, valid_until, granted_by FROM org_grants WHERE org = ?1 ORDER BY role
             """)
         s.bind(1, org)
-        var out: [OrgGrantInfo] = []
-        while try s.step() {
-            out.append(OrgGrantInfo(org: s.text(0), role: s.text(1), includeSuborgs: s.int64(2) != 0,
-                                    validUntil: s.optionalInt64(3), grantedBy: s.optionalText(4)))
+        return try s.rows {
+            OrgGrantInfo(org: $0.text(0), role: $0.text(1), includeSuborgs: $0.int64(2) != 0,
+                         validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4))
         }
-        return out
     }
 
     /// The roles entitled directly to one org (not inherited), sorted.
     public func entitlements(org: String) throws(PIAMError) -> [String] {
         let s = try db.prepare("SELECT role FROM entitlements WHERE org = ?1 ORDER BY role")
         s.bind(1, org)
-        var out: [String] = []
-        while try s.step() { out.append(s.text(0)) }
-        return out
-    }
-
-    /// Display names for reports: the user's `(name, email)` by id, `nil` if no such user.
-    public func userDisplay(id: String) throws(PIAMError) -> (name: String?, email: String?)? {
-        let s = try db.prepare("SELECT name, email FROM users WHERE id = ?1")
-        s.bind(1, id)
-        return try s.step() ? (s.optionalText(0), s.optionalText(1)) : nil
-    }
-
-    /// An org's display name by id, `nil` if no such org.
-    public func orgName(id: String) throws(PIAMError) -> String? {
-        try db.scalarText("SELECT name FROM orgs WHERE id = ?1", id)
+        return try s.rows { $0.text(0) }
     }
 }
 
