@@ -120,3 +120,4 @@ extension Store {
         }
     }
 }
+

@@ -6,6 +6,13 @@ public struct LoadedGraph: Sendable {
     public var graph: AccessGraph
     /// The journal revision the graph was read at.
     public var revision: Int64
+
+    /// A graph and the revision it was read at (e.g. a caller's pre-decision graph, to pass to
+    /// ``Store/administer(_:as:now:graph:)``).
+    public init(graph: AccessGraph, revision: Int64) {
+        self.graph = graph
+        self.revision = revision
+    }
 }
 
 extension Store {
