@@ -179,8 +179,8 @@ final class AdminSession {
         if let (reason, message) = try store.adminPrecheck(op, as: actorGiven) {
             throw Refusal(reason: reason, message: message)
         }
-        try ensureFresh([.actor(actorGiven)])
-        let actor = graph.userID(for: actorGiven) ?? actorGiven
+        // The actor's id from the database (always current; no graph reload just to name it).
+        let actor = try store.user(idOrAlias: actorGiven)?.id ?? actorGiven
         let partner = try store.auditPartner(op, actor: actor)
         try require(try store.adminQuestions(op, as: actorGiven), actor: actor)
         var out = Outcome()

@@ -203,10 +203,14 @@ struct ApplyCommand: AsyncParsableCommand {
             FILE (or - for standard input) is a JSON array of operations, each an object with \
             "op" and the operation's fields, and optionally "as" (its actor; default --as):
 
-              [{"op": "org.register", "org": "acme", "name": "Acme", "admin": "ann", "as": "nina.hq"},
+              [{"op": "org.register", "org": "acme", "admin": "ann", "as": "nina.hq"},
                {"op": "org.approve", "org": "acme", "entitle": ["partner-admin"]},
-               {"op": "user.invite", "user": "bob", "org": "acme", "email": "bob@acme.example"},
-               {"op": "grant", "user": "bob", "role": "partner-user"}]
+               {"op": "user.activate", "user": "ann", "as": "ann"},
+               {"op": "user.invite", "user": "bob", "org": "acme", "as": "ann"},
+               {"op": "grant", "user": "bob", "role": "partner-admin", "as": "ann"}]
+
+            EXAMPLE
+              piamctl apply onboarding.json --as pete.pm --progress
 
             Operations: \(AdminOperation.names.joined(separator: ", ")). Field names are the \
             command options in snake_case (include_suborgs, valid_until, admin_email, …); \
