@@ -142,7 +142,7 @@ extension Store {
     public func adminPrecheck(_ op: AdminOperation, as actor: String) throws(PIAMError) -> (reason: String, message: String)? {
         switch op {
         case let .approveOrg(o, _), let .rejectOrg(o):
-            if let a = try user(idOrAlias: actor), try orgChainSQL(a.org).contains(o) {
+            if let a = try userRecord(actor), try orgChainSQL(a.org).contains(o) {
                 return (AdminReason.selfAction, "\(a.id) stands in org:\(o) and may not decide on its own organization's registration")
             }
         case let .approveRequest(id, _):
@@ -155,16 +155,47 @@ extension Store {
         return nil
     }
 
+    /// A compiled statement for `sql`, reset and unbound, kept for reuse: the administration
+    /// layer runs the same few statements for every operation of a bulk run. A statement must
+    /// be finished (or not used again) before the same SQL is asked for again.
+    func cached(_ sql: String) throws(PIAMError) -> Statement {
+        if let s = statementCache[sql] {
+            s.reset()
+            return s
+        }
+        let s = try db.prepare(sql)
+        statementCache[sql] = s
+        return s
+    }
+
+    /// One user by id or alias (as ``user(idOrAlias:)``, with a reused statement).
+    func userRecord(_ idOrAlias: String) throws(PIAMError) -> UserInfo? {
+        let s = try cached("""
+            SELECT \(Self.userColumns) FROM users u
+            WHERE u.id = ?1 OR u.id = (SELECT user FROM user_aliases WHERE alias = ?1) LIMIT 1
+            """)
+        s.bind(1, idOrAlias)
+        defer { s.reset() }
+        return try s.step() ? Self.userInfo(s) : nil
+    }
+
+    /// The revision (as ``revision()``, with a reused statement).
+    func currentRevision() throws(PIAMError) -> Int64 {
+        let s = try cached("SELECT seq FROM sqlite_sequence WHERE name = 'journal'")
+        defer { s.reset() }
+        return try s.step() ? s.int64(0) : 0
+    }
+
     /// Whether two ids or aliases name the same existing user.
     func sameUser(_ a: String, _ b: String) throws(PIAMError) -> Bool {
         if a == b { return true }
-        guard let x = try user(idOrAlias: a), let y = try user(idOrAlias: b) else { return false }
+        guard let x = try userRecord(a), let y = try userRecord(b) else { return false }
         return x.id == y.id
     }
 
     /// The org `id` and its ancestors, nearest first, read from the database (`[]` for none).
     func orgChainSQL(_ id: String) throws(PIAMError) -> [String] {
-        let s = try db.prepare("""
+        let s = try cached("""
             WITH RECURSIVE up(id, parent, depth) AS (
               SELECT id, parent, 0 FROM orgs WHERE id = ?1
               UNION ALL SELECT o.id, o.parent, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent)
@@ -176,19 +207,20 @@ extension Store {
 
     /// The partner root of org `id` (the topmost partner org on its path), from the database.
     func partnerRootSQL(_ id: String) throws(PIAMError) -> String? {
-        let s = try db.prepare("""
+        let s = try cached("""
             WITH RECURSIVE up(id, parent, kind, depth) AS (
               SELECT id, parent, kind, 0 FROM orgs WHERE id = ?1
               UNION ALL SELECT o.id, o.parent, o.kind, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent)
             SELECT id FROM up WHERE kind = 'partner' ORDER BY depth DESC LIMIT 1
             """)
         s.bind(1, id)
+        defer { s.reset() }
         return try s.step() ? s.text(0) : nil
     }
 
     /// The ids of org `id` and every org below it, deepest first.
     func subtreeSQL(_ id: String) throws(PIAMError) -> [String] {
-        let s = try db.prepare("""
+        let s = try cached("""
             WITH RECURSIVE down(id, depth) AS (
               SELECT id, 0 FROM orgs WHERE id = ?1
               UNION ALL SELECT o.id, down.depth + 1 FROM orgs o JOIN down ON o.parent = down.id)
@@ -262,8 +294,8 @@ extension Store {
             (decision, reason, message) = ("failed", e.code.rawValue, e.message); error = e
         }
         let (actorID, revision) = try db.withTransaction(immediate: true) { () throws(PIAMError) -> (String, Int64) in
-            let actorID = try user(idOrAlias: actor)?.id ?? actor
-            let revision = try self.revision()
+            let actorID = try userRecord(actor)?.id ?? actor
+            let revision = try currentRevision()
             try insertAudit(op: op, actor: actorID, decision: decision, reason: reason, message: message,
                             partner: try auditPartner(op, actor: actorID), revision: revision, batch: batch, now: now)
             return (actorID, revision)
@@ -278,7 +310,7 @@ extension Store {
     /// The partner the audit row is filed under: the partner root of the target.
     func auditPartner(_ op: AdminOperation, actor: String) throws(PIAMError) -> String? {
         func ofUser(_ u: String) throws(PIAMError) -> String? {
-            guard let info = try user(idOrAlias: u) else { return nil }
+            guard let info = try userRecord(u) else { return nil }
             return try partnerRootSQL(info.org)
         }
         switch op {
@@ -303,7 +335,7 @@ extension Store {
 
     func insertAudit(op: AdminOperation, actor: String, decision: String, reason: String, message: String,
                      partner: String?, revision: Int64, batch: String?, now: Timestamp) throws(PIAMError) {
-        let s = try db.prepare("""
+        let s = try cached("""
             INSERT INTO audit(at, actor, operation, target, partner, actor_partner, decision, reason, message, detail, revision, batch)
             VALUES (?1, ?2, ?3, ?4, ?5, (SELECT NULLIF((
               WITH RECURSIVE up(id, parent, kind, depth) AS (

@@ -211,10 +211,26 @@ extension AdminOperation {
         return o
     }
 
-    /// The operation as compact JSON text (sorted keys), for the audit log.
+    /// The operation as compact JSON text (sorted keys), for the audit log. Written by hand:
+    /// a bulk run writes one per operation, and Foundation's serializer costs more than the
+    /// operation itself.
     public var jsonText: String {
-        let data = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        let o = json
+        var out: [UInt8] = [0x7B]
+        for (i, k) in o.keys.sorted().enumerated() {
+            if i > 0 { out.append(0x2C) }
+            JSONText.appendString(k, to: &out)
+            out.append(0x3A)
+            switch o[k] {
+            case let s as String: JSONText.appendString(s, to: &out)
+            case let b as Bool: out.append(contentsOf: Array((b ? "true" : "false").utf8))
+            case let n as Int64: out.append(contentsOf: Array(String(n).utf8))
+            case let a as [String]: out.append(contentsOf: Array(JSONText.array(a).utf8))
+            default: out.append(contentsOf: Array("null".utf8))
+            }
+        }
+        out.append(0x7D)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses one operation object of an `apply` file. Errors name the JSON path

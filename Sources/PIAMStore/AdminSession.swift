@@ -50,7 +50,7 @@ final class AdminSession {
         self.store = store
         self.now = now
         self.batch = batch
-        if let hint, try store.revision() == hint.revision {
+        if let hint, try store.currentRevision() == hint.revision {
             graph = hint.graph
         } else {
             graph = try store.loadGraph().graph
@@ -175,17 +175,17 @@ final class AdminSession {
 
     /// Runs one operation and audits it (allowed) in the open transaction.
     func perform(_ op: AdminOperation, as actorGiven: String) throws -> AdminResult {
-        let before = try store.revision()
+        let before = try store.currentRevision()
         if let (reason, message) = try store.adminPrecheck(op, as: actorGiven) {
             throw Refusal(reason: reason, message: message)
         }
         // The actor's id from the database (always current; no graph reload just to name it).
-        let actor = try store.user(idOrAlias: actorGiven)?.id ?? actorGiven
+        let actor = try store.userRecord(actorGiven)?.id ?? actorGiven
         let partner = try store.auditPartner(op, actor: actor)
         try require(try store.adminQuestions(op, as: actorGiven), actor: actor)
         var out = Outcome()
         try run(op, actor: actor, out: &out)
-        let revision = try store.revision()
+        let revision = try store.currentRevision()
         let changed = out.changed ?? (revision != before)
         try store.insertAudit(op: op, actor: actor, decision: "allowed", reason: Reason.allowed.name, message: out.message,
                               partner: partner, revision: revision, batch: batch, now: now)
@@ -207,7 +207,7 @@ final class AdminSession {
 
 extension AdminSession {
     func exec(_ sql: String, _ args: Any?...) throws {
-        let s = try db.prepare(sql)
+        let s = try store.cached(sql)
         for (i, a) in args.enumerated() {
             let k = Int32(i + 1)
             switch a {
@@ -225,19 +225,24 @@ extension AdminSession {
     }
 
     func count(_ sql: String, _ args: String?...) throws -> Int {
-        let s = try db.prepare(sql)
+        let s = try store.cached(sql)
+        defer { s.reset() }
         for (i, a) in args.enumerated() { s.bind(Int32(i + 1), a) }
         guard try s.step() else { return 0 }
         return Int(s.int64(0))
     }
 
     func org(_ id: String) throws -> OrgInfo {
-        guard let o = try store.org(id: id) else { throw PIAMError(.notFound, "no such org \"\(id)\"") }
+        let s = try store.cached("SELECT id, parent, name, kind, status FROM orgs WHERE id = ?1")
+        defer { s.reset() }
+        s.bind(1, id)
+        guard try s.step() else { throw PIAMError(.notFound, "no such org \"\(id)\"") }
+        let o = Store.orgInfo(s)
         return o
     }
 
     func user(_ idOrAlias: String) throws -> UserInfo {
-        guard let u = try store.user(idOrAlias: idOrAlias) else { throw PIAMError(.notFound, "no such user \"\(idOrAlias)\"") }
+        guard let u = try store.userRecord(idOrAlias) else { throw PIAMError(.notFound, "no such user \"\(idOrAlias)\"") }
         return u
     }
 
@@ -246,7 +251,7 @@ extension AdminSession {
     /// An id (or alias) that must be free in the user namespace.
     func requireFreeUserName(_ id: String, what: String) throws {
         try validateEntityID(id, what: what)
-        if try store.user(idOrAlias: id) != nil {
+        if try store.userRecord(id) != nil {
             throw PIAMError(.conflict, "\(what) \"\(id)\" is already a user id or alias")
         }
     }
