@@ -128,7 +128,7 @@ final class AdminSession {
         for q in questions {
             let d = try decide(q)
             if !d.allowed {
-                throw Refusal(reason: d.reason.name, message: "\(actor) may not \(q): \(d.reason.name)")
+                throw Refusal(reason: d.reason.name, message: "\(actor) may not \(q)")
             }
         }
     }

@@ -136,6 +136,20 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
         try expectRefused(store, .revokeFromOrg(org: "acme", role: "partner-admin"), as: "bob", "last_admin")
     }
 
+    @Test func lastAdminRuleOnRemoval() throws {
+        let dir = TempDir()
+        let store = try adminStore(dir)
+        // bob may remove people but not assign roles; ann is acme's only admin.
+        _ = try expectAllowed(store, .defineRole(role: "offboarder", name: nil, description: nil, permissions: ["user:view", "user:remove", "user:suspend"]), as: "nina")
+        _ = try expectAllowed(store, .entitle(org: "acme", role: "offboarder"), as: "nina")
+        _ = try expectAllowed(store, .grant(user: "bob", role: "offboarder", scope: nil, validUntil: nil), as: "nina")
+        try expectRefused(store, .removeUser(user: "ann"), as: "bob", "last_admin")
+        try expectRefused(store, .suspendUser(user: "ann"), as: "bob", "last_admin")
+        // Other people: fine. And the sub-org's admin is not the root's.
+        _ = try expectAllowed(store, .suspendUser(user: "nora"), as: "bob")
+        _ = try expectAllowed(store, .removeUser(user: "nick"), as: "bob")
+    }
+
     @Test func approvingItsOwnRegistrationIsASelfAction() throws {
         let dir = TempDir()
         let store = try adminStore(dir)
