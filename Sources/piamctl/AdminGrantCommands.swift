@@ -27,7 +27,8 @@ struct RoleDefine: AdminCommand {
             \(Admin.common)
 
             EXAMPLE
-              piamctl role define claims-viewer --name "Claims viewer" --permission claim:read --as nina.hq
+              piamctl role define claims-viewer --name "Claims viewer" \\
+                  --permission claim:read --as nina.hq
             """)
     @OptionGroup var admin: AdminOptions
     @OptionGroup var target: RoleArgument
@@ -84,7 +85,8 @@ struct GrantCommand: AdminCommand {
 
             EXAMPLES
               piamctl grant dana quote-creator --as acme-north-admin
-              piamctl grant dana claims-viewer --scope acme-north-b1 --until 2027-03-31T00:00:00Z --as acme-north-admin
+              piamctl grant dana claims-viewer --scope acme-north-b1 \\
+                  --until 2027-03-31T00:00:00Z --as acme-north-admin
             """)
     @OptionGroup var admin: AdminOptions
     @OptionGroup var target: UserArgument
@@ -120,7 +122,8 @@ struct OrgGrantCommand: AdminCommand {
             \(Admin.common)
 
             EXAMPLE
-              piamctl org-grant acme-north policy-viewer --include-suborgs --as acme-admin
+              piamctl org-grant acme-north policy-viewer --include-suborgs \\
+                  --as acme-admin
             """)
     @OptionGroup var admin: AdminOptions
     @OptionGroup var target: OrgArgument

@@ -43,8 +43,10 @@ struct OrgRegister: AsyncParsableCommand {
             \(Admin.common)
 
             EXAMPLES
-              piamctl org register acme --name "Acme Brokers" --admin ann --admin-email ann@acme.example
-              piamctl org approve acme --entitle partner-admin --entitle quote-creator --as nina.hq
+              piamctl org register acme --name "Acme Brokers" --admin ann \\
+                  --admin-email ann@acme.example
+              piamctl org approve acme --entitle partner-admin --entitle quote-creator \\
+                  --as nina.hq
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -74,7 +76,8 @@ struct OrgApprove: AdminCommand {
             \(Admin.common)
 
             EXAMPLE
-              piamctl org approve acme --entitle partner-admin --entitle claims-viewer --as nina.hq
+              piamctl org approve acme --entitle partner-admin --entitle claims-viewer \\
+                  --as nina.hq
             """)
     @OptionGroup var admin: AdminOptions
     @OptionGroup var target: OrgArgument
@@ -103,7 +106,8 @@ struct OrgCreate: AdminCommand {
             \(Admin.common)
 
             EXAMPLE
-              piamctl org create acme-north-b3 --parent acme-north --name "Acme North, branch 3" --as acme-north-admin
+              piamctl org create acme-north-b3 --parent acme-north \\
+                  --name "Acme North, branch 3" --as acme-north-admin
             """)
     @OptionGroup var admin: AdminOptions
     @OptionGroup var target: OrgArgument

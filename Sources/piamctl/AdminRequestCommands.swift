@@ -14,7 +14,7 @@ struct RequestCommand: AsyncParsableCommand {
             approves its own request (self_action).
 
             EXAMPLES
-              piamctl request create claims-viewer --note "covering claims in March" --as dana
+              piamctl request create claims-viewer --note "covering in March" --as dana
               piamctl request list --as acme-north-admin
               piamctl request approve 7 --as acme-north-admin
             """,

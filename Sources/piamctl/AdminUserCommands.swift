@@ -35,7 +35,8 @@ struct UserInvite: AdminCommand {
             \(Admin.common)
 
             EXAMPLE
-              piamctl user invite dana --org acme-north --name "Dana Reyes" --email dana@acme.example --alias 'okta|dana' --as acme-north-admin
+              piamctl user invite dana --org acme-north --name "Dana Reyes" \\
+                  --email dana@acme.example --alias 'okta|dana' --as acme-north-admin
             """)
     @OptionGroup var admin: AdminOptions
     @Argument(help: ArgumentHelp("The new user's id.", valueName: "user")) var user: String
