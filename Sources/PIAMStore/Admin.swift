@@ -43,7 +43,7 @@ public enum AdminQuestion: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// The reasons an administrative operation is refused: every engine ``Reason`` name, plus the
+/// The reasons an administrative operation is refused: every engine `Reason` name, plus the
 /// store's own guards.
 public enum AdminReason {
     /// A partner user's operation would leave its partner root without an active user able to
@@ -244,6 +244,8 @@ extension Store {
     /// thrown.
     ///
     /// - Parameters:
+    ///   - op: the operation.
+    ///   - actor: the user performing it, by id or alias.
     ///   - graph: a graph the caller already loaded (its pre-decision). It is used when the
     ///     database's revision still equals its revision, saving a reload; otherwise the graph
     ///     is reloaded inside the transaction.

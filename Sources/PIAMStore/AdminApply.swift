@@ -96,6 +96,8 @@ extension Store {
     /// (in its own small transaction). The result lists every entry's outcome.
     ///
     /// - Parameters:
+    ///   - items: the entries, in order.
+    ///   - now: the time decisions are made at and the audit rows' time (default: the clock).
     ///   - graph: a graph already loaded by the caller, used when still current.
     ///   - progress: called after each entry with (done, total).
     public func apply(_ items: [AdminBatchItem], now: Timestamp? = nil, graph: LoadedGraph? = nil,

@@ -88,7 +88,7 @@ extension AdminSession {
             }
             if validUntil != nil {
                 touchUser(info.id, orgs: [info.org])
-                try guardLastAdmin(actor: actor, root: graph.partnerRoot(ofOrg: info.org), affected: [info.id], removesAffected: false, write: write)
+                try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: false, write: write)
             } else {
                 try write()
             }
@@ -96,7 +96,7 @@ extension AdminSession {
         case let .suspendUser(u):
             let info = try user(u)
             guard info.status != .suspended else { out.message = "user:\(info.id) is already suspended"; return }
-            try guardLastAdmin(actor: actor, root: graph.partnerRoot(ofOrg: info.org), affected: [info.id], removesAffected: true) {
+            try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: true) {
                 try exec("UPDATE users SET status = 'suspended' WHERE id = ?1", info.id)
             }
             touchUser(info.id, orgs: [info.org])
@@ -113,7 +113,7 @@ extension AdminSession {
             }
         case let .removeUser(u):
             let info = try user(u)
-            try guardLastAdmin(actor: actor, root: graph.partnerRoot(ofOrg: info.org), affected: [info.id], removesAffected: true) {
+            try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: true) {
                 try exec("DELETE FROM users WHERE id = ?1", info.id)
             }
             touchUser(info.id, orgs: [info.org])
@@ -126,7 +126,7 @@ extension AdminSession {
                 throw Refusal(reason: AdminReason.crossPartner,
                               message: "user:\(info.id) may move only within its own \(try store.partnerRootSQL(info.org).map { "partner (org:\($0))" } ?? "host organization")")
             }
-            try guardLastAdmin(actor: actor, root: graph.partnerRoot(ofOrg: info.org), affected: [info.id], removesAffected: false) {
+            try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: false) {
                 try exec("UPDATE users SET org = ?2 WHERE id = ?1", info.id, to.id)
             }
             touchUser(info.id, orgs: [info.org, to.id])
@@ -177,7 +177,7 @@ extension AdminSession {
             guard try count("SELECT count(*) FROM assignments WHERE user = ?1 AND role = ?2 AND scope = ?3", info.id, r, l) > 0 else {
                 throw PIAMError(.notFound, "user \"\(info.id)\" holds no role \(r) over org \"\(l)\"")
             }
-            try guardLastAdmin(actor: actor, root: graph.partnerRoot(ofOrg: info.org), affected: [info.id], removesAffected: false) {
+            try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: false) {
                 try exec("DELETE FROM assignments WHERE user = ?1 AND role = ?2 AND scope = ?3", info.id, r, l)
             }
             touchUser(info.id, orgs: [info.org])
@@ -195,7 +195,7 @@ extension AdminSession {
             guard try count("SELECT count(*) FROM org_grants WHERE org = ?1 AND role = ?2", o, r) > 0 else {
                 throw PIAMError(.notFound, "org \"\(o)\" has no org grant of role \(r)")
             }
-            try guardLastAdmin(actor: actor, root: graph.partnerRoot(ofOrg: o), affected: nil, removesAffected: false) {
+            try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(o), affected: nil, removesAffected: false) {
                 try exec("DELETE FROM org_grants WHERE org = ?1 AND role = ?2", o, r)
             }
             touchOrg(o)
@@ -370,7 +370,7 @@ extension AdminSession {
         let l = scope ?? me.org
         guard try store.org(id: l) != nil else { throw Refusal(reason: Reason.unknownOrg.name, message: "no such org \"\(l)\"") }
         // The can_assign rules that do not depend on an approver: a request nobody could approve is refused now.
-        if !graph.isHostOrg(me.org) {
+        if try org(me.org).kind == .partner {
             let chain = try store.orgChainSQL(me.org)
             guard try count("SELECT count(*) FROM entitlements WHERE role = ?1 AND org IN (SELECT value FROM json_each(?2))", r, JSONText.array(chain)) > 0 else {
                 throw Refusal(reason: Reason.outsideCeiling.name, message: "role \(r) is not in the ceiling of org:\(me.org)")

@@ -144,9 +144,10 @@ final class AdminSession {
 
     // MARK: Guards
 
-    /// Whether the actor is a host user (in the current graph).
-    func isHostActor(_ actor: String) -> Bool {
-        graph.org(ofUser: actor).map(graph.isHostOrg) ?? false
+    /// Whether the actor is a host user (read from the database: always current).
+    func isHostActor(_ actor: String) throws -> Bool {
+        guard let u = try store.userRecord(actor) else { return false }
+        return try org(u.org).kind == .host
     }
 
     /// The last-admin rule: runs `write`, refusing when a partner user's operation leaves
@@ -158,7 +159,7 @@ final class AdminSession {
     ///   - removesAffected: the write certainly takes the affected users' power away (suspend,
     ///     remove): no reload is needed to know the result.
     func guardLastAdmin(actor: String, root: String?, affected: Set<String>?, removesAffected: Bool, write: () throws -> Void) throws {
-        guard let root, !isHostActor(actor) else { return try write() }
+        guard let root, try !isHostActor(actor) else { return try write() }
         try ensureFresh([.admins(root)])
         let before = graph.assignmentAdmins(of: root, now: now)
         let refusal = Refusal(reason: AdminReason.lastAdmin,
