@@ -60,7 +60,7 @@ enum Admin {
             for q in questions {
                 let d = try await ask(backend, q, now: now)
                 if !d.allowed {
-                    let r = try store.recordRefusal(op, as: actor, reason: d.reason.name, message: "\(actor) may not \(q)", now: now)
+                    let r = try store.recordRefusal(op, as: actor, reason: d.reason.name, message: "\(actor) may not \(q) (pre-decision)", now: now)
                     try report(r, json: global.json)
                 }
             }

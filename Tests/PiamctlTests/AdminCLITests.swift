@@ -191,7 +191,7 @@ struct AdminCLITests {
         p.arguments = ["apply", "--db", cli.db, file, "--as", "nina.hq", "--progress"]
         let err = Pipe()
         p.standardError = err
-        p.standardOutput = Pipe()
+        p.standardOutput = FileHandle.nullDevice
         try p.run()
         // Wait until the transaction has begun writing (the first progress line, "apply: 1/40000
         // rows"), let it write for a while (thousands of rows), then kill it.
@@ -214,6 +214,67 @@ struct AdminCLITests {
         #expect(((try cli.admin("audit", "--json").json as? [Any]) ?? []).count == auditRows)
         // And it is healthy: a write works.
         expect(try cli.admin("user invite", "after-kill", "--org", "acme-brokers-north-b1", "--as", "nina.hq"), 0)
+    }
+
+    @Test func authorityRemovedWhileWaitingForTheWriteLockIsRefused() throws {
+        let cli = try CLI()
+        try cli.demo()
+        let north = "acme-brokers-north-admin"
+        let req = try cli.admin("request create", "partner-admin", "--as", "acme-brokers-north-b1-agent1", "--json")
+        let id = try #require(req.object["request_id"] as? Int)
+        // A long bulk run by the business that ends by taking the region admin's authority away.
+        var ops: [String] = []
+        for i in 0..<8_000 { ops.append(#"{"op": "user.invite", "user": "bulk-\#(i)", "org": "acme-brokers-south"}"#) }
+        ops.append(#"{"op": "revoke", "user": "\#(north)", "role": "partner-admin"}"#)
+        let file = try cli.write("bulk.json", "[" + ops.joined(separator: ",\n") + "]")
+        let bulk = Process()
+        bulk.executableURL = URL(fileURLWithPath: CLI.binary)
+        bulk.arguments = ["apply", "--db", cli.db, file, "--as", "nina.hq", "--progress"]
+        let err = Pipe()
+        bulk.standardError = err
+        bulk.standardOutput = FileHandle.nullDevice  // one line per operation: never let a full pipe block it
+        try bulk.run()
+        var seen = ""
+        while !seen.contains("/8001") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        // Meanwhile the region admin invites and approves: the pre-decision (on the committed
+        // graph) allows; the write waits for the lock, then decides again and refuses.
+        // Both at once, while the bulk run holds the write lock.
+        func start(_ args: [String]) throws -> (Process, Pipe) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.arguments = args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return (p, out)
+        }
+        let runs = [
+            try start(["user", "invite", "--db", cli.db, "late", "--org", "acme-brokers-north-b1", "--as", north, "--json"]),
+            try start(["request", "approve", "--db", cli.db, String(id), "--as", north, "--json"]),
+        ]
+        let results = runs.map { p, out in
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return CLI.Result(code: p.terminationStatus, out: String(decoding: data, as: UTF8.self), err: "")
+        }
+        let (invite, approve) = (results[0], results[1])
+        bulk.waitUntilExit()
+        #expect(bulk.terminationStatus == 0)
+        for r in [invite, approve] {
+            #expect(r.code == 1 && r.reason == "no_permission", "\(r.out) \(r.err)")
+            #expect((r.object["message"] as? String)?.contains("pre-decision") == false)
+        }
+        #expect(try cli.run(["check", "--db", cli.db, "late", "view", "user:late"]).out == "deny unknown_subject\n")
+        let mine = try cli.admin("request list", "--mine", "--as", "acme-brokers-north-b1-agent1", "--json")
+        #expect(((mine.object["requests"] as? [[String: Any]]) ?? []).first?["status"] as? String == "pending")
+        // Afterwards, the pre-decision refuses at once, and says so.
+        let again = try cli.admin("user invite", "late", "--org", "acme-brokers-north-b1", "--as", north, "--json")
+        #expect(again.code == 1 && (again.object["message"] as? String)?.hasSuffix("(pre-decision)") == true)
     }
 
     @Test func helpIsAManPage() throws {
