@@ -22,6 +22,10 @@ extension AdminSession {
             for r in entitle { try exec("INSERT INTO entitlements(org, role) VALUES (?1, ?2) ON CONFLICT DO NOTHING", o, r) }
             touchOrg(o)
             out.message = "approved org:\(o)" + (entitle.isEmpty ? "" : ", entitled to \(entitle.joined(separator: ", "))")
+            let ceiling = "SELECT count(*) FROM entitlements WHERE role = ?1 AND org IN (SELECT value FROM json_each(?2))"
+            if try count(ceiling, Seed.partnerAdmin.id, JSONText.array(try store.orgChainSQL(o))) == 0 {
+                out.details.append("note: \(Seed.partnerAdmin.id) is not in org:\(o)'s ceiling, so its admins can do nothing yet (entitle it)")
+            }
         case let .rejectOrg(o):
             let info = try org(o)
             guard info.status == .pending else {
