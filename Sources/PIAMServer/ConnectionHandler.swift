@@ -22,8 +22,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let consistencyTimeout: TimeAmount
     private let logger: Logger
 
-    /// Responses not yet written because an earlier one is still waiting; nil = waiting.
-    private var queue = CircularBuffer<Response?>()
+    /// Requests and responses behind a request that waits for its `min_revision`, in order.
+    private enum Slot {
+        /// Waiting for a newer graph (or its timeout).
+        case waiting
+        /// Read behind a waiting request; evaluated when it reaches the head, on the graph of
+        /// that moment — so revisions never go backwards on one connection.
+        case pending(Request)
+        /// Answered, not yet written.
+        case done(Response)
+    }
+    private var queue = CircularBuffer<Slot>()
     /// The sequence number of `queue.first`.
     private var baseSeq = 0
     /// Encoded responses not yet flushed.
@@ -107,24 +116,36 @@ final class ConnectionHandler: ChannelInboundHandler {
                            revision: currentRevision, message: "piamd is shutting down"), context: context)
             return
         }
-        guard let snapshot = state.snapshot else {
-            enqueue(.error(.internalError, opcodeByte: request.opcode.rawValue, requestID: request.requestID,
-                           revision: 0, message: "no graph loaded"), context: context)
+        guard queue.isEmpty else {
+            queue.append(.pending(request))
             return
+        }
+        answerOrWait(request, seq: baseSeq, context: context)
+    }
+
+    /// Answers `request` now when the graph is new enough, else parks it as `seq` (the head of
+    /// the queue) until a newer graph is published or the consistency timeout passes.
+    /// Returns whether it was answered.
+    @discardableResult
+    private func answerOrWait(_ request: Request, seq: Int, context: ChannelHandlerContext) -> Bool {
+        guard let snapshot = state.snapshot else {
+            write(.error(.internalError, opcodeByte: request.opcode.rawValue, requestID: request.requestID,
+                         revision: 0, message: "no graph loaded"), context: context)
+            return true
         }
         if request.minRevision <= UInt64(max(snapshot.revision, 0)) {
-            enqueue(evaluator.answer(request, on: snapshot), context: context)
-            return
+            write(evaluator.answer(request, on: snapshot), context: context)
+            return true
         }
-        // Wait for a newer graph without blocking the loop; later responses queue behind this one.
-        let seq = baseSeq + queue.count
-        queue.append(nil)
+        // Wait for a newer graph without blocking the loop; later requests queue behind this one.
+        if seq == baseSeq + queue.count { queue.append(.waiting) } else { queue[queue.startIndex] = .waiting }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let timeout = consistencyTimeout
         state.whenRevision(atLeast: Int64(clamping: request.minRevision), timeout: timeout, on: context.eventLoop) { snap in
             let (handler, context) = loopBound.value
             handler.complete(seq: seq, response: handler.respond(request, after: snap, timeout: timeout), context: context)
         }
+        return false
     }
 
     private func respond(_ request: Request, after snapshot: Snapshot?, timeout: TimeAmount) -> Response {
@@ -143,15 +164,24 @@ final class ConnectionHandler: ChannelInboundHandler {
         if queue.isEmpty {
             write(response, context: context)
         } else {
-            queue.append(response)
+            queue.append(.done(response))
         }
     }
 
+    /// A wait ended: write everything that is now answerable, in order.
     private func complete(seq: Int, response: Response, context: ChannelHandlerContext) {
         guard active else { return }
-        queue[queue.index(queue.startIndex, offsetBy: seq - baseSeq)] = response
-        while let first = queue.first, let r = first {
-            write(r, context: context)
+        precondition(seq == baseSeq, "only the head of the queue waits")
+        queue[queue.startIndex] = .done(response)
+        drain: while let first = queue.first {
+            switch first {
+            case .waiting:
+                break drain
+            case .done(let r):
+                write(r, context: context)
+            case .pending(let request):
+                if !answerOrWait(request, seq: baseSeq, context: context) { break drain }
+            }
             queue.removeFirst()
             baseSeq += 1
         }

@@ -56,12 +56,16 @@ public final class GraphState: Sendable {
     public let requests = Atomic<Int>(0)
     public let startedAt = Date()
     private let wake: @Sendable () -> Void
-    private let loadedPromise: EventLoopPromise<Void>
+    private enum Startup {
+        case waiting([CheckedContinuation<Void, any Error>])
+        case loaded
+        case failed(any Error)
+    }
+    private let startup = NIOLockedValueBox(Startup.waiting([]))
 
     /// - Parameter wake: asks the loader to look for a newer revision at once.
     public init(eventLoop: any EventLoop, wake: @escaping @Sendable () -> Void) {
         self.wake = wake
-        self.loadedPromise = eventLoop.makePromise()
     }
 
     /// The graph queries are answered from (nil before the first load).
@@ -94,14 +98,40 @@ public final class GraphState: Sendable {
             w.timeout?.cancel()
             w.loop.execute { w.done(snapshot) }
         }
-        loadedPromise.succeed()
+        finishStartup(.loaded)
     }
 
     /// Fails startup: whoever waits in ``waitUntilLoaded()`` gets `error`.
-    public func failInitialLoad(_ error: any Error) { loadedPromise.fail(error) }
+    public func failInitialLoad(_ error: any Error) { finishStartup(.failed(error)) }
+
+    private func finishStartup(_ outcome: Startup) {
+        let waiting: [CheckedContinuation<Void, any Error>] = startup.withLockedValue { s in
+            guard case .waiting(let w) = s else { return [] }
+            s = outcome
+            return w
+        }
+        for c in waiting {
+            if case .failed(let e) = outcome { c.resume(throwing: e) } else { c.resume() }
+        }
+    }
 
     /// Returns once the first graph is published (throws if the initial load failed).
-    public func waitUntilLoaded() async throws { try await loadedPromise.futureResult.get() }
+    public func waitUntilLoaded() async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let now: Startup? = startup.withLockedValue { s in
+                if case .waiting(let w) = s {
+                    s = .waiting(w + [c])
+                    return nil
+                }
+                return s
+            }
+            switch now {
+            case nil: break
+            case .failed(let e): c.resume(throwing: e)
+            default: c.resume()
+            }
+        }
+    }
 
     /// Calls `done` on `loop` with a snapshot at least `minRevision` new — at once when the
     /// current one is — or with nil after `timeout`. Wakes the loader when it has to wait.

@@ -41,13 +41,14 @@ public final class SocketServer: Service, Sendable {
     public func listeningPath() async throws -> String { try await listeningPromise.futureResult.get() }
 
     public func run() async throws {
+        let (channel, path, adopted): (any Channel, String, Bool)
         do {
             try await state.waitUntilLoaded()
+            (channel, path, adopted) = try await bind()
         } catch {
             listeningPromise.fail(error)
             throw error
         }
-        let (channel, path, adopted) = try await bind()
         listeningPromise.succeed(path)
         logger.notice("listening", metadata: ["socket": "\(path)", "adopted_from_systemd": "\(adopted)"])
         notifier.notify(["READY=1", "STATUS=\(GraphLoader.statusLine(state))", "MAINPID=\(getpid())"])
