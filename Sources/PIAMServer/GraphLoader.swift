@@ -137,8 +137,13 @@ public final class GraphLoader: Service, Sendable {
     /// One full load off the event loops and the cooperative pool.
     private func load(_ cause: Cause) async throws -> Snapshot {
         let start = ContinuousClock.now
-        let loaded = try await NIOThreadPool.singleton.runIfActive { [path = config.databasePath] in
-            try Store(path: path, readOnly: true).loadGraph()
+        let loaded: LoadedGraph
+        do {
+            loaded = try await NIOThreadPool.singleton.runIfActive { [path = config.databasePath] in
+                try Store(path: path, readOnly: true).loadGraph()
+            }
+        } catch let e as PIAMError where e.message.contains("readonly") {
+            throw PIAMError(e.code, "\(e.message) — in a read-only directory piamd needs \(config.databasePath)-wal and -shm to exist; any piamctl write (e.g. piamctl init --db \(config.databasePath)) creates them")
         }
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         let snapshot = Snapshot(graph: loaded.graph, revision: loaded.revision, loadSeconds: seconds, cause: cause.rawValue)

@@ -138,3 +138,30 @@ struct SystemdProtocolTests {
         #expect(leftover?.contains("stopped") == true, "\(leftover ?? "")")
     }
 }
+
+@Suite("piamd under a real systemd")
+struct RealSystemdTests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("start (READY, STATUS), reload, watchdog restart after SIGSTOP; units verify clean, exposure ≤ 2.0")
+    func realSystemd() throws {
+        guard getuid() == 0 else {
+            print("SKIP piamd under a real systemd: needs root to boot systemd in a namespace (see Tests/systemd/sandbox.sh)")
+            return
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [Self.repo.appendingPathComponent("Tests/systemd/systemd-test.sh").path,
+                       builtBinary("piamd"), builtBinary("piamctl"), Self.repo.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        print(text)
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains("PASS"))
+    }
+}
