@@ -70,7 +70,7 @@ let package = Package(
         // Scale measurements of the foundation (import, load, peak RSS, in-process check).
         .executableTarget(
             name: "piam-scale",
-            dependencies: ["PIAMEngine", "PIAMStore", "PIAMDemo", argumentParser]
+            dependencies: ["PIAMEngine", "PIAMStore", "PIAMDemo", "PIAMClient", "PIAMWire", argumentParser]
         ),
         .testTarget(name: "PIAMEngineTests", dependencies: ["PIAMEngine"]),
         .testTarget(name: "PIAMStoreTests", dependencies: ["PIAMStore", "PIAMEngine"]),
