@@ -22,7 +22,7 @@ extension Answer: Hashable where Value: Hashable {}
 /// A connection to `piamd` over its Unix socket (wire protocol v1).
 ///
 /// One client is one connection. Every method may be called from many tasks at once: requests
-/// are written as they come and answered in order, so concurrent calls pipeline. ``send(_:)``
+/// are written as they come and answered in order, so concurrent calls pipeline. `send(_:)`
 /// with an array writes a whole batch with one flush.
 ///
 /// ```swift
@@ -33,7 +33,7 @@ extension Answer: Hashable where Value: Hashable {}
 /// print(answer.value.allowed, answer.revision)
 /// ```
 ///
-/// Errors are ``PIAMEngine/PIAMError`` with codes: `stale` (the `minRevision` was not reached
+/// Errors are `PIAMError` with codes: `stale` (the `minRevision` was not reached
 /// in time), `unavailable` (overloaded or shutting down), `invalid_input` (the daemon called the
 /// request malformed, e.g. a bad cursor), `server`, `protocol`, `connection`.
 public final class PIAMClient: Sendable {
@@ -80,12 +80,16 @@ public final class PIAMClient: Sendable {
 
     /// Sends one request and returns the daemon's response, whatever its status. The client
     /// assigns the request id.
+    ///
+    /// - Parameter request: the request; its `requestID` is replaced.
     public func send(_ request: Request) async throws(PIAMError) -> Response {
         try await send([request])[0]
     }
 
     /// Sends many requests with one write and flush (pipelining) and returns their responses in
     /// order, whatever their status.
+    ///
+    /// - Parameter requests: the requests; their `requestID`s are replaced with consecutive ids.
     public func send(_ requests: [Request]) async throws(PIAMError) -> [Response] {
         guard !requests.isEmpty else { return [] }
         var numbered = requests
@@ -113,7 +117,7 @@ public final class PIAMClient: Sendable {
         return out
     }
 
-    /// Sends one request; a status other than OK becomes a thrown ``PIAMEngine/PIAMError``.
+    /// Sends one request; a status other than OK becomes a thrown `PIAMError`.
     public func call(_ body: Request.Body, minRevision: Int64 = 0) async throws(PIAMError) -> (Response.Body, Int64) {
         let r = try await send(Request(minRevision: UInt64(max(0, minRevision)), body: body))
         try Self.checkStatus(r)

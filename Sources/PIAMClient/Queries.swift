@@ -11,8 +11,10 @@ public struct DaemonStatus: Sendable, Hashable {
 extension PIAMClient {
     /// CHECK: may `subject` do `action` on the resource?
     ///
-    /// - Parameter minRevision: answer only from a graph at least this new (read-your-writes;
-    ///   the write commands of `piamctl` print the revision they produced).
+    /// - Parameters:
+    ///   - request: the subject, action and resource.
+    ///   - minRevision: answer only from a graph at least this new (read-your-writes; the write
+    ///     commands of `piamctl` print the revision they produced).
     public func check(_ request: CheckRequest, minRevision: Int64 = 0) async throws(PIAMError) -> Answer<Decision> {
         let (body, rev) = try await call(.check(request), minRevision: minRevision)
         guard case .decision(let d) = body else { throw Self.unexpected(body) }

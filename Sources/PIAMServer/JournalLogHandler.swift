@@ -14,7 +14,10 @@ public struct JournalLogHandler: LogHandler {
     private let label: String
     private let journal: Bool
 
-    /// - Parameter journal: whether to write `<N>` priority prefixes; default: `JOURNAL_STREAM` is set.
+    /// - Parameters:
+    ///   - label: the logger's label.
+    ///   - level: the threshold below which events are dropped.
+    ///   - journal: whether to write `<N>` priority prefixes; default: `JOURNAL_STREAM` is set.
     public init(label: String, level: Logger.Level, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
         self.label = label
         self.logLevel = level

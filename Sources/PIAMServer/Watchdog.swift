@@ -19,8 +19,13 @@ public final class WatchdogService: Service, Sendable {
     private let logger: Logger
     private let interval: Duration?
 
-    /// - Parameter intervalMicroseconds: systemd's `WATCHDOG_USEC` (nil: no watchdog; the
-    ///   service then only waits for shutdown).
+    /// - Parameters:
+    ///   - server: the socket server whose socket is probed.
+    ///   - group: the event loops that must each run a probe task.
+    ///   - notifier: where `WATCHDOG=1` goes.
+    ///   - logger: logs a failing probe once, and its recovery.
+    ///   - intervalMicroseconds: systemd's `WATCHDOG_USEC` (nil: no watchdog; the service then
+    ///     only waits for shutdown).
     public init(server: SocketServer, group: any EventLoopGroup, notifier: any Notifier, logger: Logger,
                 intervalMicroseconds: UInt64? = Systemd.watchdogMicroseconds()) {
         self.server = server
