@@ -1,16 +1,29 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "piam",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "PIAMEngine", targets: ["PIAMEngine"]),
         .library(name: "PIAMStore", targets: ["PIAMStore"]),
+        .library(name: "PIAMWire", targets: ["PIAMWire"]),
+        .library(name: "PIAMClient", targets: ["PIAMClient"]),
+        .library(name: "PIAMServer", targets: ["PIAMServer"]),
         .executable(name: "piamctl", targets: ["piamctl"]),
+        .executable(name: "piamd", targets: ["piamd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // The decision engine: pure Swift, no I/O, no Foundation, no NIO, no SQLite.
@@ -21,29 +34,59 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // libsystemd: sd_notify, sd_listen_fds_with_names, sd_watchdog_enabled.
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
         // The SQLite store: schema, migrations, change journal, import/export, loader, demo data.
         .target(name: "PIAMStore", dependencies: ["PIAMEngine", "CSQLite"]),
         // Realistic demo databases and large generated graphs of the same shape.
         .target(name: "PIAMDemo", dependencies: ["PIAMEngine", "PIAMStore"]),
+        // Wire protocol v1: frames, requests, responses (PROTOCOL.md), on NIO's ByteBuffer.
+        .target(name: "PIAMWire", dependencies: ["PIAMEngine", nioCore]),
+        // The Swift client: one pipelining connection to piamd, async API.
+        .target(name: "PIAMClient", dependencies: ["PIAMWire", "PIAMEngine", nioCore, nioPosix]),
+        // The daemon's library: configuration, graph holder, socket server, systemd, services.
+        .target(
+            name: "PIAMServer",
+            dependencies: [
+                "PIAMWire", "PIAMClient", "PIAMEngine", "PIAMStore", "CSystemd", nioCore, nioPosix,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // The daemon executable: argument parsing only; everything else is PIAMServer.
+        .executableTarget(name: "piamd", dependencies: ["PIAMServer", argumentParser]),
         // The administration and query CLI.
         .executableTarget(
             name: "piamctl",
-            dependencies: [
-                "PIAMEngine", "PIAMStore", "PIAMDemo",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["PIAMEngine", "PIAMStore", "PIAMDemo", "PIAMClient", argumentParser]
         ),
         // Scale measurements of the foundation (import, load, peak RSS, in-process check).
         .executableTarget(
             name: "piam-scale",
-            dependencies: [
-                "PIAMEngine", "PIAMStore", "PIAMDemo",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["PIAMEngine", "PIAMStore", "PIAMDemo", "PIAMClient", "PIAMWire", argumentParser]
         ),
         .testTarget(name: "PIAMEngineTests", dependencies: ["PIAMEngine"]),
         .testTarget(name: "PIAMStoreTests", dependencies: ["PIAMStore", "PIAMEngine"]),
+        .testTarget(
+            name: "PIAMWireTests",
+            dependencies: [
+                "PIAMWire", "PIAMServer", "PIAMEngine", nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "PiamctlTests", dependencies: ["PIAMStore", "PIAMEngine"]),
+        .testTarget(
+            name: "PiamdTests",
+            dependencies: ["PIAMClient", "PIAMWire", "PIAMStore", "PIAMEngine", "PIAMDemo", nioCore]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

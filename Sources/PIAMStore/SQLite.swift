@@ -41,6 +41,11 @@ public final class Database {
             // temp_store=MEMORY: every row statement that fires triggers opens a statement
             // journal; on disk that is a pwrite of each touched page per row.
             try execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;")
+            // Keep piam.db-wal and piam.db-shm after the last connection closes: the daemon opens
+            // the database read-only from a read-only directory (systemd BindReadOnlyPaths=) and
+            // cannot create them itself; with both present it reads with a read-only WAL index.
+            var persist: Int32 = 1
+            sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist)
         }
     }
 

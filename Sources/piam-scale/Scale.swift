@@ -9,7 +9,7 @@ import PIAMStore
 ///
 /// Build in release: `swift build -c release --product piam-scale`.
 @main
-struct PiamScale: ParsableCommand {
+struct PiamScale: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "piam-scale",
         abstract: "Measure import, load (time, peak RSS) and in-process check latency on a generated graph.",
@@ -25,7 +25,7 @@ struct PiamScale: ParsableCommand {
               swift build -c release --product piam-scale
               .build/release/piam-scale all --db /tmp/scale.db --orgs 10000 --users 1000000 --resources 100000
             """,
-        subcommands: [All.self, Generate.self, Load.self],
+        subcommands: [All.self, Generate.self, Load.self, SocketLatency.self],
         defaultSubcommand: All.self)
 }
 

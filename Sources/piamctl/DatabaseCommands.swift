@@ -245,11 +245,36 @@ struct ExportCommand: AsyncParsableCommand {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the database: schema version, revision, journal and counts.")
+        abstract: "Show the database (schema, revision, journal, counts), or with --socket the daemon's status.")
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    func run() async throws {
+        if let socket = global.socketPath {
+            let (json, _) = try await DaemonBackend(socketPath: socket, minRevision: 0).status()
+            if global.json {
+                print(json)
+                return
+            }
+            guard let doc = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+                print(json)
+                return
+            }
+            let counts = doc["counts"] as? [String: Any] ?? [:]
+            let reload = doc["last_reload"] as? [String: Any] ?? [:]
+            var rows: [[String]] = [
+                ["daemon", "\(socket) (piamd \(doc["version"] ?? "?"))"],
+                ["state", "\(doc["state"] ?? "?")" + (doc["degraded_reason"].map { ": \($0)" } ?? "")],
+                ["revision", "\(doc["revision"] ?? "?")"],
+                ["uptime", "\(doc["uptime_s"] ?? "?") s"],
+                ["last reload", "\(reload["at"] ?? "?") (\(reload["cause"] ?? "?"), \(reload["duration_ms"] ?? "?") ms)"],
+                ["connections", "\(doc["connections"] ?? "?")"],
+                ["requests", "\(doc["requests"] ?? "?")"],
+            ]
+            rows.append(["counts", counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")])
+            print(Output.table(rows))
+            return
+        }
         let path = global.databasePath
         let store = try global.openStore(readOnly: true)
         let attrs = try? FileManager.default.attributesOfItem(atPath: path)

@@ -8,6 +8,17 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The graph database.", discussion: "Default: $PIAM_DB, else /var/lib/piam/piam.db.", valueName: "path"))
     var db: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Ask the piamd daemon on this socket instead of evaluating the database in-process.",
+        discussion: "Default: $PIAM_SOCKET. Applies to check, explain, who-can, can-assign, list resources|actions and status.",
+        valueName: "path"))
+    var socket: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "With --socket: answer only from a graph at least this new (the revision a write printed).",
+        valueName: "revision"))
+    var minRevision: Int64?
+
     @Flag(name: .long, help: "Print JSON for programs instead of text.")
     var json = false
 
@@ -20,9 +31,19 @@ struct GlobalOptions: ParsableArguments {
         return Self.defaultDatabase
     }
 
-    /// The backend that answers queries: the database, evaluated in-process.
+    /// The daemon socket: --socket, else $PIAM_SOCKET, else nil (evaluate in-process).
+    var socketPath: String? {
+        if let socket { return socket }
+        if let env = ProcessInfo.processInfo.environment["PIAM_SOCKET"], !env.isEmpty { return env }
+        return nil
+    }
+
+    /// The backend that answers queries: the daemon with --socket/$PIAM_SOCKET, else the
+    /// database evaluated in-process.
     func queryBackend() throws -> any QueryBackend {
-        try LocalBackend(options: self)
+        if let path = socketPath { return DaemonBackend(socketPath: path, minRevision: minRevision ?? 0) }
+        if minRevision != nil { throw PIAMError(.invalidInput, "--min-revision needs --socket (the database is always current)") }
+        return try LocalBackend(options: self)
     }
 
     /// Opens the store (it must exist and hold a PIAM schema).

@@ -1,0 +1,224 @@
+import Configuration
+import Foundation
+import Logging
+import PIAMEngine
+import SystemPackage
+
+/// piamd's configuration (DESIGN.md §8), read from a JSON file with environment overrides.
+///
+/// Every key of ``keys`` may be set in the JSON file (nested objects: `{"socket": {"path":
+/// …}}`) and overridden by an environment variable named `PIAMD_` + the key in upper case with
+/// dots as underscores (`socket.path` ← `PIAMD_SOCKET_PATH`; lists are comma-separated:
+/// `PIAMD_SOCKET_ALLOWED_UIDS=0,1000`). The `PIAMD_` prefix keeps unrelated variables such as
+/// `PATH` from being read as configuration. Unknown keys in the file are an error (a typo would
+/// otherwise be silently ignored).
+public struct DaemonConfig: Sendable, Hashable {
+    /// The graph database, opened read-only.
+    public var databasePath = "/var/lib/piam/piam.db"
+    /// The binary protocol's socket path (used when systemd passes no socket).
+    public var socketPath = "/run/piam/piamd.sock"
+    /// The socket file's permission bits.
+    public var socketMode: UInt32 = 0o660
+    /// The socket file's owner (user name or uid); nil keeps the daemon's.
+    public var socketOwner: String?
+    /// The socket file's group (group name or gid); nil keeps the daemon's.
+    public var socketGroup: String?
+    /// Peer uids allowed to connect (SO_PEERCRED); empty with `allowedGIDs` empty = anyone.
+    public var allowedUIDs: [UInt32] = []
+    /// Peer gids allowed to connect (primary group from SO_PEERCRED).
+    public var allowedGIDs: [UInt32] = []
+    /// The HTTP face's listen address (not served by this version; accepted for forward
+    /// compatibility of configuration files).
+    public var httpListen: String?
+    /// The public base URL of the HTTP face.
+    public var httpPublicURL: String?
+    /// Largest frame payload accepted.
+    public var maxFrameBytes = 1_048_576
+    /// Connections served at once; beyond it new connections get OVERLOADED and are closed.
+    public var maxConnections = 1024
+    /// Largest list page; a request's limit is capped to it.
+    public var maxList = 10_000
+    /// A connection with no traffic for this long is closed.
+    public var idleTimeoutMS = 300_000
+    /// How long a request with `min_revision` may wait for the graph to catch up.
+    public var consistencyTimeoutMS = 1000
+    /// How often the database is polled for commits.
+    public var reloadPollMS = 1000
+    /// Event-loop threads answering queries (0: one per core).
+    public var threads = 0
+    /// The log threshold.
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// The list page used when a request's limit is 0.
+    public var defaultListPage: Int { min(1000, maxList) }
+
+    /// The keys understood, with their JSON types, in documentation order.
+    public static let keys: [(key: String, type: KeyType)] = [
+        ("database.path", .string),
+        ("socket.path", .string), ("socket.mode", .string), ("socket.owner", .string), ("socket.group", .string),
+        ("socket.allowed_uids", .intArray), ("socket.allowed_gids", .intArray),
+        ("http.listen", .string), ("http.public_url", .string),
+        ("limits.max_frame_bytes", .int), ("limits.max_connections", .int), ("limits.max_list", .int),
+        ("limits.idle_timeout_ms", .int),
+        ("consistency.timeout_ms", .int),
+        ("reload.poll_ms", .int),
+        ("server.threads", .int),
+        ("log.level", .string),
+    ]
+
+    public enum KeyType: Sendable { case string, int, intArray }
+
+    /// The environment variable that overrides `key`.
+    public static func environmentName(_ key: String) -> String {
+        "PIAMD_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    /// Reads the file (when given), then the `PIAMD_*` environment, then validates.
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) async throws(PIAMError) -> DaemonConfig {
+        var providers: [any ConfigProvider] = []
+        // Environment first: providers are asked in order.
+        var env: [String: String] = [:]
+        let known = Set(keys.map { environmentName($0.key) })
+        for (k, v) in environment where k.hasPrefix("PIAMD_") {
+            guard known.contains(k) else {
+                throw PIAMError(.invalidInput, "environment: unknown variable \(k) (see piamd --help for the keys)")
+            }
+            // EnvironmentVariablesProvider maps socket.path to SOCKET_PATH: drop our prefix.
+            env[String(k.dropFirst("PIAMD_".count))] = v
+        }
+        providers.append(EnvironmentVariablesProvider(environmentVariables: env))
+        if let file {
+            try validateFile(file)
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(file)))
+            } catch {
+                throw PIAMError(.invalidInput, "\(file): \(error)")
+            }
+        }
+        let reader = ConfigReader(providers: providers)
+        var c = DaemonConfig()
+        func str(_ key: String) -> String? { reader.string(forKey: ConfigKey(key)) }
+        func int(_ key: String, _ current: Int, min lo: Int = 0) throws(PIAMError) -> Int {
+            if let v = reader.int(forKey: ConfigKey(key)) {
+                guard v >= lo else { throw PIAMError(.invalidInput, "config \(key): \(v) is below the minimum \(lo)") }
+                return v
+            }
+            if let s = str(key) { throw PIAMError(.invalidInput, "config \(key): \"\(s)\" is not an integer") }
+            return current
+        }
+        func ids(_ key: String) throws(PIAMError) -> [UInt32] {
+            if let v = reader.intArray(forKey: ConfigKey(key)) {
+                return try v.map { (i: Int) throws(PIAMError) -> UInt32 in
+                    guard let u = UInt32(exactly: i) else { throw PIAMError(.invalidInput, "config \(key): \(i) is not a uid/gid") }
+                    return u
+                }
+            }
+            if let s = str(key) {
+                if s.trimmingCharacters(in: .whitespaces).isEmpty { return [] }
+                throw PIAMError(.invalidInput, "config \(key): \"\(s)\" is not a list of integers")
+            }
+            return []
+        }
+        c.databasePath = str("database.path") ?? c.databasePath
+        c.socketPath = str("socket.path") ?? c.socketPath
+        if let m = str("socket.mode") {
+            guard let v = UInt32(m, radix: 8), v <= 0o777 else {
+                throw PIAMError(.invalidInput, "config socket.mode: \"\(m)\" is not an octal mode such as 0660")
+            }
+            c.socketMode = v
+        }
+        c.socketOwner = str("socket.owner").flatMap { $0.isEmpty ? nil : $0 }
+        c.socketGroup = str("socket.group").flatMap { $0.isEmpty ? nil : $0 }
+        c.allowedUIDs = try ids("socket.allowed_uids")
+        c.allowedGIDs = try ids("socket.allowed_gids")
+        c.httpListen = str("http.listen").flatMap { $0.isEmpty ? nil : $0 }
+        c.httpPublicURL = str("http.public_url").flatMap { $0.isEmpty ? nil : $0 }
+        c.maxFrameBytes = try int("limits.max_frame_bytes", c.maxFrameBytes, min: requestHeaderMinimum)
+        c.maxConnections = try int("limits.max_connections", c.maxConnections, min: 1)
+        c.maxList = try int("limits.max_list", c.maxList, min: 1)
+        c.idleTimeoutMS = try int("limits.idle_timeout_ms", c.idleTimeoutMS, min: 1)
+        c.consistencyTimeoutMS = try int("consistency.timeout_ms", c.consistencyTimeoutMS)
+        c.reloadPollMS = try int("reload.poll_ms", c.reloadPollMS)
+        c.threads = try int("server.threads", c.threads)
+        if let l = str("log.level") {
+            guard let level = Logger.Level(rawValue: l.lowercased()) else {
+                throw PIAMError(.invalidInput, "config log.level: \"\(l)\" is not one of trace, debug, info, notice, warning, error, critical")
+            }
+            c.logLevel = level
+        }
+        guard c.maxFrameBytes <= Int(UInt32.max) else {
+            throw PIAMError(.invalidInput, "config limits.max_frame_bytes: at most \(UInt32.max)")
+        }
+        return c
+    }
+
+    /// The smallest sensible frame limit: a request header.
+    static let requestHeaderMinimum = 16
+
+    /// Refuses unknown keys and values of the wrong JSON type, naming the key.
+    static func validateFile(_ file: String) throws(PIAMError) {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+            throw PIAMError(.io, "\(file): cannot read: \((error as NSError).localizedDescription)")
+        }
+        let root: Any
+        do { root = try JSONSerialization.jsonObject(with: data) } catch {
+            throw PIAMError(.invalidInput, "\(file): not valid JSON")
+        }
+        guard let top = root as? [String: Any] else { throw PIAMError(.invalidInput, "\(file): the top level must be an object") }
+        let types = Dictionary(uniqueKeysWithValues: keys.map { ($0.key, $0.type) })
+        func walk(_ obj: [String: Any], _ prefix: String) throws(PIAMError) {
+            for (k, v) in obj {
+                let key = prefix.isEmpty ? k : prefix + "." + k
+                if k.hasPrefix("_") || k == "$comment" { continue }  // comments
+                if let sub = v as? [String: Any], types[key] == nil {
+                    guard keys.contains(where: { $0.key.hasPrefix(key + ".") }) else {
+                        throw PIAMError(.invalidInput, "\(file): unknown key \(key)")
+                    }
+                    try walk(sub, key)
+                    continue
+                }
+                guard let t = types[key] else { throw PIAMError(.invalidInput, "\(file): unknown key \(key)") }
+                if v is NSNull { continue }
+                let ok: Bool
+                switch t {
+                case .string: ok = v is String
+                case .int: ok = !(v is String) && (v as? NSNumber).map { $0.doubleValue.rounded() == $0.doubleValue } ?? false
+                case .intArray: ok = (v as? [Any])?.allSatisfy { $0 is NSNumber } ?? false
+                }
+                guard ok else {
+                    let want = switch t { case .string: "a string"; case .int: "an integer"; case .intArray: "a list of integers" }
+                    throw PIAMError(.invalidInput, "\(file): \(key) must be \(want)")
+                }
+            }
+        }
+        try walk(top, "")
+    }
+}
+
+extension DaemonConfig {
+    /// The effective configuration as a JSON document in the file's nested shape.
+    public func json() -> String {
+        let doc: [String: Any] = [
+            "database": ["path": databasePath],
+            "socket": [
+                "path": socketPath, "mode": "0" + String(socketMode, radix: 8),
+                "owner": socketOwner ?? NSNull(), "group": socketGroup ?? NSNull(),
+                "allowed_uids": allowedUIDs.map(Int.init), "allowed_gids": allowedGIDs.map(Int.init),
+            ] as [String: Any],
+            "http": ["listen": httpListen ?? NSNull(), "public_url": httpPublicURL ?? NSNull()] as [String: Any],
+            "limits": [
+                "max_frame_bytes": maxFrameBytes, "max_connections": maxConnections, "max_list": maxList,
+                "idle_timeout_ms": idleTimeoutMS,
+            ],
+            "consistency": ["timeout_ms": consistencyTimeoutMS],
+            "reload": ["poll_ms": reloadPollMS],
+            "server": ["threads": threads],
+            "log": ["level": logLevel.rawValue],
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

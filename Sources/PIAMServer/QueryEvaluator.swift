@@ -1,0 +1,137 @@
+import Foundation
+import PIAMEngine
+import PIAMWire
+
+/// Answers decoded requests from a snapshot: the engine call per opcode, the list limits, the
+/// JSON documents of EXPLAIN and STATUS. Pure apart from reading the clock; no I/O, no waiting.
+public struct QueryEvaluator: Sendable {
+    public let maxList: Int
+    public let defaultListPage: Int
+    let state: GraphState
+
+    public init(config: DaemonConfig, state: GraphState) {
+        maxList = config.maxList
+        defaultListPage = config.defaultListPage
+        self.state = state
+    }
+
+    /// Milliseconds since the epoch, the engine's `now`.
+    @inline(__always) public static func now() -> Timestamp {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return Timestamp(t.tv_sec) &* 1000 &+ Timestamp(t.tv_nsec / 1_000_000)
+    }
+
+    /// The answer to `request` computed on `snapshot`.
+    public func answer(_ request: Request, on snapshot: Snapshot) -> Response {
+        let g = snapshot.graph
+        let now = Self.now()
+        let rev = UInt64(snapshot.revision)
+        func ok(_ body: Response.Body) -> Response {
+            Response(opcode: request.opcode, requestID: request.requestID, revision: rev, body: body)
+        }
+        func limit(_ l: UInt32) -> Int { l == 0 ? defaultListPage : min(Int(l), maxList) }
+        do throws(PIAMError) {
+            switch request.body {
+            case .check(let c):
+                return ok(.decision(g.check(c, now: now)))
+            case .checkBatch(let semantic, let items):
+                return ok(.decisions(g.checkBatch(items, semantic: semantic, now: now)))
+            case .explain(let c):
+                let e = g.explain(c, now: now)
+                return ok(.explanation(Decision(allowed: e.allowed, reason: e.reason), trace: Self.json(e)))
+            case .listResources(let subject, let action, let type, let cursor, let l):
+                let p = try g.listResources(subject: subject, action: action, type: type,
+                                            cursor: cursor.isEmpty ? nil : cursor, limit: limit(l), now: now)
+                return ok(.page(items: p.items, nextCursor: p.nextCursor ?? ""))
+            case .listSubjects(let action, let resource, let cursor, let l):
+                let p = try g.listSubjects(action: action, resource: resource,
+                                           cursor: cursor.isEmpty ? nil : cursor, limit: limit(l), now: now)
+                return ok(.page(items: p.items, nextCursor: p.nextCursor ?? ""))
+            case .listActions(let subject, let resource):
+                return ok(.actions(g.listActions(subject: subject, resource: resource, now: now)))
+            case .canAssign(let actor, let target, let role, let scope):
+                return ok(.decision(g.canAssign(actor: actor, target: target, role: role,
+                                                scope: scope.isEmpty ? nil : scope, now: now)))
+            case .status:
+                return ok(.status(statusJSON(snapshot)))
+            case .ping:
+                return ok(.empty)
+            }
+        } catch {
+            return .error(.badRequest, opcodeByte: request.opcode.rawValue, requestID: request.requestID,
+                          revision: rev, message: error.message)
+        }
+    }
+
+    /// The STATUS document (PROTOCOL: revision, counts, uptime, last reload and its duration,
+    /// connections; plus `state` and, when degraded, why).
+    public func statusJSON(_ snapshot: Snapshot) -> String {
+        Self.json(StatusDocument(snapshot: snapshot, state: state))
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: enc.encode(value), as: UTF8.self)) ?? "{}"
+    }
+}
+
+/// The JSON document of STATUS.
+public struct StatusDocument: Codable, Sendable, Hashable {
+    public struct Counts: Codable, Sendable, Hashable {
+        public var orgs, users, aliases, roles, resources, entitlements, assignments, orgGrants, grants: Int
+        enum CodingKeys: String, CodingKey {
+            case orgs, users, aliases, roles, resources, entitlements, assignments, grants
+            case orgGrants = "org_grants"
+        }
+    }
+    public struct Reload: Codable, Sendable, Hashable {
+        /// RFC 3339 time the load finished.
+        public var at: String
+        public var durationMS: Double
+        public var cause: String
+        enum CodingKeys: String, CodingKey {
+            case at, cause
+            case durationMS = "duration_ms"
+        }
+    }
+    /// `serving`, or `degraded` (serving the last good graph; see `degraded_reason`).
+    public var state: String
+    public var degradedReason: String?
+    public var revision: Int64
+    public var counts: Counts
+    public var uptimeSeconds: Double
+    public var lastReload: Reload
+    public var connections: Int
+    public var requests: Int
+    public var version: String
+
+    enum CodingKeys: String, CodingKey {
+        case state, revision, counts, connections, requests, version
+        case degradedReason = "degraded_reason"
+        case uptimeSeconds = "uptime_s"
+        case lastReload = "last_reload"
+    }
+
+    init(snapshot: Snapshot, state: GraphState) {
+        let c = snapshot.counts
+        let degraded = state.degraded
+        self.state = degraded == nil ? "serving" : "degraded"
+        degradedReason = degraded
+        revision = snapshot.revision
+        counts = Counts(orgs: c.orgs, users: c.users, aliases: c.aliases, roles: c.roles, resources: c.resources,
+                        entitlements: c.entitlements, assignments: c.assignments, orgGrants: c.orgGrants, grants: c.grants)
+        uptimeSeconds = (Date().timeIntervalSince(state.startedAt) * 1000).rounded() / 1000
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        lastReload = Reload(at: f.string(from: snapshot.loadedAt), durationMS: (snapshot.loadSeconds * 1e4).rounded() / 10,
+                            cause: snapshot.cause)
+        connections = state.connections.load(ordering: .relaxed)
+        requests = state.requests.load(ordering: .relaxed)
+        version = piamdVersion
+    }
+}
+
+/// piamd's version string.
+public let piamdVersion = "0.2.0"

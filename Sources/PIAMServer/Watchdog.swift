@@ -1,0 +1,100 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PIAMClient
+import PIAMEngine
+import PIAMWire
+import ServiceLifecycle
+import UnixSignals
+
+/// Feeds systemd's watchdog (`WATCHDOG=1` every `WATCHDOG_USEC`/2), but only after a probe
+/// through the real query path succeeded: a fresh connection to the daemon's own socket (the
+/// accept path, the frame decoder, the connection handler and the engine answer a CHECK),
+/// plus a no-op task on every event loop. A wedged event loop or engine makes the probe time
+/// out, the watchdog starves, and systemd restarts the daemon.
+public final class WatchdogService: Service, Sendable {
+    private let server: SocketServer
+    private let group: any EventLoopGroup
+    private let notifier: any Notifier
+    private let logger: Logger
+    private let interval: Duration?
+
+    /// - Parameters:
+    ///   - server: the socket server whose socket is probed.
+    ///   - group: the event loops that must each run a probe task.
+    ///   - notifier: where `WATCHDOG=1` goes.
+    ///   - logger: logs a failing probe once, and its recovery.
+    ///   - intervalMicroseconds: systemd's `WATCHDOG_USEC` (nil: no watchdog; the service then
+    ///     only waits for shutdown).
+    public init(server: SocketServer, group: any EventLoopGroup, notifier: any Notifier, logger: Logger,
+                intervalMicroseconds: UInt64? = Systemd.watchdogMicroseconds()) {
+        self.server = server
+        self.group = group
+        self.notifier = notifier
+        self.logger = logger
+        self.interval = intervalMicroseconds.map { .microseconds(Int64($0 / 2)) }
+    }
+
+    public func run() async throws {
+        guard let interval else {
+            try? await gracefulShutdown()
+            return
+        }
+        guard let path = try? await server.listeningPath() else { return }
+        logger.info("watchdog enabled", metadata: ["ping_interval_ms": "\(interval / .milliseconds(1))"])
+        // The probe's own I/O runs on its own thread, so a wedged server loop cannot wedge it.
+        let probeGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var failing = false
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let ok = await probe(path: path, group: probeGroup, deadline: interval / 2)
+            if ok {
+                notifier.notify(["WATCHDOG=1"])
+                if failing { logger.notice("watchdog probe succeeds again") }
+                failing = false
+            } else if !failing {
+                failing = true
+                logger.error("watchdog probe failed: not feeding the watchdog")
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+        try? await probeGroup.shutdownGracefully()
+    }
+
+    /// One probe, bounded by `deadline`.
+    func probe(path: String, group probeGroup: any EventLoopGroup, deadline: Duration) async -> Bool {
+        let loops = Array(group.makeIterator())
+        return await withTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                do {
+                    let client = try await PIAMClient.connect(socketPath: path, eventLoopGroup: probeGroup)
+                    defer { Task { await client.close() } }
+                    _ = try await client.check(subject: "", action: "probe", resource: ResourceRef(type: "probe", id: "probe"))
+                    for loop in loops { try await loop.submit {}.get() }
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            tasks.addTask {
+                try? await Task.sleep(for: deadline)
+                return false
+            }
+            let first = await tasks.next() ?? false
+            tasks.cancelAll()
+            return first
+        }
+    }
+}
+
+/// Turns SIGHUP into a full reload.
+public struct ReloadSignalService: Service {
+    let loader: GraphLoader
+
+    public init(loader: GraphLoader) { self.loader = loader }
+
+    public func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            loader.request(.sighup)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import PIAMEngine
+import PIAMServer
+
+/// `piamd`: the PIAM decision daemon.
+@main
+struct Piamd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "piamd",
+        abstract: "Answer partner-access decisions from an in-memory PIAM graph over a Unix socket.",
+        discussion: """
+            piamd loads the PIAM graph (organizations, users, roles, entitlements, grants, \
+            resources) from its SQLite database into memory, read-only, and answers wire protocol \
+            v1 queries (CHECK, CHECK_BATCH, EXPLAIN, LIST_RESOURCES, LIST_SUBJECTS, LIST_ACTIONS, \
+            CAN_ASSIGN, STATUS, PING) on a Unix domain socket. Every answer carries the graph \
+            revision it was computed on; a request may carry a minimum revision and then waits \
+            (up to consistency.timeout_ms) for the graph to catch up, else gets STALE.
+
+            CONFIGURATION
+              --config FILE reads a JSON file; environment variables named PIAMD_ + the key in \
+            upper case with dots as underscores override it (socket.path <- PIAMD_SOCKET_PATH; \
+            lists comma-separated). --db and --socket override both. Keys and defaults:
+                database.path           /var/lib/piam/piam.db  the graph database (read-only)
+                socket.path             /run/piam/piamd.sock   the protocol socket
+                socket.mode             "0660"                 socket file permissions (octal string)
+                socket.owner            (daemon's)             socket file owner, name or uid
+                socket.group            (daemon's)             socket file group, name or gid
+                socket.allowed_uids     []                     SO_PEERCRED allowlist of peer uids
+                socket.allowed_gids     []                     ... and of peer primary gids
+                                                               (both empty: anyone who can open the socket)
+                limits.max_frame_bytes  1048576                larger request frames: FRAME_TOO_LARGE, close
+                limits.max_connections  1024                   beyond it: OVERLOADED, close
+                limits.max_list         10000                  largest list page (limit 0 = min(1000, this))
+                limits.idle_timeout_ms  300000                 close connections idle this long
+                consistency.timeout_ms  1000                   how long a min_revision request may wait
+                reload.poll_ms          1000                   poll the database for commits (0 = off)
+                server.threads          0                      event-loop threads (0 = one per core)
+                log.level               info                   trace, debug, info, notice, warning, error, critical
+                http.listen, http.public_url                   reserved for the HTTP face (not in this version)
+
+            SYSTEMD
+              Run as Type=notify: READY=1 once the graph is loaded and the socket listens; \
+            STATUS= with the revision and counts; EXTEND_TIMEOUT_USEC= during a long first load; \
+            WATCHDOG=1 every WatchdogSec/2 only after a probe through the real query path \
+            succeeded; RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a SIGHUP reload; \
+            STOPPING=1 on shutdown. With socket activation the socket passed by systemd \
+            (FileDescriptorName=piamd, or the only one passed) is used instead of socket.path. \
+            Under systemd (JOURNAL_STREAM set) log lines carry syslog priorities for journald.
+
+            SIGNALS
+              SIGHUP   full reload from the database; queries keep being answered meanwhile
+              SIGTERM, SIGINT  graceful shutdown: stop accepting, answer what was read, close
+
+            EXIT STATUS
+              0 after a graceful shutdown; 1 on a fatal error (one line on stderr), e.g. the \
+            database cannot be loaded at start or the socket cannot be bound.
+
+            EXAMPLES
+              piamd --db /var/lib/piam/piam.db --socket /run/piam/piamd.sock
+              piamd --config /etc/piam/piamd.json
+              PIAMD_LOG_LEVEL=debug piamd --config /etc/piam/piamd.json
+              piamctl check --socket /run/piam/piamd.sock alice read claim:CLM-1
+            """,
+        version: piamdVersion
+    )
+
+    @Option(name: .long, help: ArgumentHelp("JSON configuration file (see CONFIGURATION).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("The graph database; overrides database.path.", valueName: "path"))
+    var db: String?
+
+    @Option(name: .long, help: ArgumentHelp("The socket to listen on; overrides socket.path.", valueName: "path"))
+    var socket: String?
+
+    @Flag(name: .long, help: "Print the effective configuration as JSON and exit.")
+    var printConfig = false
+
+    func run() async throws {
+        do {
+            var c = try await DaemonConfig.load(file: config)
+            if let db { c.databasePath = db }
+            if let socket { c.socketPath = socket }
+            if printConfig {
+                print(c.json())
+                return
+            }
+            try await Daemon.run(config: c)
+        } catch let e as PIAMError {
+            FileHandle.standardError.write(Data("piamd: \(e.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

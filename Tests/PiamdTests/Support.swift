@@ -1,0 +1,180 @@
+import Foundation
+import PIAMClient
+import PIAMDemo
+import PIAMEngine
+import PIAMStore
+import Testing
+
+/// A built executable next to the test bundle (`.build/<config>/NAME`).
+func builtBinary(_ name: String) -> String {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [dir, dir.deletingLastPathComponent(), dir.deletingLastPathComponent().deletingLastPathComponent()] {
+        let p = candidate.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return dir.appendingPathComponent(name).path
+}
+
+
+/// A temporary directory holding a demo database.
+final class Fixture: @unchecked Sendable {
+    let dir: URL
+    var db: String { dir.appendingPathComponent("piam.db").path }
+    /// Short: sun_path holds 108 bytes.
+    let socket: String
+
+    init(demo: Bool = true) throws {
+        dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("piamd-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        socket = dir.appendingPathComponent("d.sock").path
+        let store = try Store.initialize(path: db)
+        if demo {
+            _ = try store.importDocument(DemoGenerator(now: Timestamp(Date().timeIntervalSince1970 * 1000)).document())
+        }
+    }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    /// The graph as the database holds it now, loaded in-process.
+    func loaded() throws -> LoadedGraph { try Store(path: db, readOnly: true).loadGraph() }
+
+    /// A committed change (a user's name), returning the new revision.
+    @discardableResult
+    func touch(_ n: Int = 0) throws -> Int64 {
+        let json = #"{"users": [{"id": "carl.claims", "org": "hq-claims", "name": "Carl \#(n) \#(UUID().uuidString)"}]}"#
+        return try Store(path: db).importJSON(Data(json.utf8)).revision
+    }
+
+    deinit { try? FileManager.default.removeItem(at: dir) }
+}
+
+/// The real `piamd` binary, started on a fixture.
+final class DaemonProcess: @unchecked Sendable {
+    let fixture: Fixture
+    let process = Process()
+    let logPath: String
+    var socket: String { fixture.socket }
+
+    /// Starts piamd (`--db`, `--socket`, plus `args`) and waits until it answers PING.
+    init(_ fixture: Fixture, args: [String] = [], env: [String: String] = [:], executable: String? = nil,
+         waitForReady: Bool = true) async throws {
+        self.fixture = fixture
+        logPath = fixture.path("piamd-\(UUID().uuidString.prefix(4)).log")
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable ?? builtBinary("piamd"))
+        process.arguments = executable == nil ? ["--db", fixture.db, "--socket", fixture.socket] + args : args
+        var e = ProcessInfo.processInfo.environment
+        for k in e.keys where k.hasPrefix("PIAMD_") || k == "NOTIFY_SOCKET" || k.hasPrefix("WATCHDOG_") || k.hasPrefix("LISTEN_") {
+            e.removeValue(forKey: k)
+        }
+        for (k, v) in env { e[k] = v }
+        process.environment = e
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        if waitForReady { try await waitUntilServing() }
+    }
+
+    /// Polls PING until the daemon answers (30 s at most).
+    func waitUntilServing(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if !process.isRunning { throw PIAMError(.server, "piamd exited with \(process.terminationStatus): \(log)") }
+            if let c = try? await PIAMClient.connect(socketPath: socket) {
+                defer { Task { await c.close() } }
+                if (try? await c.ping()) != nil { return }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw PIAMError(.server, "piamd did not start serving: \(log)")
+    }
+
+    func client() async throws -> PIAMClient { try await PIAMClient.connect(socketPath: socket) }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// SIGTERM, then waits for the exit status (10 s, then SIGKILL).
+    @discardableResult
+    func stop() async -> Int32 {
+        if process.isRunning { signal(SIGTERM) }
+        return await waitForExit()
+    }
+
+    func waitForExit(timeout: Duration = .seconds(10)) async -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            signal(SIGKILL)
+            process.waitUntilExit()
+            return -9
+        }
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// A blocking Unix-socket connection for sending raw bytes (malformed frames).
+final class RawConnection {
+    let fd: Int32
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { throw PIAMError(.connection, "connect \(path): errno \(errno)") }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// Sends one frame: u32 length + payload.
+    func sendFrame(_ payload: [UInt8]) {
+        let n = UInt32(payload.count)
+        send([UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] + payload)
+    }
+
+    /// Reads one frame's payload; nil at EOF or timeout.
+    func readFrame() -> [UInt8]? {
+        guard let h = readExactly(4) else { return nil }
+        let n = Int(h[0]) << 24 | Int(h[1]) << 16 | Int(h[2]) << 8 | Int(h[3])
+        return readExactly(n)
+    }
+
+    func readExactly(_ n: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: n)
+        var got = 0
+        while got < n {
+            let r = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, n - got) }
+            if r <= 0 { return nil }
+            got += r
+        }
+        return out
+    }
+
+    /// Whether the peer closed the connection (EOF within the timeout).
+    func readsEOF() -> Bool {
+        var b: UInt8 = 0
+        return read(fd, &b, 1) == 0
+    }
+}
+
+/// The status field of a raw response payload.
+func status(ofRaw payload: [UInt8]) -> UInt16 { UInt16(payload[2]) << 8 | UInt16(payload[3]) }
+func requestID(ofRaw payload: [UInt8]) -> UInt32 {
+    UInt32(payload[4]) << 24 | UInt32(payload[5]) << 16 | UInt32(payload[6]) << 8 | UInt32(payload[7])
+}

@@ -1,0 +1,81 @@
+#!/bin/bash
+# piamd under a real systemd 252 (sb a throwaway namespace, see sandbox.sh):
+#   units verify clean; systemctl start reaches active (running) with STATUS; systemctl reload;
+#   kill -STOP starves the watchdog, systemd restarts piamd (NRestarts >= 1) and it serves again.
+# Usage: systemd-test.sh PIAMD PIAMCTL REPO_ROOT
+set -euo pipefail
+PIAMD=$1; PIAMCTL=$2; REPO=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d /tmp/piam-systemd-test.XXXXXX)
+SB="$HERE/sandbox.sh"
+sb() { "$SB" run "$WORK" "$@"; }
+fail() { echo "FAIL: $*" >&2; sb journalctl -u piamd --no-pager -n 60 >&2 || true; exit 1; }
+trap '"$SB" stop "$WORK"; rm -rf "$WORK"' EXIT
+
+"$SB" start "$WORK" >/dev/null
+echo "systemd is running (pid $(cat "$WORK/pid"))"
+
+sb install -m 0755 "$PIAMD" /usr/local/bin/piamd
+sb install -m 0755 "$PIAMCTL" /usr/local/bin/piamctl
+sb install -D -m 0644 "$REPO/Config/piamd.json" /etc/piam/piamd.json
+sb install -m 0644 "$REPO/systemd/piamd.service" "$REPO/systemd/piamd.socket" /etc/systemd/system/
+# A shorter watchdog so the test does not wait 10 s.
+sb mkdir -p /etc/systemd/system/piamd.service.d
+sb sh -c 'printf "[Service]\nWatchdogSec=3s\n" > /etc/systemd/system/piamd.service.d/test.conf'
+sb systemctl daemon-reload
+
+out=$(sb systemd-analyze verify /etc/systemd/system/piamd.service /etc/systemd/system/piamd.socket 2>&1) || fail "verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify is not clean: $out"
+echo "verify: clean"
+score=$(sb systemd-analyze security --offline=true /etc/systemd/system/piamd.service 2>&1 | sed -n 's/.*Overall exposure level for piamd.service: \([0-9.]*\).*/\1/p')
+echo "security exposure: $score"
+awk "BEGIN { exit !($score <= 2.0) }" || fail "exposure $score > 2.0"
+
+sb mkdir -p /var/lib/piam
+sb piamctl demo --db /var/lib/piam/piam.db --force >/dev/null
+sb systemctl start piamd.socket piamd.service || fail "systemctl start"
+[ "$(sb systemctl is-active piamd.service)" = active ] || fail "not active"
+[ "$(sb systemctl show -p SubState --value piamd.service)" = running ] || fail "not running"
+status=$(sb systemctl show -p StatusText --value piamd.service)
+echo "STATUS: $status"
+case "$status" in "serving revision "*users*) ;; *) fail "unexpected STATUS: $status";; esac
+sb piamctl check --socket /run/piam/piamd.sock carl.claims read claim:CLM-00001 || fail "check through the socket"
+sb journalctl -u piamd --no-pager -o cat | grep -q "adopted_from_systemd=true" || fail "the socket unit's socket was not adopted"
+# journald got the priorities: notice and above includes "listening", excludes info lines.
+sb journalctl -u piamd --no-pager -o cat -p notice | grep -q listening || fail "no notice-priority line"
+if sb journalctl -u piamd --no-pager -o cat -p notice | grep -q "graph loaded"; then fail "info line logged above its priority"; fi
+# The daemon sees the database directory read-only.
+mainpid=$(sb systemctl show -p MainPID --value piamd.service)
+if sb nsenter -t "$mainpid" -m touch /var/lib/piam/piam.db 2>/dev/null; then fail "the daemon can write the database"; fi
+
+# Reload: RELOADING=1 ... READY=1, and still serving.
+sb piamctl import --db /var/lib/piam/piam.db - <<<'{"users":[{"id":"carl.claims","org":"hq-claims","name":"Carl Reloaded"}]}' >/dev/null
+rev=$(sb piamctl status --db /var/lib/piam/piam.db --json | sed -n 's/.*"revision" : \([0-9]*\).*/\1/p')
+sb systemctl reload piamd.service || fail "systemctl reload"
+[ "$(sb systemctl is-active piamd.service)" = active ] || fail "not active after reload"
+sb journalctl -u piamd --no-pager -o cat | grep -q "cause=sighup" || fail "no SIGHUP reload logged"
+sb piamctl check --socket /run/piam/piamd.sock --min-revision "$rev" carl.claims read claim:CLM-00001 || fail "check after reload"
+echo "reload: ok (revision $rev)"
+
+# Watchdog: a stopped process sends no WATCHDOG=1; systemd kills and restarts it.
+pid=$(sb systemctl show -p MainPID --value piamd.service)
+sb kill -STOP "$pid"
+for _ in $(seq 1 150); do
+    n=$(sb systemctl show -p NRestarts --value piamd.service)
+    [ "$n" -ge 1 ] && [ "$(sb systemctl is-active piamd.service)" = active ] && break
+    sleep 0.2
+done
+[ "$n" -ge 1 ] || fail "watchdog did not restart piamd (NRestarts=$n)"
+newpid=$(sb systemctl show -p MainPID --value piamd.service)
+[ "$newpid" != "$pid" ] || fail "same pid after restart"
+for _ in $(seq 1 50); do
+    sb piamctl check --socket /run/piam/piamd.sock carl.claims read claim:CLM-00001 >/dev/null 2>&1 && break
+    sleep 0.2
+done
+sb piamctl check --socket /run/piam/piamd.sock carl.claims read claim:CLM-00001 || fail "not serving after the watchdog restart"
+sb journalctl -u piamd --no-pager -o cat | grep -qi "watchdog" || true
+echo "watchdog: restarted (NRestarts=$n), serving again"
+
+sb systemctl stop piamd.service
+[ "$(sb systemctl is-active piamd.service)" != active ] || fail "still active after stop"
+echo "PASS"
