@@ -56,7 +56,14 @@ enum Admin {
         var hint: LoadedGraph?
         let questions = try store.adminQuestions(op, as: actor)
         if !questions.isEmpty {
-            let backend = try global.queryBackend()
+            // With --socket the daemon decides, on a graph at least as new as the database
+            // this write starts from (read-your-writes for the pre-decision).
+            let backend: any QueryBackend
+            if let path = global.socketPath {
+                backend = DaemonBackend(socketPath: path, minRevision: max(global.minRevision ?? 0, try store.revision()))
+            } else {
+                backend = try global.queryBackend()
+            }
             for q in questions {
                 let d = try await ask(backend, q, now: now)
                 if !d.allowed {
