@@ -116,9 +116,18 @@ struct SystemdProtocolTests {
         let f = try Fixture()
         let listen = f.path("activated.sock")
         // socket.path points at a directory that does not exist: only the passed socket can work.
-        let d = try await DaemonProcess(f, args: ["-l", listen, "--fdname=piamd", builtBinary("piamd"),
+        // systemd-socket-activate closes every inherited descriptor, including the one through
+        // which Foundation's Process learns that a child exited; Foundation then blocks in
+        // waitpid for it and notices no other child's exit until it ends, which stalls every
+        // test waiting on a process. So a shell starts it with its output into a FIFO and
+        // becomes `cat` of that FIFO: cat keeps Foundation's descriptor open and exits when
+        // piamd does. (The shell cannot relay signals or `wait`: it inherits the test runner's
+        // blocked signals. The test signals piamd by the pid the shell writes.)
+        let pidFile = f.path("activate.pid")
+        let script = #"p=$1; shift; mkfifo "$p.out"; "$@" > "$p.out" 2>&1 & echo $! > "$p"; exec cat < "$p.out""#
+        let d = try await DaemonProcess(f, args: ["-c", script, "sh", pidFile, tool, "-l", listen, "--fdname=piamd", builtBinary("piamd"),
                                                   "--db", f.db, "--socket", "/nonexistent/piamd.sock"],
-                                        executable: tool, waitForReady: false)
+                                        executable: "/bin/sh", waitForReady: false)
         let deadline = ContinuousClock.now + .seconds(10)
         while !FileManager.default.fileExists(atPath: listen) && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
@@ -131,9 +140,10 @@ struct SystemdProtocolTests {
         #expect(check.revision == rev)
         await c.close()
         #expect(d.log.contains("adopted_from_systemd=true"))
-        d.signal(SIGTERM)
+        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        kill(pid, SIGTERM)
         _ = await d.waitForExit()
-        // piamd stopped; systemd-socket-activate passes the signal on and exits.
+        // piamd (systemd-socket-activate exec'd it) stopped, and the shell with it.
         let leftover = try? String(contentsOfFile: d.logPath, encoding: .utf8)
         #expect(leftover?.contains("stopped") == true, "\(leftover ?? "")")
     }
