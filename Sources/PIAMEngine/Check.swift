@@ -269,16 +269,7 @@ extension AccessGraph {
         // Rule 4.
         if !targetIsHost && !isWithin(l, tOrg) { return .deny(.outOfScope) }
         // Rule 5: every permission of the role is covered at L by the actor's effective holdings.
-        let actorIsHost = isHostUser(a)
-        var p = Int(rolePermStart[Int(r)])
-        let end = Int(rolePermStart[Int(r) + 1])
-        while p < end {
-            if !covers(actor: a, actorIsHost: actorIsHost, type: perms[p].type, action: perms[p].action, ownerOnly: perms[p].owner, at: l, now: now) {
-                return .deny(.escalation)
-            }
-            p += 1
-        }
-        return .allow
+        return coversRole(actor: a, role: r, at: l, now: now) ? .allow : .deny(.escalation)
     }
 
     /// Whether permission (type, action, ownerOnly) is covered for `actor` at org `l`.

@@ -13,8 +13,9 @@ public enum Schema {
         "orgs", "roles", "users", "user_aliases", "resources", "entitlements", "assignments", "org_grants",
     ]
 
-    /// Migration `i` brings the schema from version `i` to `i + 1`.
-    static let migrations: [String] = [v1]
+    /// Migration `i` brings the schema from version `i` to `i + 1`: v1 the graph and its
+    /// journal, v2 the administration tables (audit log, access requests; not journaled).
+    static let migrations: [String] = [v1, v2]
 
     static func idCheck(_ column: String) -> String {
         "CHECK(length(CAST(\(column) AS BLOB)) BETWEEN 1 AND 255)"

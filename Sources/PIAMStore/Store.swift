@@ -6,6 +6,8 @@ import PIAMEngine
 public final class Store {
     /// The connection (for transactions and ad-hoc SQL by the CLI and tests).
     public let db: Database
+    /// Compiled statements the administration layer reuses (``cached(_:)``).
+    var statementCache: [String: Statement] = [:]
 
     /// Opens an existing database.
     ///

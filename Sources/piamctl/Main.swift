@@ -9,14 +9,17 @@ struct Piamctl: AsyncParsableCommand {
         abstract: "Administer and query a PIAM partner graph.",
         discussion: """
             piamctl creates and migrates the graph database (SQLite), imports and exports it, and \
-            answers authorization questions with the same engine the piamd daemon uses.
+            answers authorization questions with the same engine the piamd daemon uses. It \
+            performs delegated administration (org, user, role, grant, request, apply) as the \
+            user named by --as, decided by that engine and audited (piamctl audit).
 
             The database is --db PATH, else $PIAM_DB, else /var/lib/piam/piam.db.
             Every command prints text for people, or JSON with --json.
 
             EXIT STATUS
               0  success; for check and can-assign: allowed
-              1  for check and can-assign: denied
+              1  for check and can-assign: denied; for administrative commands
+                 (org, user, role, grant, …, apply): refused
               2  error (bad arguments, bad input, database problem); one line on stderr
 
             EXAMPLES
@@ -25,12 +28,18 @@ struct Piamctl: AsyncParsableCommand {
               piamctl explain --db demo.db acme-brokers-north-admin view user:bluesky-agency-admin
               piamctl who-can --db demo.db read claim:CLM-00001
               piamctl access --db demo.db okta|acme-brokers-admin
+              piamctl user suspend --db demo.db acme-brokers-north-b1-agent1 \\
+                  --as acme-brokers-north-admin
             """,
         version: "0.1.0",
         subcommands: [
             InitCommand.self, DemoCommand.self, ImportCommand.self, ExportCommand.self,
             CheckCommand.self, ExplainCommand.self, WhoCanCommand.self, CanAssignCommand.self,
             AccessCommand.self, ListCommand.self, StatusCommand.self,
+            // Delegated administration (AdminCommands*.swift).
+            OrgCommand.self, EntitleCommand.self, UnentitleCommand.self, UserCommand.self, RoleCommand.self,
+            GrantCommand.self, RevokeCommand.self, OrgGrantCommand.self, OrgRevokeCommand.self,
+            RequestCommand.self, AuditCommand.self, ApplyCommand.self,
         ]
     )
 }

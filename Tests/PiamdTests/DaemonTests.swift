@@ -225,6 +225,15 @@ struct DaemonTests {
         } catch {
             #expect(error.code == .unavailable || error.code == .connection, "\(error)")
         }
+        // A call on the closed connection fails at once; it must never wait forever.
+        let failedFast = await withTaskGroup(of: Bool.self) { g in
+            g.addTask { (try? await third.ping()) == nil }
+            g.addTask { try? await Task.sleep(for: .seconds(5)); return false }
+            let r = await g.next()!
+            g.cancelAll()
+            return r
+        }
+        #expect(failedFast)
         let raw = try RawConnection(path: d.socket)
         let frame = try #require(raw.readFrame())
         #expect(status(ofRaw: frame) == Status.overloaded.rawValue)

@@ -189,7 +189,7 @@ struct RealSystemdTests {
                        builtBinary("piamd"), builtBinary("piamctl"), Self.repo.path]
         // Output to a file and an async wait: a blocking wait would hold a cooperative thread.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("piam-systemd-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle

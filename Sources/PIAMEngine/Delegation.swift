@@ -1,0 +1,79 @@
+// Delegated administration beyond `check` and `canAssign` (DESIGN §3): org grants, the
+// last-admin rule's "who can still assign roles here", and the small lookups the store's
+// administration layer needs to know which parts of the graph a decision depends on.
+
+extension AccessGraph {
+    /// Whether `actor` may give `role` to every member of `org` (an org grant), by the rules of
+    /// `can_assign` applied to an organization:
+    ///
+    /// 1. `check(actor, grant_role, org:O)` is allowed (else that reason);
+    /// 2. the role exists (else `unknown_role`);
+    /// 3. the role is in the ceiling of O, or O is a host org (else `outside_ceiling`);
+    /// 4. no escalation: every permission of the role is covered at O by the actor's effective
+    ///    holdings, exactly as in `can_assign` rule 5 (else `escalation`).
+    ///
+    /// A grant with `include_suborgs` reaches only orgs below O, whose ceilings include O's, and
+    /// whose scopes lie below O: covering the role at O covers it everywhere the grant acts.
+    public func canGrantToOrg(actor: String, org: String, role: String, now: Timestamp) -> Decision {
+        let d = check(subject: actor, action: "grant_role", resource: ResourceRef(type: BuiltinType.org, id: org), now: now)
+        guard d.allowed, let a = userIndex[actor], let o = orgIndex[org] else { return d }
+        guard let r = roleIndex[role] else { return .deny(.unknownRole) }
+        if orgs[Int(o)].kind == .partner && !inCeiling(org: o, role: r) { return .deny(.outsideCeiling) }
+        return coversRole(actor: a, role: r, at: o, now: now) ? .allow : .deny(.escalation)
+    }
+
+    /// Rule 5 of `can_assign`: every permission of role `r` is covered at `l` for actor `a`.
+    func coversRole(actor a: Int32, role r: Int32, at l: Int32, now: Timestamp) -> Bool {
+        let actorIsHost = isHostUser(a)
+        for p in Int(rolePermStart[Int(r)])..<Int(rolePermStart[Int(r) + 1]) {
+            if !covers(actor: a, actorIsHost: actorIsHost, type: perms[p].type, action: perms[p].action, ownerOnly: perms[p].owner, at: l, now: now) {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// The users at or below `org` who may act now (active, not expired, every org up to the
+    /// root active) and hold an effective `user:assign_role` (or `user:*`, without `:owner`)
+    /// over a scope that covers `org` itself — the people who can still hand out roles there.
+    ///
+    /// For a partner root these are its own delegated administrators (a partner user's scope
+    /// never lies above its org, so only members of the root itself qualify). The store's
+    /// last-admin rule refuses an operation by a partner user that would leave this list empty.
+    /// Sorted by id.
+    public func assignmentAdmins(of org: String, now: Timestamp) -> [String] {
+        guard let o = orgIndex[org] else { return [] }
+        let assign = actionID("assign_role")
+        var out: [String] = []
+        let end = orgs[Int(o)].end
+        for k in Int(usersByOrgStart[Int(o)])..<Int(usersByOrgStart[Int(end)]) {
+            let u = usersByOrg[k]
+            guard subjectState(u, now: now) == .allowed else { continue }
+            if covers(actor: u, actorIsHost: isHostUser(u), type: builtinUser, action: assign, ownerOnly: false, at: o, now: now) {
+                out.append(userIDs[Int(u)])
+            }
+        }
+        return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// The org `id` and its ancestors up to the root, nearest first; `nil` for an unknown org.
+    public func orgChain(_ id: String) -> [String]? {
+        guard var o = orgIndex[id] else { return nil }
+        var out = [orgIDs[Int(o)]]
+        while orgs[Int(o)].parent >= 0 {
+            o = orgs[Int(o)].parent
+            out.append(orgIDs[Int(o)])
+        }
+        return out
+    }
+
+    /// The org of the user named by `idOrAlias`, or `nil` when there is no such user.
+    public func org(ofUser idOrAlias: String) -> String? {
+        userIndex[idOrAlias].map { orgIDs[Int(users[Int($0)].org)] }
+    }
+
+    /// Whether the org `id` is a host org (`false` for a partner org or an unknown id).
+    public func isHostOrg(_ id: String) -> Bool {
+        orgIndex[id].map { orgs[Int($0)].kind == .host } ?? false
+    }
+}

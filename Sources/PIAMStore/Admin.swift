@@ -1,0 +1,354 @@
+import Foundation
+import PIAMEngine
+
+/// A question the engine answers before an administrative operation may run: a `check`, a
+/// `can_assign`, or an org grant's `canGrantToOrg`.
+///
+/// ``Store/adminQuestions(_:as:)`` lists an operation's questions so that a caller can ask them
+/// elsewhere first (`piamctl` asks the daemon with `--socket`); the store asks them again on
+/// the state inside its write transaction, and that answer is the one that counts.
+public enum AdminQuestion: Sendable, Hashable, CustomStringConvertible {
+    /// `check(actor, action, resource)`.
+    case check(actor: String, action: String, resource: ResourceRef)
+    /// `can_assign(actor, target, role, scope)`.
+    case canAssign(actor: String, target: String, role: String, scope: String?)
+    /// `canGrantToOrg(actor, org, role)`: an org grant. A daemon has no such query; ask it
+    /// `check(actor, grant_role, org:O)` (``preDecisionCheck``) and leave the rest to the store.
+    case grantToOrg(actor: String, org: String, role: String)
+
+    /// The `check` that stands for this question where only `check` and `can_assign` exist.
+    public var preDecisionCheck: CheckRequest? {
+        switch self {
+        case .check(let a, let action, let r): CheckRequest(subject: a, action: action, resource: r)
+        case .canAssign: nil
+        case .grantToOrg(let a, let o, _): CheckRequest(subject: a, action: "grant_role", resource: ResourceRef(type: BuiltinType.org, id: o))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .check(_, let action, let r): "\(action) \(r)"
+        case .canAssign(_, let t, let role, let scope): "assign role \(role) to user:\(t)\(scope.map { " over org:\($0)" } ?? "")"
+        case .grantToOrg(_, let o, let role): "grant role \(role) to org:\(o)"
+        }
+    }
+
+    /// Answers the question on `graph` at `now`.
+    public func decide(on graph: AccessGraph, now: Timestamp) -> Decision {
+        switch self {
+        case .check(let a, let action, let r): graph.check(subject: a, action: action, resource: r, now: now)
+        case .canAssign(let a, let t, let role, let scope): graph.canAssign(actor: a, target: t, role: role, scope: scope, now: now)
+        case .grantToOrg(let a, let o, let role): graph.canGrantToOrg(actor: a, org: o, role: role, now: now)
+        }
+    }
+}
+
+/// The reasons an administrative operation is refused: every engine `Reason` name, plus the
+/// store's own guards.
+public enum AdminReason {
+    /// A partner user's operation would leave its partner root without an active user able to
+    /// `assign_role` there.
+    public static let lastAdmin = "last_admin"
+    /// An org or user would move into another partner (or a partner org out of its partner).
+    public static let crossPartner = "cross_partner"
+    /// The store's extension of the engine's self-action rule: nobody approves or rejects the
+    /// registration of the org it stands in, and nobody approves its own access request.
+    public static let selfAction = Reason.selfAction.name
+}
+
+/// The outcome of one administrative operation.
+public struct AdminResult: Sendable, Hashable {
+    /// The operation's name (`user.suspend`).
+    public var operation: String
+    /// What it acted on (`user:bob`).
+    public var target: String
+    /// The actor: its user id when it names a user, else as given.
+    public var actor: String
+    /// Whether the operation was allowed and written.
+    public var allowed: Bool
+    /// `allowed`, or why it was refused (an engine reason name or an ``AdminReason``).
+    public var reason: String
+    /// For people: what was done, or why it was refused.
+    public var message: String
+    /// Whether the graph (or a request) changed.
+    public var changed: Bool
+    /// The revision after the operation (for a refusal: the current revision).
+    public var revision: Int64
+    /// More lines for people: what a `--cascade` or `--force` removed, and the like.
+    public var details: [String]
+    /// The access request created or decided, if any.
+    public var requestID: Int64?
+}
+
+/// An operation refused by the engine or a guard (thrown inside the session, never public).
+struct Refusal: Error {
+    var reason: String
+    var message: String
+}
+
+extension Store {
+    /// The engine questions `op` by `actor` needs answered "allow" before it may run, on the
+    /// current database (an access request's user, role and scope are read from it).
+    ///
+    /// Empty for the operations the engine cannot decide: a self-registration (`org.register`
+    /// with the new admin as actor) and an invitee accepting its own invitation.
+    public func adminQuestions(_ op: AdminOperation, as actor: String) throws(PIAMError) -> [AdminQuestion] {
+        func check(_ action: String, _ type: String, _ id: String) -> AdminQuestion {
+            .check(actor: actor, action: action, resource: ResourceRef(type: type, id: id))
+        }
+        let org = BuiltinType.org, user = BuiltinType.user, role = BuiltinType.role
+        switch op {
+        case let .registerOrg(_, _, parent, admin, _, _):
+            return actor == admin ? [] : [check("create_suborg", org, parent ?? Seed.partnersOrgID)]
+        case let .approveOrg(o, entitle):
+            return [check("approve", org, o)] + (entitle.isEmpty ? [] : [check("entitle", org, o)])
+        case let .rejectOrg(o): return [check("approve", org, o)]
+        case let .entitle(o, _), let .unentitle(o, _): return [check("entitle", org, o)]
+        case let .createOrg(_, parent, _, _): return [check("create_suborg", org, parent)]
+        case let .updateOrg(o, _): return [check("update", org, o)]
+        case let .suspendOrg(o): return [check("suspend", org, o)]
+        case let .reactivateOrg(o): return [check("reactivate", org, o)]
+        case let .removeOrg(o, _): return [check("remove", org, o)]
+        case let .moveOrg(o, parent): return [check("update", org, o), check("create_suborg", org, parent)]
+        case let .inviteUser(_, o, _, _, _, _): return [check("invite_user", org, o)]
+        case let .activateUser(u):
+            if try sameUser(actor, u) { return [] }
+            return [check("reactivate", user, u)]
+        case let .updateUser(u, _, _, _), let .addAlias(u, _), let .removeAlias(u, _): return [check("update", user, u)]
+        case let .suspendUser(u): return [check("suspend", user, u)]
+        case let .reactivateUser(u): return [check("reactivate", user, u)]
+        case let .removeUser(u): return [check("remove", user, u)]
+        case let .moveUser(u, o): return [check("update", user, u), check("invite_user", org, o)]
+        case let .defineRole(r, _, _, _): return [check("define", role, r)]
+        case let .updateRole(r, _, _, _): return [check("update", role, r)]
+        case let .deleteRole(r, _): return [check("delete", role, r)]
+        case let .grant(u, r, scope, _): return [.canAssign(actor: actor, target: u, role: r, scope: scope)]
+        case let .revoke(u, _, _): return [check("revoke_role", user, u)]
+        case let .grantToOrg(o, r, _, _): return [.grantToOrg(actor: actor, org: o, role: r)]
+        case let .revokeFromOrg(o, _): return [check("grant_role", org, o)]
+        case .requestRole: return [check("request_role", user, actor)]
+        case let .approveRequest(id, _):
+            let r = try accessRequest(id: id)
+            return [.canAssign(actor: actor, target: r.user, role: r.role, scope: r.scope)]
+        case let .denyRequest(id, _):
+            let r = try accessRequest(id: id)
+            return [check("assign_role", user, r.user)]
+        }
+    }
+
+    /// The store's guards that need no engine: the extended self-action rule (nobody approves
+    /// or rejects the registration of the org it stands in; nobody approves its own access
+    /// request). Returns the refusal reason and message, or `nil`.
+    public func adminPrecheck(_ op: AdminOperation, as actor: String) throws(PIAMError) -> (reason: String, message: String)? {
+        switch op {
+        case let .approveOrg(o, _), let .rejectOrg(o):
+            if let a = try userRecord(actor), try orgChainSQL(a.org).contains(o) {
+                return (AdminReason.selfAction, "\(a.id) stands in org:\(o) and may not decide on its own organization's registration")
+            }
+        case let .approveRequest(id, _):
+            let r = try accessRequest(id: id)
+            if try sameUser(actor, r.user) {
+                return (AdminReason.selfAction, "\(r.user) may not approve its own access request #\(id)")
+            }
+        default: break
+        }
+        return nil
+    }
+
+    /// A compiled statement for `sql`, reset and unbound, kept for reuse: the administration
+    /// layer runs the same few statements for every operation of a bulk run. A statement must
+    /// be finished (or not used again) before the same SQL is asked for again.
+    func cached(_ sql: String) throws(PIAMError) -> Statement {
+        if let s = statementCache[sql] {
+            s.reset()
+            return s
+        }
+        let s = try db.prepare(sql)
+        statementCache[sql] = s
+        return s
+    }
+
+    /// One user by id or alias (as ``user(idOrAlias:)``, with a reused statement).
+    func userRecord(_ idOrAlias: String) throws(PIAMError) -> UserInfo? {
+        let s = try cached("""
+            SELECT \(Self.userColumns) FROM users u
+            WHERE u.id = ?1 OR u.id = (SELECT user FROM user_aliases WHERE alias = ?1) LIMIT 1
+            """)
+        s.bind(1, idOrAlias)
+        defer { s.reset() }
+        return try s.step() ? Self.userInfo(s) : nil
+    }
+
+    /// The revision (as ``revision()``, with a reused statement).
+    func currentRevision() throws(PIAMError) -> Int64 {
+        let s = try cached("SELECT seq FROM sqlite_sequence WHERE name = 'journal'")
+        defer { s.reset() }
+        return try s.step() ? s.int64(0) : 0
+    }
+
+    /// Whether two ids or aliases name the same existing user.
+    func sameUser(_ a: String, _ b: String) throws(PIAMError) -> Bool {
+        if a == b { return true }
+        guard let x = try userRecord(a), let y = try userRecord(b) else { return false }
+        return x.id == y.id
+    }
+
+    /// The org `id` and its ancestors, nearest first, read from the database (`[]` for none).
+    func orgChainSQL(_ id: String) throws(PIAMError) -> [String] {
+        let s = try cached("""
+            WITH RECURSIVE up(id, parent, depth) AS (
+              SELECT id, parent, 0 FROM orgs WHERE id = ?1
+              UNION ALL SELECT o.id, o.parent, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent)
+            SELECT id FROM up ORDER BY depth
+            """)
+        s.bind(1, id)
+        return try s.rows { $0.text(0) }
+    }
+
+    /// The partner root of org `id` (the topmost partner org on its path), from the database.
+    func partnerRootSQL(_ id: String) throws(PIAMError) -> String? {
+        let s = try cached("""
+            WITH RECURSIVE up(id, parent, kind, depth) AS (
+              SELECT id, parent, kind, 0 FROM orgs WHERE id = ?1
+              UNION ALL SELECT o.id, o.parent, o.kind, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent)
+            SELECT id FROM up WHERE kind = 'partner' ORDER BY depth DESC LIMIT 1
+            """)
+        s.bind(1, id)
+        defer { s.reset() }
+        return try s.step() ? s.text(0) : nil
+    }
+
+    /// The ids of org `id` and every org below it, deepest first.
+    func subtreeSQL(_ id: String) throws(PIAMError) -> [String] {
+        let s = try cached("""
+            WITH RECURSIVE down(id, depth) AS (
+              SELECT id, 0 FROM orgs WHERE id = ?1
+              UNION ALL SELECT o.id, down.depth + 1 FROM orgs o JOIN down ON o.parent = down.id)
+            SELECT id FROM down ORDER BY depth DESC, id
+            """)
+        s.bind(1, id)
+        return try s.rows { $0.text(0) }
+    }
+
+    // MARK: Running operations
+
+    /// Performs one administrative operation by `actor` (a user id or alias) in ONE immediate
+    /// write transaction, and records it in the audit log.
+    ///
+    /// Inside the transaction the store asks the engine the operation's questions
+    /// (``adminQuestions(_:as:)``) on the graph as it is at that moment, applies its own
+    /// guards (the last-admin rule, the same-partner rule for moves, the extended self-action
+    /// rule), writes, and appends an `allowed` audit row with the resulting revision. A refusal
+    /// writes nothing but a `refused` audit row (in its own small transaction) and is returned
+    /// with `allowed == false`; an error (bad input, a conflict) is audited as `failed` and
+    /// thrown.
+    ///
+    /// - Parameters:
+    ///   - op: the operation.
+    ///   - actor: the user performing it, by id or alias.
+    ///   - graph: a graph the caller already loaded (its pre-decision). It is used when the
+    ///     database's revision still equals its revision, saving a reload; otherwise the graph
+    ///     is reloaded inside the transaction.
+    ///   - now: the time decisions are made at and the audit row's time (default: the clock).
+    public func administer(_ op: AdminOperation, as actor: String, now: Timestamp? = nil, graph: LoadedGraph? = nil) throws(PIAMError) -> AdminResult {
+        let now = now ?? Self.clock()
+        do {
+            return try writeTransaction {
+                let session = try AdminSession(store: self, now: now, batch: nil, hint: graph)
+                return try session.perform(op, as: actor)
+            }
+        } catch {
+            return try record(failure: error, op: op, actor: actor, now: now, batch: nil)
+        }
+    }
+
+    /// Runs `body` in an immediate write transaction: commit when it returns, roll back when
+    /// it throws (a ``Refusal`` or a `PIAMError`), rethrowing.
+    func writeTransaction<T>(_ body: () throws -> T) throws -> T {
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try db.execute("COMMIT")
+            return result
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Records a refusal decided outside the store (a pre-decision by the daemon) in the audit
+    /// log, in its own transaction, and returns it as a result.
+    @discardableResult
+    public func recordRefusal(_ op: AdminOperation, as actor: String, reason: String, message: String, now: Timestamp? = nil) throws(PIAMError) -> AdminResult {
+        try record(failure: Refusal(reason: reason, message: message), op: op, actor: actor, now: now ?? Self.clock(), batch: nil)
+    }
+
+    /// Audits a refusal or an error in its own transaction; returns the refusal, rethrows the
+    /// error (as a `PIAMError`).
+    func record(failure: any Error, op: AdminOperation, actor: String, now: Timestamp, batch: String?) throws(PIAMError) -> AdminResult {
+        let (decision, reason, message): (String, String, String)
+        var error: PIAMError?
+        switch failure {
+        case let r as Refusal: (decision, reason, message) = ("refused", r.reason, r.message)
+        case let e as PIAMError: (decision, reason, message) = ("failed", e.code.rawValue, e.message); error = e
+        default:
+            let e = PIAMError(.database, "\(failure)")
+            (decision, reason, message) = ("failed", e.code.rawValue, e.message); error = e
+        }
+        let (actorID, revision) = try db.withTransaction(immediate: true) { () throws(PIAMError) -> (String, Int64) in
+            let actorID = try userRecord(actor)?.id ?? actor
+            let revision = try currentRevision()
+            try insertAudit(op: op, actor: actorID, decision: decision, reason: reason, message: message,
+                            partner: try auditPartner(op, actor: actorID), revision: revision, batch: batch, now: now)
+            return (actorID, revision)
+        }
+        if let error { throw error }
+        return AdminResult(operation: op.name, target: op.target(actor: actorID), actor: actorID, allowed: false, reason: reason,
+                           message: message, changed: false, revision: revision, details: [], requestID: nil)
+    }
+
+    static func clock() -> Timestamp { Timestamp(Date().timeIntervalSince1970 * 1000) }
+
+    /// The partner the audit row is filed under: the partner root of the target.
+    func auditPartner(_ op: AdminOperation, actor: String) throws(PIAMError) -> String? {
+        func ofUser(_ u: String) throws(PIAMError) -> String? {
+            guard let info = try userRecord(u) else { return nil }
+            return try partnerRootSQL(info.org)
+        }
+        switch op {
+        case let .registerOrg(o, _, _, _, _, _): return o
+        case let .createOrg(o, parent, _, kind):
+            if let p = try partnerRootSQL(o) { return p }
+            if let p = try partnerRootSQL(parent) { return p }
+            return kind == .partner || parent == Seed.partnersOrgID ? o : nil
+        case let .inviteUser(u, o, _, _, _, _):
+            if let p = try ofUser(u) { return p }
+            return try partnerRootSQL(o)
+        case .defineRole, .updateRole, .deleteRole: return nil
+        case .requestRole: return try ofUser(actor)
+        case let .approveRequest(id, _), let .denyRequest(id, _):
+            return try ofUser((try? accessRequest(id: id))?.user ?? "")
+        default:
+            let t = op.target(actor: actor)
+            let id = String(t[t.index(after: t.firstIndex(of: ":")!)...])
+            return t.hasPrefix("org:") ? try partnerRootSQL(id) : try ofUser(id)
+        }
+    }
+
+    func insertAudit(op: AdminOperation, actor: String, decision: String, reason: String, message: String,
+                     partner: String?, revision: Int64, batch: String?, now: Timestamp) throws(PIAMError) {
+        let s = try cached("""
+            INSERT INTO audit(at, actor, operation, target, partner, actor_partner, decision, reason, message, detail, revision, batch)
+            VALUES (?1, ?2, ?3, ?4, ?5, (SELECT NULLIF((
+              WITH RECURSIVE up(id, parent, kind, depth) AS (
+                SELECT o.id, o.parent, o.kind, 0 FROM users u JOIN orgs o ON o.id = u.org WHERE u.id = ?2
+                UNION ALL SELECT o.id, o.parent, o.kind, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent)
+              SELECT id FROM up WHERE kind = 'partner' ORDER BY depth DESC LIMIT 1), '')),
+              ?6, ?7, ?8, ?9, ?10, ?11)
+            """)
+        s.bind(1, now); s.bind(2, actor); s.bind(3, op.name); s.bind(4, op.target(actor: actor)); s.bind(5, partner)
+        s.bind(6, decision); s.bind(7, reason); s.bind(8, message); s.bind(9, op.jsonText); s.bind(10, revision); s.bind(11, batch)
+        try s.run()
+    }
+}
+
