@@ -102,7 +102,14 @@ public final class PIAMClient: Sendable {
             try numbered[i].validateForWire()
         }
         let promises = (0..<numbered.count).map { _ in channel.eventLoop.makePromise(of: Response.self) }
-        channel.writeAndFlush(ClientHandler.Outbound(requests: numbered, promises: promises), promise: nil)
+        // A write that never reaches the handler (the connection closed meanwhile, e.g. after
+        // OVERLOADED) fails its promise here; answered promises ignore the late failure.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            let e = error as? PIAMError ?? PIAMError(.connection, "the connection to piamd is closed: \(Self.describe(error))")
+            for p in promises { p.fail(e) }
+        }
+        channel.writeAndFlush(ClientHandler.Outbound(requests: numbered, promises: promises), promise: written)
         var out: [Response] = []
         out.reserveCapacity(promises.count)
         for p in promises {

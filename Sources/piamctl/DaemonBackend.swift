@@ -4,7 +4,7 @@ import PIAMEngine
 
 /// Answers queries through the piamd daemon (`--socket`), so the decision is the daemon's.
 /// Connects on first use; remembers the revision of the last answer.
-final class DaemonBackend: QueryBackend, @unchecked Sendable {
+final class DaemonBackend: QueryBackend {
     let socketPath: String
     let minRevision: Int64
     private var client: PIAMClient?

@@ -225,6 +225,15 @@ struct DaemonTests {
         } catch {
             #expect(error.code == .unavailable || error.code == .connection, "\(error)")
         }
+        // A call on the closed connection fails at once; it must never wait forever.
+        let failedFast = await withTaskGroup(of: Bool.self) { g in
+            g.addTask { (try? await third.ping()) == nil }
+            g.addTask { try? await Task.sleep(for: .seconds(5)); return false }
+            let r = await g.next()!
+            g.cancelAll()
+            return r
+        }
+        #expect(failedFast)
         let raw = try RawConnection(path: d.socket)
         let frame = try #require(raw.readFrame())
         #expect(status(ofRaw: frame) == Status.overloaded.rawValue)
@@ -280,6 +289,54 @@ struct DaemonTests {
         let c = try await d.client()
         #expect(try await c.ping() > 0)
         await c.close()
+        await d.stop()
+    }
+
+    @Test("a broken database: the daemon keeps serving its last good graph, says degraded, and recovers")
+    func degradedAndRecovered() async throws {
+        let f = try Fixture()
+        let d = try await DaemonProcess(f, env: ["PIAMD_RELOAD_POLL_MS": "100"])
+        let c = try await d.client()
+        let rev = try await c.ping()
+        func state() async throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(try await c.status().json.utf8)) as? [String: Any])
+        }
+        // Move the database away (as a botched deployment would).
+        let fm = FileManager.default
+        for suffix in ["", "-wal", "-shm"] { try fm.moveItem(atPath: f.db + suffix, toPath: f.db + suffix + ".bak") }
+        var s: [String: Any] = [:]
+        for _ in 0..<100 {
+            s = try await state()
+            if s["state"] as? String == "degraded" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(s["state"] as? String == "degraded")
+        #expect((s["degraded_reason"] as? String)?.isEmpty == false)
+        // Still answering from the last good graph.
+        let a = try await c.check(subject: "carl.claims", action: "read", resource: ResourceRef(type: "claim", id: "CLM-00001"))
+        #expect(a.revision == rev)
+        for suffix in ["", "-wal", "-shm"] { try fm.moveItem(atPath: f.db + suffix + ".bak", toPath: f.db + suffix) }
+        for _ in 0..<100 {
+            s = try await state()
+            if s["state"] as? String == "serving" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(s["state"] as? String == "serving")
+        #expect(d.log.components(separatedBy: "degraded: serving the last good graph").count == 2, "logged once")
+        #expect(d.log.contains("recovered"))
+        await c.close()
+        await d.stop()
+    }
+
+    @Test("limits.idle_timeout_ms closes a silent connection")
+    func idleTimeout() async throws {
+        let f = try Fixture()
+        let d = try await DaemonProcess(f, env: ["PIAMD_LIMITS_IDLE_TIMEOUT_MS": "200"])
+        let raw = try RawConnection(path: d.socket)
+        let start = ContinuousClock.now
+        #expect(raw.readsEOF())
+        let waited = ContinuousClock.now - start
+        #expect(waited >= .milliseconds(150) && waited < .seconds(4), "\(waited)")
         await d.stop()
     }
 

@@ -60,7 +60,7 @@ final class DaemonProcess: @unchecked Sendable {
          waitForReady: Bool = true) async throws {
         self.fixture = fixture
         logPath = fixture.path("piamd-\(UUID().uuidString.prefix(4)).log")
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable ?? builtBinary("piamd"))
         process.arguments = executable == nil ? ["--db", fixture.db, "--socket", fixture.socket] + args : args
         var e = ProcessInfo.processInfo.environment

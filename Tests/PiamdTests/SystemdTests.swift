@@ -62,6 +62,31 @@ final class NotifySocket: @unchecked Sendable {
     }
 }
 
+/// Starts `path` with `args`, stdout and stderr appended to `log`; returns the pid.
+func spawn(_ path: String, _ args: [String], log: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PIAMD_") && !$0.key.hasPrefix("LISTEN_") }
+        .map { "\($0.key)=\($0.value)" }
+    let argv = ([path] + args).map { strdup($0) } + [nil]
+    let envp = env.map { strdup($0) } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+    guard rc == 0 else { throw PIAMError(.io, "posix_spawn \(path): \(rc)") }
+    return pid
+}
+
+/// The exit status of `pid` if it has exited (reaping it), else nil.
+func reap(_ pid: pid_t) -> Int32? {
+    var status: Int32 = 0
+    guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+    return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -(status & 0x7F)
+}
+
 @Suite("piamd and systemd's protocols", .serialized)
 struct SystemdProtocolTests {
     @Test("sd_notify sequence: READY (with STATUS) → WATCHDOG… → RELOADING/READY on SIGHUP → STOPPING")
@@ -115,37 +140,36 @@ struct SystemdProtocolTests {
         }
         let f = try Fixture()
         let listen = f.path("activated.sock")
+        let logPath = f.path("activate.log")
         // socket.path points at a directory that does not exist: only the passed socket can work.
-        // systemd-socket-activate closes every inherited descriptor, including the one through
-        // which Foundation's Process learns that a child exited; Foundation then blocks in
-        // waitpid for it and notices no other child's exit until it ends, which stalls every
-        // test waiting on a process. So a shell starts it with its output into a FIFO and
-        // becomes `cat` of that FIFO: cat keeps Foundation's descriptor open and exits when
-        // piamd does. (The shell cannot relay signals or `wait`: it inherits the test runner's
-        // blocked signals. The test signals piamd by the pid the shell writes.)
-        let pidFile = f.path("activate.pid")
-        let script = #"p=$1; shift; mkfifo "$p.out"; "$@" > "$p.out" 2>&1 & echo $! > "$p"; exec cat < "$p.out""#
-        let d = try await DaemonProcess(f, args: ["-c", script, "sh", pidFile, tool, "-l", listen, "--fdname=piamd", builtBinary("piamd"),
-                                                  "--db", f.db, "--socket", "/nonexistent/piamd.sock"],
-                                        executable: "/bin/sh", waitForReady: false)
+        // posix_spawn, not Foundation's Process: systemd-socket-activate closes the descriptors
+        // it does not pass, including the one Process watches for the child's exit.
+        let child = try spawn(tool, ["-l", listen, "--fdname=piamd", builtBinary("piamd"),
+                                     "--db", f.db, "--socket", "/nonexistent/piamd.sock"], log: logPath)
+        defer { kill(child, SIGKILL); _ = reap(child) }
         let deadline = ContinuousClock.now + .seconds(10)
         while !FileManager.default.fileExists(atPath: listen) && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        // The first connection starts piamd; it waits in the backlog until piamd accepts.
+        // The first connection starts piamd (exec'd in place); it waits in the backlog until
+        // piamd accepts.
         let c = try await PIAMClient.connect(socketPath: listen)
         let rev = try await c.ping()
         #expect(rev > 0)
         let check = try await c.check(subject: "carl.claims", action: "read", resource: ResourceRef(type: "claim", id: "CLM-00001"))
         #expect(check.revision == rev)
         await c.close()
-        #expect(d.log.contains("adopted_from_systemd=true"))
-        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-        kill(pid, SIGTERM)
-        _ = await d.waitForExit()
-        // piamd (systemd-socket-activate exec'd it) stopped, and the shell with it.
-        let leftover = try? String(contentsOfFile: d.logPath, encoding: .utf8)
-        #expect(leftover?.contains("stopped") == true, "\(leftover ?? "")")
+        let log = { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        #expect(log().contains("adopted_from_systemd=true"))
+        kill(child, SIGTERM)
+        var status: Int32? = nil
+        let stopBy = ContinuousClock.now + .seconds(10)
+        while status == nil && ContinuousClock.now < stopBy {
+            status = reap(child)
+            if status == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(status == 0, "piamd exits 0 after SIGTERM")
+        #expect(log().contains("stopped"), "\(log())")
     }
 }
 
@@ -154,7 +178,7 @@ struct RealSystemdTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test("start (READY, STATUS), reload, watchdog restart after SIGSTOP; units verify clean, exposure ≤ 2.0")
-    func realSystemd() throws {
+    func realSystemd() async throws {
         guard getuid() == 0 else {
             print("SKIP piamd under a real systemd: needs root to boot systemd in a namespace (see Tests/systemd/sandbox.sh)")
             return
@@ -163,13 +187,19 @@ struct RealSystemdTests {
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [Self.repo.appendingPathComponent("Tests/systemd/systemd-test.sh").path,
                        builtBinary("piamd"), builtBinary("piamctl"), Self.repo.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
+        // Output to a file and an async wait: a blocking wait would hold a cooperative thread.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("piam-systemd-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
         try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let deadline = ContinuousClock.now + .seconds(300)
+        while p.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        if p.isRunning { p.terminate() }
+        while p.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         print(text)
         #expect(p.terminationStatus == 0, "\(text)")
         #expect(text.contains("PASS"))

@@ -15,10 +15,14 @@ trap '"$SB" stop "$WORK"; rm -rf "$WORK"' EXIT
 "$SB" start "$WORK" >/dev/null
 echo "systemd is running (pid $(cat "$WORK/pid"))"
 
-sb install -m 0755 "$PIAMD" /usr/local/bin/piamd
-sb install -m 0755 "$PIAMCTL" /usr/local/bin/piamctl
-sb install -D -m 0644 "$REPO/Config/piamd.json" /etc/piam/piamd.json
-sb install -m 0644 "$REPO/systemd/piamd.service" "$REPO/systemd/piamd.socket" /etc/systemd/system/
+# Copy files in through the namespace: the sandbox has its own /tmp, so paths under the host's
+# /tmp (a CI clone, say) are not visible inside.
+put() { sb sh -c "mkdir -p \"\$(dirname '$2')\" && cat > '$2' && chmod $3 '$2'" < "$1"; }
+put "$PIAMD" /usr/local/bin/piamd 0755
+put "$PIAMCTL" /usr/local/bin/piamctl 0755
+put "$REPO/Config/piamd.json" /etc/piam/piamd.json 0644
+put "$REPO/systemd/piamd.service" /etc/systemd/system/piamd.service 0644
+put "$REPO/systemd/piamd.socket" /etc/systemd/system/piamd.socket 0644
 # A shorter watchdog so the test does not wait 10 s.
 sb mkdir -p /etc/systemd/system/piamd.service.d
 sb sh -c 'printf "[Service]\nWatchdogSec=3s\n" > /etc/systemd/system/piamd.service.d/test.conf'
