@@ -17,7 +17,7 @@ public enum Daemon {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
 
         let triggers = GraphLoader.makeTriggers()
-        let state = GraphState(eventLoop: group.next()) { triggers.1.yield(.catchUp) }
+        let state = GraphState { triggers.1.yield(.catchUp) }
         let loader = GraphLoader(config: config, state: state, notifier: notifier, logger: logger, triggers: triggers)
         let server = SocketServer(config: config, state: state, notifier: notifier, logger: logger, group: group)
         let watchdog = WatchdogService(server: server, group: group, notifier: notifier, logger: logger)

@@ -63,10 +63,8 @@ public final class GraphState: Sendable {
     }
     private let startup = NIOLockedValueBox(Startup.waiting([]))
 
-    /// - Parameters:
-    ///   - eventLoop: kept for API stability; waiters use their own loops.
-    ///   - wake: asks the loader to look for a newer revision at once.
-    public init(eventLoop: any EventLoop, wake: @escaping @Sendable () -> Void) {
+    /// - Parameter wake: asks the loader to look for a newer revision at once.
+    public init(wake: @escaping @Sendable () -> Void) {
         self.wake = wake
     }
 

@@ -40,7 +40,7 @@ struct Harness {
     init(maxFrameBytes: Int = 4096, revision: Int64 = 10, timeoutMS: Int64 = 500) throws {
         loop = EmbeddedEventLoop()
         channel = EmbeddedChannel(loop: loop)
-        state = GraphState(eventLoop: loop) {}
+        state = GraphState {}
         state.publish(Snapshot(graph: try tinyGraph(), revision: revision, loadSeconds: 0, cause: "test"))
         var config = DaemonConfig()
         config.maxFrameBytes = maxFrameBytes
@@ -181,7 +181,7 @@ struct ConnectionHandlerTests {
 
     @Test("list limits: 0 is the default page, larger limits are capped at limits.max_list")
     func listLimits() throws {
-        let state = GraphState(eventLoop: EmbeddedEventLoop()) {}
+        let state = GraphState {}
         let snap = Snapshot(graph: try tinyGraph(), revision: 1, loadSeconds: 0, cause: "test")
         var c = DaemonConfig()
         c.maxList = 1
