@@ -24,7 +24,6 @@ public final class SocketServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let evaluator: QueryEvaluator
     private let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
-    private let listening = NIOLockedValueBox<String?>(nil)
     private let listeningPromise: EventLoopPromise<String>
 
     public init(config: DaemonConfig, state: GraphState, notifier: any Notifier, logger: Logger, group: any EventLoopGroup) {
