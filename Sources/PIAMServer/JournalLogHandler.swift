@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PIAMStore
 
 /// A swift-log handler writing one line per event to stderr, in the form journald reads.
 ///
@@ -45,7 +46,7 @@ public struct JournalLogHandler: LogHandler {
         var all = metadata
         if let p = metadataProvider { all.merge(p.get(), uniquingKeysWith: { _, new in new }) }
         if let m = event.metadata { all.merge(m, uniquingKeysWith: { _, new in new }) }
-        var line = journal ? "<\(Self.priority(event.level))>" : "\(Self.timestamp()) \(event.level) "
+        var line = journal ? "<\(Self.priority(event.level))>" : "\(RFC3339.format(QueryEvaluator.now())) \(event.level) "
         line += event.message.description
         if let error = event.error { all["error"] = "\(error)" }
         for (k, v) in all.sorted(by: { $0.key < $1.key }) {
@@ -60,15 +61,5 @@ public struct JournalLogHandler: LogHandler {
 
     static func quote(_ s: String) -> String {
         s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : s
-    }
-
-    static func timestamp() -> String {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        var tm = tm()
-        var secs = t.tv_sec
-        gmtime_r(&secs, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                      tm.tm_hour, tm.tm_min, tm.tm_sec, Int(t.tv_nsec / 1_000_000))
     }
 }

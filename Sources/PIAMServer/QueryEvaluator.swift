@@ -1,5 +1,6 @@
 import Foundation
 import PIAMEngine
+import PIAMStore
 import PIAMWire
 
 /// Answers decoded requests from a snapshot: the engine call per opcode, the list limits, the
@@ -123,9 +124,7 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         counts = Counts(orgs: c.orgs, users: c.users, aliases: c.aliases, roles: c.roles, resources: c.resources,
                         entitlements: c.entitlements, assignments: c.assignments, orgGrants: c.orgGrants, grants: c.grants)
         uptimeSeconds = (Date().timeIntervalSince(state.startedAt) * 1000).rounded() / 1000
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        lastReload = Reload(at: f.string(from: snapshot.loadedAt), durationMS: (snapshot.loadSeconds * 1e4).rounded() / 10,
+        lastReload = Reload(at: RFC3339.format(Timestamp(snapshot.loadedAt.timeIntervalSince1970 * 1000)), durationMS: (snapshot.loadSeconds * 1e4).rounded() / 10,
                             cause: snapshot.cause)
         connections = state.connections.load(ordering: .relaxed)
         requests = state.requests.load(ordering: .relaxed)
