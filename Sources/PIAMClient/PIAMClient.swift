@@ -133,8 +133,6 @@ public final class PIAMClient: Sendable {
 
     static func checkStatus(_ r: Response) throws(PIAMError) {
         guard r.status != .ok else { return }
-        let message: String
-        if case .message(let m) = r.body { message = m } else { message = "" }
         let code: PIAMError.Code = switch r.status {
         case .ok: .server
         case .badRequest, .frameTooLarge: .invalidInput
@@ -143,7 +141,7 @@ public final class PIAMClient: Sendable {
         case .unsupportedVersion, .unknownOpcode: .protocolViolation
         case .internalError: .server
         }
-        throw PIAMError(code, "piamd: \(r.status): \(message)")
+        throw PIAMError(code, "piamd: \(r.status): \(r.message)")
     }
 
     static func unexpected(_ body: Response.Body) -> PIAMError {
@@ -194,10 +192,8 @@ final class ClientHandler: ChannelDuplexHandler {
                 // Unsolicited (request id 0 with nothing of ours at id 0): OVERLOADED at accept,
                 // FRAME_TOO_LARGE. They end the connection for every waiting call.
                 if response.status != .ok, response.requestID == 0, waiting.first?.id != 0 {
-                    let message: String
-                    if case .message(let m) = response.body { message = m } else { message = "" }
                     let code: PIAMError.Code = response.status == .overloaded ? .unavailable : .protocolViolation
-                    failAll(PIAMError(code, "piamd: \(response.status): \(message)"), context: context)
+                    failAll(PIAMError(code, "piamd: \(response.status): \(response.message)"), context: context)
                     return
                 }
                 guard let next = waiting.popFirst() else {

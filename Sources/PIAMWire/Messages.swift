@@ -144,6 +144,12 @@ public struct Response: Sendable, Hashable {
     /// The opcode, when it is one this codec knows.
     public var opcode: Opcode? { Opcode(rawValue: opcodeByte) }
 
+    /// The message for people of a response whose status is not OK ("" otherwise).
+    public var message: String {
+        if case .message(let m) = body { return m }
+        return ""
+    }
+
     /// One response body shape per opcode; `message` for every status other than OK.
     public enum Body: Sendable, Hashable {
         /// CHECK and CAN_ASSIGN.
