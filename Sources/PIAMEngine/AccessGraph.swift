@@ -139,9 +139,9 @@ public final class AccessGraph: Sendable {
     let assignUser: ChunkedArray<Int32>
     let liveAssigns: Int
     /// Per org slot: live assignment indices scoped there, for `list_subjects`.
-    let assignByScope: [ChunkedArray<Int32>]
+    let assignByScope: KeyedLists
     /// Per role slot: live assignment indices of the role, for `list_subjects` on shared resources.
-    let assignByRole: [ChunkedArray<Int32>]
+    let assignByRole: KeyedLists
 
     // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
     /// Per type id: resource id → resource slot.
@@ -221,9 +221,9 @@ public final class AccessGraph: Sendable {
         var assignUser: ChunkedArray<Int32> = ChunkedArray()
         var liveAssigns: Int = 0
         /// Per org slot: live assignment indices scoped there, for `list_subjects`.
-        var assignByScope: [ChunkedArray<Int32>] = []
+        var assignByScope: KeyedLists = KeyedLists()
         /// Per role slot: live assignment indices of the role, for `list_subjects` on shared resources.
-        var assignByRole: [ChunkedArray<Int32>] = []
+        var assignByRole: KeyedLists = KeyedLists()
 
         // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
         /// Per type id: resource id → resource slot.

@@ -90,7 +90,7 @@ extension AccessGraph.Parts {
                 roleIndex.insert(r.id, Int32(roleIDs.count))
                 roleIDs.append(r.id)
                 rolePermissions.append(perms)
-                assignByRole.append(ChunkedArray())
+                assignByRole.addKey()
             }
             roles = true
         }
@@ -206,7 +206,7 @@ extension AccessGraph.Parts {
         orgs.append(OrgRec(parent: -1, pre: -1, end: -1, partnerRoot: -1, kind: o.kind, status: o.status, chainActive: false))
         orgEntitlements.append([])
         usersByOrg.append(ChunkedArray())
-        assignByScope.append(ChunkedArray())
+        assignByScope.addKey()
         for t in resByOrg.indices { resByOrg[t].append(ChunkedArray()) }
         // memberGrantStart gains the slot when the member grants are derived again.
     }
@@ -281,8 +281,8 @@ extension AccessGraph.Parts {
         for i in Int(rec.assignStart)..<Int(rec.assignEnd) {
             let h = assigns[i]
             assignUser[i] = -1
-            assignByScope[Int(h.scope)].swapRemove(Int32(i))
-            assignByRole[Int(h.role)].swapRemove(Int32(i))
+            assignByScope.remove(Int32(i), key: h.scope)
+            assignByRole.remove(Int32(i), key: h.role)
             liveAssigns -= 1
         }
     }
@@ -328,8 +328,8 @@ extension AccessGraph.Parts {
             let i = Int32(assigns.count)
             assigns.append(h)
             assignUser.append(u)
-            assignByScope[Int(h.scope)].append(i)
-            assignByRole[Int(h.role)].append(i)
+            assignByScope.add(i, key: h.scope)
+            assignByRole.add(i, key: h.role)
         }
         liveAssigns += holds.count
         users[Int(u)].assignStart = Int32(start)

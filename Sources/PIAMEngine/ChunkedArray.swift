@@ -77,3 +77,46 @@ struct ChunkedArray<Element: Sendable>: Sendable, RandomAccessCollection {
         return nil
     }
 }
+
+/// Item indices grouped by key (assignments by scope org, by role), each item's position in its
+/// list kept beside it, so adding or removing an item costs O(1) however long its list is.
+struct KeyedLists: Sendable {
+    private(set) var lists: [ChunkedArray<Int32>] = []
+    /// Per item: its position in its key's list, -1 when it is in none.
+    private var position = ChunkedArray<Int32>()
+
+    init() {}
+
+    /// Lists from a key per item (items `0 ..< keys.count`).
+    init(keys: [Int32], count: Int) {
+        var grouped = [[Int32]](repeating: [], count: count)
+        var pos: [Int32] = []
+        pos.reserveCapacity(keys.count)
+        for (i, k) in keys.enumerated() {
+            pos.append(Int32(grouped[Int(k)].count))
+            grouped[Int(k)].append(Int32(i))
+        }
+        lists = grouped.map { ChunkedArray($0) }
+        position = ChunkedArray(pos)
+    }
+
+    @inline(__always) subscript(key: Int) -> ChunkedArray<Int32> { lists[key] }
+
+    mutating func addKey() { lists.append(ChunkedArray()) }
+
+    mutating func add(_ item: Int32, key: Int32) {
+        while position.count <= Int(item) { position.append(-1) }
+        position[Int(item)] = Int32(lists[Int(key)].count)
+        lists[Int(key)].append(item)
+    }
+
+    mutating func remove(_ item: Int32, key: Int32) {
+        let p = Int(position[Int(item)])
+        let k = Int(key)
+        let last = lists[k][lists[k].count - 1]
+        lists[k][p] = last
+        position[Int(last)] = Int32(p)
+        lists[k].removeLast()
+        position[Int(item)] = -1
+    }
+}

@@ -207,8 +207,8 @@ public struct GraphBuilder: ~Copyable {
         let assignScope = aPerm.order.map { aScope[Int($0)] }
         let assignRole = aPerm.order.map { aRole[Int($0)] }
         aUser = []; aRole = []; aScope = []; aValid = []
-        p.assignByScope = Self.grouped(keys: assignScope, buckets: orgCount)
-        p.assignByRole = Self.grouped(keys: assignRole, buckets: roleCount)
+        p.assignByScope = KeyedLists(keys: assignScope, count: orgCount)
+        p.assignByRole = KeyedLists(keys: assignRole, count: roleCount)
         p.usersByOrg = Self.grouped(keys: userOrg, buckets: orgCount)
         var users: [UserRec] = []
         users.reserveCapacity(userIDs.count)
