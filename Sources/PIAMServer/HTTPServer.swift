@@ -120,16 +120,7 @@ public final class HTTPServer: Service, Sendable {
 
     /// Tells every connection to finish its response and close, then waits (bounded).
     private func drainConnections() async {
-        let open = children.withLockedValue { Array($0.values) }
-        for c in open { c.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent()) }
-        let deadline = ContinuousClock.now + .milliseconds(config.consistencyTimeoutMS + 2000)
-        for c in open {
-            let remaining = deadline - ContinuousClock.now
-            if remaining <= .zero { c.close(promise: nil); continue }
-            let timer = c.eventLoop.scheduleTask(in: .nanoseconds(Int64(remaining / .nanoseconds(1)))) { c.close(promise: nil) }
-            try? await c.closeFuture.get()
-            timer.cancel()
-        }
+        await SocketServer.drain(children.withLockedValue { Array($0.values) }, consistencyTimeoutMS: config.consistencyTimeoutMS)
     }
 }
 

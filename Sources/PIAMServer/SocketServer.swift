@@ -69,9 +69,14 @@ public final class SocketServer: Service, Sendable {
 
     /// Tells every connection to finish, then waits (bounded) for them to close.
     private func drainConnections() async {
-        let open = children.withLockedValue { Array($0.values) }
+        await Self.drain(children.withLockedValue { Array($0.values) }, consistencyTimeoutMS: config.consistencyTimeoutMS)
+    }
+
+    /// Sends ``ServerShutdownEvent`` down each channel, then waits for them to close, closing
+    /// whatever is still open `consistency.timeout_ms` + 2 s later (both servers' shutdown).
+    static func drain(_ open: [any Channel], consistencyTimeoutMS: Int) async {
         for c in open { c.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent()) }
-        let deadline = ContinuousClock.now + .milliseconds(config.consistencyTimeoutMS + 2000)
+        let deadline = ContinuousClock.now + .milliseconds(consistencyTimeoutMS + 2000)
         for c in open {
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { c.close(promise: nil); continue }
