@@ -5,30 +5,34 @@ import PIAMEngine
 import ServiceLifecycle
 
 /// piamd: the services of one daemon in one `ServiceGroup` — graph loader, socket server,
-/// watchdog, SIGHUP handling — with graceful shutdown on SIGTERM and SIGINT.
+/// the HTTP face when `http.listen` is set, watchdog, SIGHUP handling — with graceful shutdown
+/// on SIGTERM and SIGINT.
 public enum Daemon {
     /// Runs until SIGTERM/SIGINT (or a fatal error, which is thrown).
     public static func run(config: DaemonConfig, notifier: any Notifier = SystemdNotifier()) async throws {
         let logger = Logger(label: "piamd") { label in JournalLogHandler(label: label, level: config.logLevel) }
-        if config.httpListen != nil {
-            logger.warning("http.listen is set, but this version of piamd has no HTTP face yet; ignoring it")
-        }
         let threads = config.threads > 0 ? config.threads : System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
 
         let triggers = GraphLoader.makeTriggers()
         let state = GraphState { triggers.1.yield(.catchUp) }
         let loader = GraphLoader(config: config, state: state, notifier: notifier, logger: logger, triggers: triggers)
-        let server = SocketServer(config: config, state: state, notifier: notifier, logger: logger, group: group)
+        let metrics = ServerMetrics()
+        let server = SocketServer(config: config, state: state, notifier: notifier, logger: logger, group: group, metrics: metrics)
+        let http = try config.httpListen.map { _ throws(PIAMError) in
+            try HTTPServer(config: config, state: state, metrics: metrics, logger: logger, group: group)
+        }
         let watchdog = WatchdogService(server: server, group: group, notifier: notifier, logger: logger)
         let signals = ReloadSignalService(loader: loader)
         logger.notice("piamd \(piamdVersion) starting", metadata: [
             "database": "\(config.databasePath)", "socket": "\(config.socketPath)", "threads": "\(threads)",
+            "http": "\(config.httpListen ?? "off")",
         ])
         let serviceGroup = ServiceGroup(configuration: .init(
             services: [
                 .init(service: loader),
                 .init(service: server),
+            ] + (http.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                 .init(service: watchdog, successTerminationBehavior: .ignore),
                 .init(service: signals, successTerminationBehavior: .ignore),
             ],

@@ -27,11 +27,24 @@ public struct DaemonConfig: Sendable, Hashable {
     public var allowedUIDs: [UInt32] = []
     /// Peer gids allowed to connect (primary group from SO_PEERCRED).
     public var allowedGIDs: [UInt32] = []
-    /// The HTTP face's listen address (not served by this version; accepted for forward
-    /// compatibility of configuration files).
+    /// The HTTP face's listen address, `unix:/path` or a loopback `HOST:PORT`
+    /// (``HTTPListenAddress``); nil: no HTTP face.
     public var httpListen: String?
-    /// The public base URL of the HTTP face.
+    /// The public base URL of the HTTP face, published in the AuthZEN discovery document (nil:
+    /// derived from the request's `Host` header).
     public var httpPublicURL: String?
+    /// The HTTP socket file's permission bits (with `unix:` listen addresses).
+    public var httpSocketMode: UInt32 = 0o660
+    /// The HTTP socket file's group (group name or gid); nil keeps the daemon's.
+    public var httpSocketGroup: String?
+    /// Largest HTTP request body accepted; larger ones get 413.
+    public var httpMaxBodyBytes = 1_048_576
+    /// The request header naming the subject of a forward-auth request.
+    public var forwardAuthSubjectHeader = "X-Forwarded-User"
+    /// Whether a forward-auth request that matches no route is allowed (default: denied, 403).
+    public var forwardAuthAllowUnrouted = false
+    /// The forward-auth route table, tried in order.
+    public var forwardAuthRoutes: [ForwardAuthRoute] = []
     /// Largest frame payload accepted.
     public var maxFrameBytes = 1_048_576
     /// Connections served at once; beyond it new connections get OVERLOADED and are closed.
@@ -59,7 +72,10 @@ public struct DaemonConfig: Sendable, Hashable {
         ("database.path", .string),
         ("socket.path", .string), ("socket.mode", .string), ("socket.owner", .string), ("socket.group", .string),
         ("socket.allowed_uids", .intArray), ("socket.allowed_gids", .intArray),
-        ("http.listen", .string), ("http.public_url", .string),
+        ("http.listen", .string), ("http.public_url", .string), ("http.socket_mode", .string),
+        ("http.socket_group", .string), ("http.max_body_bytes", .int),
+        ("forward_auth.subject_header", .string), ("forward_auth.no_route", .string),
+        ("forward_auth.routes", .objectArray),
         ("limits.max_frame_bytes", .int), ("limits.max_connections", .int), ("limits.max_list", .int),
         ("limits.idle_timeout_ms", .int),
         ("consistency.timeout_ms", .int),
@@ -68,7 +84,9 @@ public struct DaemonConfig: Sendable, Hashable {
         ("log.level", .string),
     ]
 
-    public enum KeyType: Sendable { case string, int, intArray }
+    /// A key's JSON type. `objectArray` keys (the route table) are read from the file, or from
+    /// their environment variable as JSON text.
+    public enum KeyType: Sendable { case string, int, intArray, objectArray }
 
     /// The environment variable that overrides `key`.
     public static func environmentName(_ key: String) -> String {
@@ -89,13 +107,22 @@ public struct DaemonConfig: Sendable, Hashable {
             env[String(k.dropFirst("PIAMD_".count))] = v
         }
         providers.append(EnvironmentVariablesProvider(environmentVariables: env))
+        var fileValues: [String: Any] = [:]
         if let file {
-            try validateFile(file)
-            do {
-                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(file)))
-            } catch {
-                throw PIAMError(.invalidInput, "\(file): \(error)")
+            fileValues = try validateFile(file)
+            var values: [AbsoluteConfigKey: ConfigValue] = [:]
+            for (key, type) in keys {
+                guard let v = fileValues[key] else { continue }
+                let content: ConfigContent
+                switch type {
+                case .string: content = .string(v as! String)
+                case .int: content = .int((v as! NSNumber).intValue)
+                case .intArray: content = .intArray((v as! [NSNumber]).map(\.intValue))
+                case .objectArray: continue
+                }
+                values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(content, isSecret: false)
             }
+            providers.append(InMemoryProvider(name: file, values: values))
         }
         let reader = ConfigReader(providers: providers)
         var c = DaemonConfig()
@@ -123,18 +150,51 @@ public struct DaemonConfig: Sendable, Hashable {
         }
         c.databasePath = str("database.path") ?? c.databasePath
         c.socketPath = str("socket.path") ?? c.socketPath
-        if let m = str("socket.mode") {
+        func mode(_ key: String) throws(PIAMError) -> UInt32? {
+            guard let m = str(key) else { return nil }
             guard let v = UInt32(m, radix: 8), v <= 0o777 else {
-                throw PIAMError(.invalidInput, "config socket.mode: \"\(m)\" is not an octal mode such as 0660")
+                throw PIAMError(.invalidInput, "config \(key): \"\(m)\" is not an octal mode such as 0660")
             }
-            c.socketMode = v
+            return v
         }
         c.socketOwner = str("socket.owner").flatMap { $0.isEmpty ? nil : $0 }
         c.socketGroup = str("socket.group").flatMap { $0.isEmpty ? nil : $0 }
         c.allowedUIDs = try ids("socket.allowed_uids")
         c.allowedGIDs = try ids("socket.allowed_gids")
         c.httpListen = str("http.listen").flatMap { $0.isEmpty ? nil : $0 }
+        if let l = c.httpListen { _ = try HTTPListenAddress(parsing: l) }
         c.httpPublicURL = str("http.public_url").flatMap { $0.isEmpty ? nil : $0 }
+        if let u = c.httpPublicURL {
+            guard u.hasPrefix("http://") || u.hasPrefix("https://") else {
+                throw PIAMError(.invalidInput, "config http.public_url: \"\(u)\" is not an http:// or https:// URL")
+            }
+            while c.httpPublicURL!.hasSuffix("/") { c.httpPublicURL!.removeLast() }
+        }
+        c.socketMode = try mode("socket.mode") ?? c.socketMode
+        c.httpSocketMode = try mode("http.socket_mode") ?? c.httpSocketMode
+        c.httpSocketGroup = str("http.socket_group").flatMap { $0.isEmpty ? nil : $0 }
+        c.httpMaxBodyBytes = try int("http.max_body_bytes", c.httpMaxBodyBytes, min: 1)
+        if let h = str("forward_auth.subject_header") {
+            guard !h.isEmpty, h.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
+                throw PIAMError(.invalidInput, "config forward_auth.subject_header: \"\(h)\" is not an HTTP header name")
+            }
+            c.forwardAuthSubjectHeader = h
+        }
+        switch str("forward_auth.no_route") {
+        case nil, "deny": c.forwardAuthAllowUnrouted = false
+        case "allow": c.forwardAuthAllowUnrouted = true
+        case let other?: throw PIAMError(.invalidInput, "config forward_auth.no_route: \"\(other)\" is not deny or allow")
+        }
+        let routesVariable = environmentName("forward_auth.routes")
+        if let text = environment[routesVariable] {
+            let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8))
+            guard let list = parsed as? [Any] else {
+                throw PIAMError(.invalidInput, "environment \(routesVariable): not a JSON list of route objects")
+            }
+            c.forwardAuthRoutes = try ForwardAuthRoute.parseTable(list, source: routesVariable)
+        } else if let list = fileValues["forward_auth.routes"] as? [Any] {
+            c.forwardAuthRoutes = try ForwardAuthRoute.parseTable(list, source: "\(file ?? "config") forward_auth.routes")
+        }
         c.maxFrameBytes = try int("limits.max_frame_bytes", c.maxFrameBytes, min: requestHeaderMinimum)
         c.maxConnections = try int("limits.max_connections", c.maxConnections, min: 1)
         c.maxList = try int("limits.max_list", c.maxList, min: 1)
@@ -157,8 +217,9 @@ public struct DaemonConfig: Sendable, Hashable {
     /// The smallest sensible frame limit: a request header.
     static let requestHeaderMinimum = 16
 
-    /// Refuses unknown keys and values of the wrong JSON type, naming the key.
-    static func validateFile(_ file: String) throws(PIAMError) {
+    /// Refuses unknown keys and values of the wrong JSON type, naming the key; returns the
+    /// values by dotted key (nulls left out).
+    static func validateFile(_ file: String) throws(PIAMError) -> [String: Any] {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
             throw PIAMError(.io, "\(file): cannot read: \((error as NSError).localizedDescription)")
@@ -169,6 +230,7 @@ public struct DaemonConfig: Sendable, Hashable {
         }
         guard let top = root as? [String: Any] else { throw PIAMError(.invalidInput, "\(file): the top level must be an object") }
         let types = Dictionary(uniqueKeysWithValues: keys.map { ($0.key, $0.type) })
+        var values: [String: Any] = [:]
         func walk(_ obj: [String: Any], _ prefix: String) throws(PIAMError) {
             for (k, v) in obj {
                 let key = prefix.isEmpty ? k : prefix + "." + k
@@ -187,14 +249,22 @@ public struct DaemonConfig: Sendable, Hashable {
                 case .string: ok = v is String
                 case .int: ok = !(v is String) && (v as? NSNumber).map { $0.doubleValue.rounded() == $0.doubleValue } ?? false
                 case .intArray: ok = (v as? [Any])?.allSatisfy { $0 is NSNumber } ?? false
+                case .objectArray: ok = (v as? [Any])?.allSatisfy { $0 is [String: Any] } ?? false
                 }
                 guard ok else {
-                    let want = switch t { case .string: "a string"; case .int: "an integer"; case .intArray: "a list of integers" }
+                    let want = switch t {
+                    case .string: "a string"
+                    case .int: "an integer"
+                    case .intArray: "a list of integers"
+                    case .objectArray: "a list of objects"
+                    }
                     throw PIAMError(.invalidInput, "\(file): \(key) must be \(want)")
                 }
+                values[key] = v
             }
         }
         try walk(top, "")
+        return values
     }
 }
 
@@ -208,7 +278,15 @@ extension DaemonConfig {
                 "owner": socketOwner ?? NSNull(), "group": socketGroup ?? NSNull(),
                 "allowed_uids": allowedUIDs.map(Int.init), "allowed_gids": allowedGIDs.map(Int.init),
             ] as [String: Any],
-            "http": ["listen": httpListen ?? NSNull(), "public_url": httpPublicURL ?? NSNull()] as [String: Any],
+            "http": [
+                "listen": httpListen ?? NSNull(), "public_url": httpPublicURL ?? NSNull(),
+                "socket_mode": "0" + String(httpSocketMode, radix: 8), "socket_group": httpSocketGroup ?? NSNull(),
+                "max_body_bytes": httpMaxBodyBytes,
+            ] as [String: Any],
+            "forward_auth": [
+                "subject_header": forwardAuthSubjectHeader, "no_route": forwardAuthAllowUnrouted ? "allow" : "deny",
+                "routes": forwardAuthRoutes.map(\.json),
+            ] as [String: Any],
             "limits": [
                 "max_frame_bytes": maxFrameBytes, "max_connections": maxConnections, "max_list": maxList,
                 "idle_timeout_ms": idleTimeoutMS,

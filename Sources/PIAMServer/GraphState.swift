@@ -54,6 +54,8 @@ public final class GraphState: Sendable {
     public let connections = Atomic<Int>(0)
     /// Requests answered since start.
     public let requests = Atomic<Int>(0)
+    /// Graphs published since start, the first load included (`piam_graph_reloads_total`).
+    public let reloads = Atomic<Int>(0)
     public let startedAt = Date()
     private let wake: @Sendable () -> Void
     private enum Startup {
@@ -94,6 +96,7 @@ public final class GraphState: Sendable {
             }
             return ready
         }
+        reloads.add(1, ordering: .relaxed)
         for w in ready {
             w.timeout?.cancel()
             w.loop.execute { w.done(snapshot) }

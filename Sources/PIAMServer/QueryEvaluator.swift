@@ -4,16 +4,25 @@ import PIAMStore
 import PIAMWire
 
 /// Answers decoded requests from a snapshot: the engine call per opcode, the list limits, the
-/// JSON documents of EXPLAIN and STATUS. Pure apart from reading the clock; no I/O, no waiting.
+/// JSON documents of EXPLAIN and STATUS. Pure apart from reading the clock and counting into
+/// ``ServerMetrics``; no I/O, no waiting. Both faces answer through it, so a decision over HTTP
+/// is the very decision the socket gives.
 public struct QueryEvaluator: Sendable {
     public let maxList: Int
     public let defaultListPage: Int
     let state: GraphState
+    let metrics: ServerMetrics?
+    let interface: ServerMetrics.Interface
 
-    public init(config: DaemonConfig, state: GraphState) {
+    /// - Parameters:
+    ///   - metrics: where each answer's operation, latency and decisions are counted (nil: nowhere).
+    ///   - interface: the face this evaluator answers for, the metrics' `interface` label.
+    public init(config: DaemonConfig, state: GraphState, metrics: ServerMetrics? = nil, interface: ServerMetrics.Interface = .socket) {
         maxList = config.maxList
         defaultListPage = config.defaultListPage
         self.state = state
+        self.metrics = metrics
+        self.interface = interface
     }
 
     /// Milliseconds since the epoch, the engine's `now`.
@@ -23,8 +32,18 @@ public struct QueryEvaluator: Sendable {
         return Timestamp(t.tv_sec) &* 1000 &+ Timestamp(t.tv_nsec / 1_000_000)
     }
 
-    /// The answer to `request` computed on `snapshot`.
+    /// The answer to `request` computed on `snapshot` (counted in the metrics).
     public func answer(_ request: Request, on snapshot: Snapshot) -> Response {
+        guard let metrics else { return compute(request, on: snapshot) }
+        let start = ContinuousClock.now
+        let response = compute(request, on: snapshot)
+        let elapsed = (ContinuousClock.now - start).components
+        metrics.record(interface, opcode: request.opcode,
+                       nanoseconds: elapsed.seconds &* 1_000_000_000 &+ elapsed.attoseconds / 1_000_000_000, response: response)
+        return response
+    }
+
+    private func compute(_ request: Request, on snapshot: Snapshot) -> Response {
         let g = snapshot.graph
         let now = Self.now()
         let rev = UInt64(snapshot.revision)

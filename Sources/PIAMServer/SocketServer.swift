@@ -26,13 +26,15 @@ public final class SocketServer: Service, Sendable {
     private let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let listeningPromise: EventLoopPromise<String>
 
-    public init(config: DaemonConfig, state: GraphState, notifier: any Notifier, logger: Logger, group: any EventLoopGroup) {
+    /// - Parameter metrics: where the socket's queries are counted (`interface="socket"`).
+    public init(config: DaemonConfig, state: GraphState, notifier: any Notifier, logger: Logger, group: any EventLoopGroup,
+                metrics: ServerMetrics? = nil) {
         self.config = config
         self.state = state
         self.notifier = notifier
         self.logger = logger
         self.group = group
-        self.evaluator = QueryEvaluator(config: config, state: state)
+        self.evaluator = QueryEvaluator(config: config, state: state, metrics: metrics, interface: .socket)
         self.listeningPromise = group.next().makePromise()
     }
 
@@ -67,9 +69,14 @@ public final class SocketServer: Service, Sendable {
 
     /// Tells every connection to finish, then waits (bounded) for them to close.
     private func drainConnections() async {
-        let open = children.withLockedValue { Array($0.values) }
+        await Self.drain(children.withLockedValue { Array($0.values) }, consistencyTimeoutMS: config.consistencyTimeoutMS)
+    }
+
+    /// Sends ``ServerShutdownEvent`` down each channel, then waits for them to close, closing
+    /// whatever is still open `consistency.timeout_ms` + 2 s later (both servers' shutdown).
+    static func drain(_ open: [any Channel], consistencyTimeoutMS: Int) async {
         for c in open { c.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent()) }
-        let deadline = ContinuousClock.now + .milliseconds(config.consistencyTimeoutMS + 2000)
+        let deadline = ContinuousClock.now + .milliseconds(consistencyTimeoutMS + 2000)
         for c in open {
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { c.close(promise: nil); continue }
@@ -95,7 +102,7 @@ public final class SocketServer: Service, Sendable {
                            metadata: ["names": "\(passed.map(\.name))"])
         }
         let path = config.socketPath
-        try refuseIfServed(path)
+        try Self.refuseIfServed(path)
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
             throw PIAMError(.io, "socket directory \(dir) does not exist (systemd's RuntimeDirectory= creates it)")
@@ -106,12 +113,12 @@ public final class SocketServer: Service, Sendable {
         } catch {
             throw PIAMError(.io, "cannot listen on \(path): \(error)")
         }
-        try applyOwnership(path)
+        try Self.applyOwnership(path, mode: config.socketMode, owner: config.socketOwner, group: config.socketGroup)
         return (channel, path, false)
     }
 
     /// Refuses to take over a socket another process is serving.
-    private func refuseIfServed(_ path: String) throws {
+    static func refuseIfServed(_ path: String) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return }
         defer { close(fd) }
@@ -130,20 +137,20 @@ public final class SocketServer: Service, Sendable {
         if rc == 0 { throw PIAMError(.conflict, "another process is already serving \(path)") }
     }
 
-    /// `socket.mode`, `socket.owner`, `socket.group` on the socket file.
-    private func applyOwnership(_ path: String) throws {
-        guard chmod(path, mode_t(config.socketMode)) == 0 else {
-            throw PIAMError(.io, "chmod \(String(config.socketMode, radix: 8)) \(path): \(String(cString: strerror(errno)))")
+    /// A socket file's mode, owner and group (`socket.*`, `http.socket_*`).
+    static func applyOwnership(_ path: String, mode: UInt32, owner: String?, group: String?) throws {
+        guard chmod(path, mode_t(mode)) == 0 else {
+            throw PIAMError(.io, "chmod \(String(mode, radix: 8)) \(path): \(String(cString: strerror(errno)))")
         }
         var uid = uid_t.max, gid = gid_t.max
-        if let owner = config.socketOwner {
+        if let owner {
             if let n = UInt32(owner) { uid = n } else if let pw = getpwnam(owner) { uid = pw.pointee.pw_uid } else {
-                throw PIAMError(.invalidInput, "socket.owner: no such user \"\(owner)\"")
+                throw PIAMError(.invalidInput, "\(path): socket owner: no such user \"\(owner)\"")
             }
         }
-        if let group = config.socketGroup {
+        if let group {
             if let n = UInt32(group) { gid = n } else if let gr = getgrnam(group) { gid = gr.pointee.gr_gid } else {
-                throw PIAMError(.invalidInput, "socket.group: no such group \"\(group)\"")
+                throw PIAMError(.invalidInput, "\(path): socket group: no such group \"\(group)\"")
             }
         }
         if uid != uid_t.max || gid != gid_t.max {

@@ -37,7 +37,24 @@ struct Piamd: AsyncParsableCommand {
                 reload.poll_ms          1000                   poll the database for commits (0 = off)
                 server.threads          0                      event-loop threads (0 = one per core)
                 log.level               info                   trace, debug, info, notice, warning, error, critical
-                http.listen, http.public_url                   reserved for the HTTP face (not in this version)
+                http.listen             (off)                  the HTTP face: unix:/path or 127.0.0.1:PORT ([::1], localhost)
+                http.public_url         (from Host)            base URL in the AuthZEN discovery document
+                http.socket_mode        "0660"                 HTTP socket file permissions (unix: listen)
+                http.socket_group       (daemon's)             HTTP socket file group, name or gid
+                http.max_body_bytes     1048576                larger request bodies: 413
+                forward_auth.subject_header  X-Forwarded-User  the header naming the subject (missing: 401)
+                forward_auth.no_route   deny                   a request no route matches: deny (403) or allow
+                forward_auth.routes     []                     the route table (objects; PIAMD_FORWARD_AUTH_ROUTES as JSON)
+
+            HTTP FACE
+              With http.listen set, piamd also speaks HTTP/1.1: the AuthZEN Authorization API 1.0 \
+            (POST /access/v1/evaluation, /access/v1/evaluations, /access/v1/search/subject, \
+            /access/v1/search/resource, /access/v1/search/action; GET \
+            /.well-known/authzen-configuration), GET|POST /forward-auth for nginx auth_request, Caddy \
+            forward_auth and Traefik forwardAuth (200 allow, 403 deny, 401 no identity), GET /metrics \
+            (Prometheus text) and GET /healthz (200 serving, 503 loading or degraded). Answers carry \
+            X-PIAM-Revision; a request with X-PIAM-Min-Revision waits for that revision like \
+            min_revision on the socket. See Config/ for proxy snippets.
 
             SYSTEMD
               Run as Type=notify: READY=1 once the graph is loaded and the socket listens; \
@@ -74,6 +91,9 @@ struct Piamd: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The socket to listen on; overrides socket.path.", valueName: "path"))
     var socket: String?
 
+    @Option(name: .long, help: ArgumentHelp("The HTTP face's address, unix:/path or 127.0.0.1:PORT; overrides http.listen.", valueName: "listen"))
+    var http: String?
+
     @Flag(name: .long, help: "Print the effective configuration as JSON and exit.")
     var printConfig = false
 
@@ -82,6 +102,10 @@ struct Piamd: AsyncParsableCommand {
             var c = try await DaemonConfig.load(file: config)
             if let db { c.databasePath = db }
             if let socket { c.socketPath = socket }
+            if let http {
+                _ = try HTTPListenAddress(parsing: http)
+                c.httpListen = http
+            }
             if printConfig {
                 print(c.json())
                 return
