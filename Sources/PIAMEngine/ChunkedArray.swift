@@ -15,21 +15,16 @@ struct ChunkedArray<Element: Sendable>: Sendable, RandomAccessCollection {
 
     init() {}
 
+    /// Chunks hold exactly their elements (a per-org list of three users takes three slots,
+    /// not a reserved chunk); appends grow the last chunk as an array grows.
     init<S: Sequence>(_ elements: S) where S.Element == Element {
-        var chunk: [Element] = []
-        chunk.reserveCapacity(Self.chunkSize)
-        for e in elements {
-            chunk.append(e)
-            if chunk.count == Self.chunkSize {
-                chunks.append(chunk)
-                count += chunk.count
-                chunk = []
-                chunk.reserveCapacity(Self.chunkSize)
-            }
-        }
-        if !chunk.isEmpty {
-            count += chunk.count
-            chunks.append(chunk)
+        let all = ContiguousArray(elements)
+        count = all.count
+        var i = 0
+        while i < all.count {
+            let j = Swift.min(i + Self.chunkSize, all.count)
+            chunks.append(Array(all[i..<j]))
+            i = j
         }
     }
 
@@ -43,11 +38,7 @@ struct ChunkedArray<Element: Sendable>: Sendable, RandomAccessCollection {
     }
 
     mutating func append(_ e: Element) {
-        if count & Self.chunkMask == 0 {
-            var c: [Element] = []
-            c.reserveCapacity(Self.chunkSize)
-            chunks.append(c)
-        }
+        if count & Self.chunkMask == 0 { chunks.append([]) }
         chunks[chunks.count - 1].append(e)
         count += 1
     }
