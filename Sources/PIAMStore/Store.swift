@@ -125,15 +125,6 @@ public final class Store {
         Int(try db.scalarInt("SELECT count(*) FROM journal") ?? 0)
     }
 
-    /// Deletes journal rows with `seq <= through` (compaction). The revision is unchanged.
-    @discardableResult
-    public func compactJournal(through seq: Int64) throws(PIAMError) -> Int {
-        let s = try db.prepare("DELETE FROM journal WHERE seq <= ?1")
-        s.bind(1, seq)
-        try s.run()
-        return db.changes
-    }
-
     /// Journal rows after `seq`, oldest first.
     public func journal(after seq: Int64, limit: Int = 10_000) throws(PIAMError) -> [JournalEntry] {
         let s = try db.prepare(#"SELECT seq, "table", key, op FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2"#)
