@@ -55,6 +55,8 @@ public final class GraphState: Sendable {
     /// Requests answered since start.
     public let requests = Atomic<Int>(0)
     public let startedAt = Date()
+    /// Journal applies and full reloads since start (STATUS `reloads`).
+    public let reloads = ReloadCounters()
     private let wake: @Sendable () -> Void
     private enum Startup {
         case waiting([CheckedContinuation<Void, any Error>])

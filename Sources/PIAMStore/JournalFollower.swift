@@ -13,6 +13,16 @@ public enum FullReloadReason: Sendable, Hashable, CustomStringConvertible {
     /// More journal rows than a full load is worth reading one by one (a bulk import).
     case largeChange(rows: Int)
 
+    /// A short token for logs and STATUS (`last_reload.cause`).
+    public var cause: String {
+        switch self {
+        case .journalCompacted: "journal-compacted"
+        case .schemaChanged: "schema-changed"
+        case .revisionWentBack: "revision-went-back"
+        case .largeChange: "large-change"
+        }
+    }
+
     public var description: String {
         switch self {
         case .journalCompacted(let through): "journal compacted through revision \(through)"
