@@ -3,9 +3,16 @@
 
 // Packed records: what the check path reads about one entity sits in one cache line.
 
-/// An org: its place in the tree (pre-order number = index; subtree = `index ..< end`).
+/// An org: its place in the tree. Orgs keep their slot (index) for the graph's life; the tree
+/// is numbered in pre-order separately, so the subtree of org `o` is the pre-order range
+/// `pre ..< end` and a moved or new org renumbers orgs only, never the users, assignments and
+/// resources that point at them.
 struct OrgRec: Sendable {
+    /// The parent's slot, -1 for the root.
     var parent: Int32
+    /// Pre-order number (-1 for a removed org).
+    var pre: Int32
+    /// One past the last pre-order number of the subtree.
     var end: Int32
     /// The partner root above (or at) this org, or -1 for host orgs.
     var partnerRoot: Int32
@@ -55,23 +62,27 @@ struct ResRec: Sendable {
     var shared: Bool
 }
 
-/// The compiled, immutable partner graph that answers every query.
+/// The compiled partner graph that answers every query: immutable, shared freely between threads.
 ///
-/// Built once by ``GraphBuilder`` (from a loader or from ``GraphData``) and then only read, so
-/// it is shared freely between threads. Its layout is chosen for the check path:
+/// Built by ``GraphBuilder`` (from a loader or from ``GraphData``), and derived from an older
+/// graph by ``applying(_:)``, which shares every part a change does not touch. Its layout is
+/// chosen for the check path:
 ///
-/// - Organizations are numbered in **pre-order** of the tree, so the subtree of org `i` is the
-///   index range `i ..< orgs[i].end`: every "is X at or below Y" test (bounds, reach, self-action)
-///   is two integer comparisons, with no tree walk.
-/// - Resource types, actions and roles are **interned** to small integers when the graph is
-///   built; a query hashes only its own strings (subject, type, action, resource id).
-/// - A user's assignments are one contiguous slice (CSR layout), so a check costs in proportion
-///   to the subject's holdings. Each org also keeps the org grants its members hold (its own
-///   and its ancestors' `include_suborgs` grants) as one slice: no walk up the tree.
+/// - Organizations have stable slots and a separate **pre-order** numbering of the tree, so
+///   every "is X at or below Y" test (bounds, reach, self-action) is two integer comparisons,
+///   with no tree walk.
+/// - Resource types, actions and roles are **interned** to small integers; a query hashes only
+///   its own strings (subject, type, action, resource id).
+/// - A user's assignments are one contiguous slice, so a check costs in proportion to the
+///   subject's holdings. Each org also keeps the org grants its members hold (its own and its
+///   ancestors' `include_suborgs` grants) as one slice: no walk up the tree.
 /// - Each org's **ceiling** (the union of its and its ancestors' entitlements) is precomputed
 ///   as a bitset over roles; "R is in the ceiling of O" is one bit test.
 /// - Whether the whole chain from an org up to the root is `active` is precomputed per org.
+/// - The user- and resource-sized parts are ``ChunkedArray``s and chunked hash tables: a new
+///   graph that changes a few rows copies a few 4,096-element chunks.
 public final class AccessGraph: Sendable {
+
     // MARK: Interning
     let typeIndex: IDTable
     let typeNames: [String]
@@ -79,34 +90,29 @@ public final class AccessGraph: Sendable {
     let actionNames: [String]
     /// Per type id: the sorted action ids of its vocabulary (DESIGN §3, `list_actions`).
     let typeVocabulary: [[Int32]]
-    let approveAction: Int32
-    let entitleAction: Int32
-    let suspendAction: Int32
-    let removeAction: Int32
 
-    // MARK: Orgs (index = pre-order number)
+    // MARK: Orgs (by slot; a removed org's slot stays, with an empty id)
     let orgIDs: [String]
     let orgIndex: IDTable
     let orgs: [OrgRec]
-    /// Ceiling bitsets, `roleWords` words per org.
+    /// Pre-order number → slot, live orgs only.
+    let orgByPre: [Int32]
+    /// Ceiling bitsets, `roleWords` words per org slot.
     let orgCeiling: [UInt64]
     let roleWords: Int
-    /// Org grants located at each org (CSR).
-    let orgGrantStart: [Int32]
+    /// Entitlements located at each org (sorted role slots): the source of the ceilings.
+    let orgEntitlements: [[Int32]]
+    /// Org grants, by grant number (no order): org, role, sub-orgs, expiry.
+    let grantOrg: [Int32]
     let grantRole: [Int32]
     let grantIncludeSub: [Bool]
     let grantValidUntil: [Timestamp]
-    /// Per org (CSR): the org grants its members hold — the org's own grants and its ancestors'
-    /// grants that include sub-orgs — so a check reads one slice instead of walking up the tree.
+    /// Per org slot (CSR): the org grants its members hold — the org's own grants and its
+    /// ancestors' grants that include sub-orgs — so a check reads one slice instead of walking up the tree.
     let memberGrantStart: [Int32]
     let memberGrants: [MemberGrant]
-    /// Users grouped by org in pre-order (CSR): the users of a subtree are one slice.
-    let usersByOrgStart: [Int32]
-    let usersByOrg: [Int32]
-    /// Entitlements located at each org, for reports.
-    let orgEntitlements: [[Int32]]
 
-    // MARK: Roles
+    // MARK: Roles (by slot; a removed role's slot stays, with an empty id and no permissions)
     let roleIDs: [String]
     let roleIndex: IDTable
     let rolePermStart: [Int32]
@@ -117,81 +123,171 @@ public final class AccessGraph: Sendable {
     let roleTypeMask: [UInt64]
     let rolePermissions: [[Permission]]
 
-    // MARK: Users
-    let userIDs: [String]
+    // MARK: Users (by slot; a removed user's slot stays, with an empty id)
+    let userIDs: ChunkedArray<String>
     /// Ids and aliases.
     let userIndex: IDTable
-    let users: [UserRec]
-    /// Assignments grouped by user: `users[u].assignStart ..< users[u].assignEnd`.
-    let assigns: [HoldRec]
-    let assignUser: [Int32]
-    /// Assignment indices grouped by scope org (CSR), for `list_subjects`.
-    let assignByScopeStart: [Int32]
-    let assignByScope: [Int32]
-    /// Assignment indices grouped by role (CSR), for `list_subjects` on shared resources.
-    let assignByRoleStart: [Int32]
-    let assignByRole: [Int32]
+    let users: ChunkedArray<UserRec>
+    /// Per org slot: its users (unordered).
+    let usersByOrg: [ChunkedArray<Int32>]
+    let liveUsers: Int
     let aliasCount: Int
+    /// Assignments; a user's are one slice, `users[u].assignStart ..< users[u].assignEnd`. A
+    /// change to a user's assignments appends a new slice and abandons the old one.
+    let assigns: ChunkedArray<HoldRec>
+    /// The user of each assignment; -1 for an abandoned one.
+    let assignUser: ChunkedArray<Int32>
+    let liveAssigns: Int
+    /// Per org slot: live assignment indices scoped there, for `list_subjects`.
+    let assignByScope: [ChunkedArray<Int32>]
+    /// Per role slot: live assignment indices of the role, for `list_subjects` on shared resources.
+    let assignByRole: [ChunkedArray<Int32>]
 
-    // MARK: Resources
-    /// Per type id: resource id → resource index.
+    // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
+    /// Per type id: resource id → resource slot.
     let resourceIndex: [IDTable]
-    let resIDs: [String]
-    let res: [ResRec]
-    /// Per type id: resource indices sorted by location (pre-order), for `list_resources`.
-    let resByTypeAndOrg: [[Int32]]
+    let resIDs: ChunkedArray<String>
+    let res: ChunkedArray<ResRec>
+    let liveResources: Int
+    /// Per type id, per org slot: the resources located there, for `list_resources`.
+    let resByOrg: [[ChunkedArray<Int32>]]
     /// Per type id: shared resources located at host orgs.
-    let sharedHostResources: [[Int32]]
+    let sharedHostResources: [ChunkedArray<Int32>]
 
     let builtinUser: Int32 = 0
     let builtinOrg: Int32 = 1
     let builtinRole: Int32 = 2
+    let approveAction: Int32
+    let entitleAction: Int32
+    let suspendAction: Int32
+    let removeAction: Int32
 
-    init(_ b: borrowing GraphBuilder.Compiled) {
-        typeIndex = b.typeIndex
-        typeNames = b.typeNames
-        actionIndex = b.actionIndex
-        actionNames = b.actionNames
-        typeVocabulary = b.typeVocabulary
-        approveAction = b.actionIndex["approve"] ?? -2
-        entitleAction = b.actionIndex["entitle"] ?? -2
-        suspendAction = b.actionIndex["suspend"] ?? -2
-        removeAction = b.actionIndex["remove"] ?? -2
-        orgIDs = b.orgIDs
-        orgIndex = b.orgIndex
-        orgs = b.orgs
-        orgCeiling = b.orgCeiling
-        roleWords = b.roleWords
-        orgGrantStart = b.orgGrantStart
-        grantRole = b.grantRole
-        grantIncludeSub = b.grantIncludeSub
-        grantValidUntil = b.grantValidUntil
-        memberGrantStart = b.memberGrantStart
-        memberGrants = b.memberGrants
-        usersByOrgStart = b.usersByOrgStart
-        usersByOrg = b.usersByOrg
-        orgEntitlements = b.orgEntitlements
-        roleIDs = b.roleIDs
-        roleIndex = b.roleIndex
-        rolePermStart = b.rolePermStart
-        perms = b.perms
-        roleTypeMask = b.roleTypeMask
-        rolePermissions = b.rolePermissions
-        userIDs = b.userIDs
-        userIndex = b.userIndex
-        users = b.users
-        assigns = b.assigns
-        assignUser = b.assignUser
-        assignByScopeStart = b.assignByScopeStart
-        assignByScope = b.assignByScope
-        assignByRoleStart = b.assignByRoleStart
-        assignByRole = b.assignByRole
-        aliasCount = b.aliasCount
-        resourceIndex = b.resourceIndex
-        resIDs = b.resIDs
-        res = b.res
-        resByTypeAndOrg = b.resByTypeAndOrg
-        sharedHostResources = b.sharedHostResources
+    /// Every part of a graph, as one value: what the builder fills and ``applying(_:)`` edits.
+    /// (The graph copies the fields into its own `let`s so the check path reads them directly.)
+    struct Parts: Sendable {
+        // MARK: Interning
+        var typeIndex: IDTable = IDTable()
+        var typeNames: [String] = []
+        var actionIndex: IDTable = IDTable()
+        var actionNames: [String] = []
+        /// Per type id: the sorted action ids of its vocabulary (DESIGN §3, `list_actions`).
+        var typeVocabulary: [[Int32]] = []
+
+        // MARK: Orgs (by slot; a removed org's slot stays, with an empty id)
+        var orgIDs: [String] = []
+        var orgIndex: IDTable = IDTable()
+        var orgs: [OrgRec] = []
+        /// Pre-order number → slot, live orgs only.
+        var orgByPre: [Int32] = []
+        /// Ceiling bitsets, `roleWords` words per org slot.
+        var orgCeiling: [UInt64] = []
+        var roleWords: Int = 0
+        /// Entitlements located at each org (sorted role slots): the source of the ceilings.
+        var orgEntitlements: [[Int32]] = []
+        /// Org grants, by grant number (no order): org, role, sub-orgs, expiry.
+        var grantOrg: [Int32] = []
+        var grantRole: [Int32] = []
+        var grantIncludeSub: [Bool] = []
+        var grantValidUntil: [Timestamp] = []
+        /// Per org slot (CSR): the org grants its members hold — the org's own grants and its
+        /// ancestors' grants that include sub-orgs — so a check reads one slice instead of walking up the tree.
+        var memberGrantStart: [Int32] = []
+        var memberGrants: [MemberGrant] = []
+
+        // MARK: Roles (by slot; a removed role's slot stays, with an empty id and no permissions)
+        var roleIDs: [String] = []
+        var roleIndex: IDTable = IDTable()
+        var rolePermStart: [Int32] = []
+        /// Every role's permissions, interned (CSR by `rolePermStart`).
+        var perms: [PermRec] = []
+        /// Per role: bit `type & 63` set for each type its permissions name. A check skips a
+        /// holding whose role cannot match the requested type with one test.
+        var roleTypeMask: [UInt64] = []
+        var rolePermissions: [[Permission]] = []
+
+        // MARK: Users (by slot; a removed user's slot stays, with an empty id)
+        var userIDs: ChunkedArray<String> = ChunkedArray()
+        /// Ids and aliases.
+        var userIndex: IDTable = IDTable()
+        var users: ChunkedArray<UserRec> = ChunkedArray()
+        /// Per org slot: its users (unordered).
+        var usersByOrg: [ChunkedArray<Int32>] = []
+        var liveUsers: Int = 0
+        var aliasCount: Int = 0
+        /// Assignments; a user's are one slice, `users[u].assignStart ..< users[u].assignEnd`. A
+        /// change to a user's assignments appends a new slice and abandons the old one.
+        var assigns: ChunkedArray<HoldRec> = ChunkedArray()
+        /// The user of each assignment; -1 for an abandoned one.
+        var assignUser: ChunkedArray<Int32> = ChunkedArray()
+        var liveAssigns: Int = 0
+        /// Per org slot: live assignment indices scoped there, for `list_subjects`.
+        var assignByScope: [ChunkedArray<Int32>] = []
+        /// Per role slot: live assignment indices of the role, for `list_subjects` on shared resources.
+        var assignByRole: [ChunkedArray<Int32>] = []
+
+        // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
+        /// Per type id: resource id → resource slot.
+        var resourceIndex: [IDTable] = []
+        var resIDs: ChunkedArray<String> = ChunkedArray()
+        var res: ChunkedArray<ResRec> = ChunkedArray()
+        var liveResources: Int = 0
+        /// Per type id, per org slot: the resources located there, for `list_resources`.
+        var resByOrg: [[ChunkedArray<Int32>]] = []
+        /// Per type id: shared resources located at host orgs.
+        var sharedHostResources: [ChunkedArray<Int32>] = []
+    }
+
+    init(_ p: Parts) {
+        typeIndex = p.typeIndex
+        typeNames = p.typeNames
+        actionIndex = p.actionIndex
+        actionNames = p.actionNames
+        typeVocabulary = p.typeVocabulary
+        orgIDs = p.orgIDs
+        orgIndex = p.orgIndex
+        orgs = p.orgs
+        orgByPre = p.orgByPre
+        orgCeiling = p.orgCeiling
+        roleWords = p.roleWords
+        orgEntitlements = p.orgEntitlements
+        grantOrg = p.grantOrg
+        grantRole = p.grantRole
+        grantIncludeSub = p.grantIncludeSub
+        grantValidUntil = p.grantValidUntil
+        memberGrantStart = p.memberGrantStart
+        memberGrants = p.memberGrants
+        roleIDs = p.roleIDs
+        roleIndex = p.roleIndex
+        rolePermStart = p.rolePermStart
+        perms = p.perms
+        roleTypeMask = p.roleTypeMask
+        rolePermissions = p.rolePermissions
+        userIDs = p.userIDs
+        userIndex = p.userIndex
+        users = p.users
+        usersByOrg = p.usersByOrg
+        liveUsers = p.liveUsers
+        aliasCount = p.aliasCount
+        assigns = p.assigns
+        assignUser = p.assignUser
+        liveAssigns = p.liveAssigns
+        assignByScope = p.assignByScope
+        assignByRole = p.assignByRole
+        resourceIndex = p.resourceIndex
+        resIDs = p.resIDs
+        res = p.res
+        liveResources = p.liveResources
+        resByOrg = p.resByOrg
+        sharedHostResources = p.sharedHostResources
+        approveAction = p.actionIndex["approve"] ?? -2
+        entitleAction = p.actionIndex["entitle"] ?? -2
+        suspendAction = p.actionIndex["suspend"] ?? -2
+        removeAction = p.actionIndex["remove"] ?? -2
+    }
+
+    /// This graph's parts, sharing every buffer with it.
+    var parts: Parts {
+        Parts(typeIndex: typeIndex, typeNames: typeNames, actionIndex: actionIndex, actionNames: actionNames, typeVocabulary: typeVocabulary, orgIDs: orgIDs, orgIndex: orgIndex, orgs: orgs, orgByPre: orgByPre, orgCeiling: orgCeiling, roleWords: roleWords, orgEntitlements: orgEntitlements, grantOrg: grantOrg, grantRole: grantRole, grantIncludeSub: grantIncludeSub, grantValidUntil: grantValidUntil, memberGrantStart: memberGrantStart, memberGrants: memberGrants, roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart, perms: perms, roleTypeMask: roleTypeMask, rolePermissions: rolePermissions, userIDs: userIDs, userIndex: userIndex, users: users, usersByOrg: usersByOrg, liveUsers: liveUsers, aliasCount: aliasCount, assigns: assigns, assignUser: assignUser, liveAssigns: liveAssigns, assignByScope: assignByScope, assignByRole: assignByRole, resourceIndex: resourceIndex, resIDs: resIDs, res: res, liveResources: liveResources, resByOrg: resByOrg, sharedHostResources: sharedHostResources)
     }
 
     /// Counts of the graph's entities.
@@ -212,16 +308,22 @@ public final class AccessGraph: Sendable {
     /// Counts of the graph's entities.
     public var counts: Counts {
         Counts(
-            orgs: orgIDs.count, users: userIDs.count, aliases: aliasCount, roles: roleIDs.count,
-            resources: resIDs.count, entitlements: orgEntitlements.reduce(0) { $0 + $1.count },
-            assignments: assigns.count, orgGrants: grantRole.count)
+            orgs: orgByPre.count, users: liveUsers, aliases: aliasCount, roles: roleIndex.count,
+            resources: liveResources, entitlements: orgEntitlements.reduce(0) { $0 + $1.count },
+            assignments: liveAssigns, orgGrants: grantRole.count)
     }
 
     // MARK: Small shared predicates
 
     /// `o` is `l` or below it.
     @inline(__always) func isWithin(_ o: Int32, _ l: Int32) -> Bool {
-        l <= o && o < orgs[Int(l)].end
+        let p = orgs[Int(o)].pre
+        return orgs[Int(l)].pre <= p && p < orgs[Int(l)].end
+    }
+
+    /// The subtree of `l` as a pre-order range (slots through ``orgByPre``).
+    @inline(__always) func subtree(_ l: Int32) -> Range<Int> {
+        Int(orgs[Int(l)].pre)..<Int(orgs[Int(l)].end)
     }
 
     @inline(__always) func inCeiling(org: Int32, role: Int32) -> Bool {

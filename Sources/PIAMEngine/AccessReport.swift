@@ -119,10 +119,10 @@ extension AccessGraph {
         return (orgIDs[Int(r.org)], r.owner >= 0 ? userIDs[Int(r.owner)] : nil)
     }
 
-    /// The users of an org (not of its sub-orgs), by id.
+    /// The users of an org (not of its sub-orgs), by id, sorted by bytes.
     public func users(ofOrg id: String) -> [String] {
         guard let o = orgIndex[id] else { return [] }
-        return (Int(usersByOrgStart[Int(o)])..<Int(usersByOrgStart[Int(o) + 1])).map { userIDs[Int(usersByOrg[$0])] }
+        return usersByOrg[Int(o)].map { userIDs[Int($0)] }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     /// The partner root of the org `id` (the topmost partner org on its path), or `nil` for a host
@@ -132,12 +132,12 @@ extension AccessGraph {
         return orgIDs[Int(orgs[Int(o)].partnerRoot)]
     }
 
-    /// All user ids, in load order.
-    public var allUserIDs: [String] { userIDs }
+    /// All user ids (in load order, then in the order later changes added them).
+    public var allUserIDs: [String] { userIDs.filter { !$0.isEmpty } }
     /// All org ids, in pre-order.
-    public var allOrgIDs: [String] { orgIDs }
+    public var allOrgIDs: [String] { orgByPre.map { orgIDs[Int($0)] } }
     /// All registered resources as `(type, id)`.
     public var allResources: [(type: String, id: String)] {
-        resIDs.indices.map { (typeNames[Int(res[$0].type)], resIDs[$0]) }
+        resIDs.indices.filter { !resIDs[$0].isEmpty }.map { (typeNames[Int(res[$0].type)], resIDs[$0]) }
     }
 }

@@ -45,13 +45,13 @@ extension AccessGraph {
         guard let o = orgIndex[org] else { return [] }
         let assign = actionID("assign_role")
         var out: [String] = []
-        let end = orgs[Int(o)].end
-        for k in Int(usersByOrgStart[Int(o)])..<Int(usersByOrgStart[Int(end)]) {
-            let u = usersByOrg[k]
+        for pre in subtree(o) {
+          for u in usersByOrg[Int(orgByPre[pre])] {
             guard subjectState(u, now: now) == .allowed else { continue }
             if covers(actor: u, actorIsHost: isHostUser(u), type: builtinUser, action: assign, ownerOnly: false, at: o, now: now) {
                 out.append(userIDs[Int(u)])
             }
+          }
         }
         return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }

@@ -149,15 +149,6 @@ extension AccessGraph {
         return perms[p].owner ? "\(t):\(a):owner" : "\(t):\(a)"
     }
 
-    /// The org an org grant is made on (grants are stored grouped by org).
-    func grantOrgOf(_ g: Int32) -> Int32 {
-        // Binary search in the CSR starts: the last org whose start is <= g.
-        var lo = 0
-        var hi = orgIDs.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if orgGrantStart[mid] <= g { lo = mid } else { hi = mid - 1 }
-        }
-        return Int32(lo)
-    }
+    /// The org an org grant is made on.
+    func grantOrgOf(_ g: Int32) -> Int32 { grantOrg[Int(g)] }
 }

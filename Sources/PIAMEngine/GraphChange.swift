@@ -25,6 +25,23 @@ public enum GraphChange: Sendable, Hashable {
     case orgGrant(org: String, role: String, OrgGrantRecord?)
 }
 
+extension GraphChange {
+    /// The changed key (table and natural key): of several changes to one key, the last is its
+    /// current state.
+    var key: [String] {
+        switch self {
+        case .org(let id, _): ["org", id]
+        case .role(let id, _): ["role", id]
+        case .entitlement(let o, let r, _): ["entitlement", o, r]
+        case .user(let id, _): ["user", id]
+        case .alias(let a, _): ["alias", a]
+        case .resource(let t, let id, _): ["resource", t, id]
+        case .assignment(let u, let r, let s, _): ["assignment", u, r, s]
+        case .orgGrant(let o, let r, _): ["org_grant", o, r]
+        }
+    }
+}
+
 extension GraphData {
     /// Applies changes to plain records: each change replaces or removes the record with its key.
     /// Slow (linear in the graph) but obviously right: the reference that

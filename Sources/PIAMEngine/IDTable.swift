@@ -15,22 +15,47 @@ struct IDTable: Sendable {
         var tag: UInt32
     }
 
-    private(set) var slots: [Slot]
+    /// The slots in chunks of at most 4,096 (see ``ChunkedArray``): an insert or removal in a
+    /// table shared with an older graph copies one chunk, not the table.
+    private(set) var chunks: [[Slot]]
     private(set) var count = 0
     private var mask: Int
+    private var shift: Int
     private let seed: UInt64
+
+    static let maxChunkShift = 12
 
     /// The table grows past this load (3/4): linear probing stays short while the slots of a
     /// million ids take 2^21 × 24 bytes.
     @inline(__always) static func needsGrowth(count: Int, slots: Int) -> Bool { count * 4 > slots * 3 }
 
     init(capacity: Int = 8) {
+        var rng = SystemRandomNumberGenerator()
+        self.init(slots: IDTable.size(for: capacity), seed: rng.next())
+    }
+
+    private init(slots n: Int, seed: UInt64) {
+        shift = min(n.trailingZeroBitCount, IDTable.maxChunkShift)
+        let empty = [Slot](repeating: Slot(key: "", value: -1, tag: 0), count: 1 << shift)
+        chunks = [[Slot]](repeating: empty, count: n >> shift)
+        mask = n - 1
+        self.seed = seed
+    }
+
+    private static func size(for capacity: Int) -> Int {
         var n = 8
         while IDTable.needsGrowth(count: capacity, slots: n) { n <<= 1 }
-        slots = [Slot](repeating: Slot(key: "", value: -1, tag: 0), count: n)
-        mask = n - 1
-        var rng = SystemRandomNumberGenerator()
-        seed = rng.next()
+        return n
+    }
+
+    var slotCount: Int { mask + 1 }
+
+    /// Every occupied slot's key and value.
+    var entries: [(key: String, value: Int32)] {
+        var out: [(key: String, value: Int32)] = []
+        out.reserveCapacity(count)
+        for c in chunks { for s in c where s.value >= 0 { out.append((s.key, s.value)) } }
+        return out
     }
 
     /// The value for `key`, if present.
@@ -44,19 +69,27 @@ struct IDTable: Sendable {
         let h = IDTable.hash(key, seed: seed)
         let tag = UInt32(truncatingIfNeeded: h >> 32)
         let raw = unsafeBitCast(key, to: RawKey.self)
-        let mask = self.mask
-        return slots.withUnsafeBufferPointer { buf -> Int32? in
-            var i = Int(truncatingIfNeeded: h) & mask
-            while true {
-                let v = buf[i].value
-                if v < 0 { return nil }
-                if buf[i].tag == tag {
-                    let stored = UnsafeRawPointer(buf.baseAddress! + i).load(fromByteOffset: IDTable.keyOffset, as: RawKey.self)
-                    if stored.a == raw.a && stored.b == raw.b { return v }
-                    if buf[i].key == key { return v }
+        let shift = self.shift
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let c = i &>> shift
+            let r = chunks[c].withUnsafeBufferPointer { buf -> Int64 in
+                var j = i & (buf.count - 1)
+                while j < buf.count {
+                    let v = buf[j].value
+                    if v < 0 { return -1 }
+                    if buf[j].tag == tag {
+                        let stored = UnsafeRawPointer(buf.baseAddress! + j).load(fromByteOffset: IDTable.keyOffset, as: RawKey.self)
+                        if stored.a == raw.a && stored.b == raw.b { return Int64(v) }
+                        if buf[j].key == key { return Int64(v) }
+                    }
+                    j += 1
                 }
-                i = (i &+ 1) & mask
+                return -2  // the probe runs on into the next chunk
             }
+            if r >= 0 { return Int32(r) }
+            if r == -1 { return nil }
+            i = ((c + 1) &<< shift) & mask
         }
     }
 
@@ -71,44 +104,76 @@ struct IDTable: Sendable {
     @inline(__always)
     subscript(key: String) -> Int32? { find(key) }
 
+    private subscript(slot i: Int) -> Slot {
+        get { chunks[i &>> shift][i & ((1 << shift) - 1)] }
+        set { chunks[i &>> shift][i & ((1 << shift) - 1)] = newValue }
+    }
+
     /// Inserts or replaces; returns the previous value.
     @discardableResult
     mutating func insert(_ key: String, _ value: Int32) -> Int32? {
         precondition(value >= 0)
-        if IDTable.needsGrowth(count: count + 1, slots: slots.count) { grow() }
+        if IDTable.needsGrowth(count: count + 1, slots: slotCount) { rehash(into: slotCount * 2) }
         let h = IDTable.hash(key, seed: seed)
         let tag = UInt32(truncatingIfNeeded: h >> 32)
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
-            if slots[i].value < 0 {
-                slots[i] = Slot(key: key, value: value, tag: tag)
+            let s = self[slot: i]
+            if s.value < 0 {
+                self[slot: i] = Slot(key: key, value: value, tag: tag)
                 count += 1
                 return nil
             }
-            if slots[i].tag == tag && slots[i].key == key {
-                let old = slots[i].value
-                slots[i].value = value
-                return old
+            if s.tag == tag && s.key == key {
+                self[slot: i].value = value
+                return s.value
             }
             i = (i &+ 1) & mask
         }
     }
 
-    mutating func reserve(_ n: Int) {
-        guard IDTable.needsGrowth(count: n, slots: slots.count) else { return }
-        var size = slots.count
-        while IDTable.needsGrowth(count: n, slots: size) { size <<= 1 }
-        rehash(into: size)
+    /// Removes `key`; returns its value. Linear probing's backward-shift deletion: later slots
+    /// of the same probe run move up, so no tombstones are left to lengthen probes.
+    @discardableResult
+    mutating func remove(_ key: String) -> Int32? {
+        let h = IDTable.hash(key, seed: seed)
+        let tag = UInt32(truncatingIfNeeded: h >> 32)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let s = self[slot: i]
+            if s.value < 0 { return nil }
+            if s.tag == tag && s.key == key { break }
+            i = (i &+ 1) & mask
+        }
+        let old = self[slot: i].value
+        var hole = i
+        var j = (i &+ 1) & mask
+        while true {
+            let s = self[slot: j]
+            if s.value < 0 { break }
+            let home = Int(truncatingIfNeeded: IDTable.hash(s.key, seed: seed)) & mask
+            // The entry at j may fill the hole unless its home lies cyclically in (hole, j].
+            let between = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j)
+            if !between {
+                self[slot: hole] = s
+                hole = j
+            }
+            j = (j &+ 1) & mask
+        }
+        self[slot: hole] = Slot(key: "", value: -1, tag: 0)
+        count -= 1
+        return old
     }
 
-    private mutating func grow() { rehash(into: slots.count * 2) }
+    mutating func reserve(_ n: Int) {
+        guard IDTable.needsGrowth(count: n, slots: slotCount) else { return }
+        rehash(into: IDTable.size(for: n))
+    }
 
     private mutating func rehash(into size: Int) {
-        let old = slots
-        slots = [Slot](repeating: Slot(key: "", value: -1, tag: 0), count: size)
-        mask = slots.count - 1
-        count = 0
-        for s in old where s.value >= 0 { insert(s.key, s.value) }
+        let old = chunks
+        self = IDTable(slots: size, seed: seed)
+        for c in old { for s in c where s.value >= 0 { insert(s.key, s.value) } }
     }
 
     /// Hashes the id's UTF-8 bytes, borrowed in place (a small string's inline bytes are copied

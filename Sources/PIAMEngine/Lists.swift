@@ -42,36 +42,40 @@ extension AccessGraph {
         switch t {
         case builtinUser:
             for (lo, hi) in intervals {
-                for k in Int(usersByOrgStart[Int(lo)])..<Int(usersByOrgStart[Int(hi)]) {
-                    let u = usersByOrg[k]
-                    consider(ResolvedResource(type: t, org: users[Int(u)].org, owner: u, shared: false, registered: true), userIDs[Int(u)])
+                for pre in Int(lo)..<Int(hi) {
+                    let o = orgByPre[pre]
+                    for u in usersByOrg[Int(o)] {
+                        consider(ResolvedResource(type: t, org: o, owner: u, shared: false, registered: true), userIDs[Int(u)])
+                    }
                 }
             }
         case builtinOrg:
             for (lo, hi) in intervals {
-                for o in lo..<hi {
+                for pre in Int(lo)..<Int(hi) {
+                    let o = orgByPre[pre]
                     consider(ResolvedResource(type: t, org: o, owner: -1, shared: false, registered: true), orgIDs[Int(o)])
                 }
             }
         case builtinRole:
             if intervals.first?.0 == 0 {
-                for r in roleIDs {
+                for r in roleIDs where !r.isEmpty {
                     consider(ResolvedResource(type: t, org: 0, owner: -1, shared: false, registered: true), r)
                 }
             }
         default:
-            let list = resByTypeAndOrg[Int(t)]
+            let lists = resByOrg[Int(t)]
             for (lo, hi) in intervals {
-                var k = lowerBound(list, org: lo)
-                while k < list.count && res[Int(list[k])].org < hi {
-                    let r = Int(list[k])
-                    consider(ResolvedResource(type: t, org: res[r].org, owner: res[r].owner, shared: res[r].shared, registered: true), resIDs[r])
-                    k += 1
+                for pre in Int(lo)..<Int(hi) {
+                    for r32 in lists[Int(orgByPre[pre])] {
+                        let r = Int(r32)
+                        consider(ResolvedResource(type: t, org: res[r].org, owner: res[r].owner, shared: res[r].shared, registered: true), resIDs[r])
+                    }
                 }
             }
             for r32 in sharedHostResources[Int(t)] {
                 let r = Int(r32)
-                if intervals.contains(where: { $0.0 <= res[r].org && res[r].org < $0.1 }) { continue }  // seen above
+                let pre = orgs[Int(res[r].org)].pre
+                if intervals.contains(where: { $0.0 <= pre && pre < $0.1 }) { continue }  // seen above
                 consider(ResolvedResource(type: t, org: res[r].org, owner: res[r].owner, shared: true, registered: true), resIDs[r])
             }
         }
@@ -94,28 +98,28 @@ extension AccessGraph {
 
         var seen = Set<Int32>()
         func addUsers(ofOrg o: Int32) {
-            for k in Int(usersByOrgStart[Int(o)])..<Int(usersByOrgStart[Int(o) + 1]) { seen.insert(usersByOrg[k]) }
+            for u in usersByOrg[Int(o)] { seen.insert(u) }
         }
         // Holdings whose scope is the location or above it: assignments scoped on the path,
         // and members of orgs on the path that hold a matching org grant.
         var o = res.org
         while o >= 0 {
-            for k in Int(assignByScopeStart[Int(o)])..<Int(assignByScopeStart[Int(o) + 1]) {
-                let i = Int(assignByScope[k])
-                if matching[Int(assigns[i].role)] { seen.insert(assignUser[i]) }
-            }
+            for i in assignByScope[Int(o)] where matching[Int(assigns[Int(i)].role)] { seen.insert(assignUser[Int(i)]) }
             if hasMatchingGrant(forMembersOf: o, matching) { addUsers(ofOrg: o) }
             o = orgs[Int(o)].parent
         }
         // A shared host resource is within reach of any holding at all.
         if res.shared && orgs[Int(res.org)].kind == .host {
             for r in 0..<roleIDs.count where matching[r] {
-                for k in Int(assignByRoleStart[r])..<Int(assignByRoleStart[r + 1]) { seen.insert(assignUser[Int(assignByRole[k])]) }
+                for i in assignByRole[r] { seen.insert(assignUser[Int(i)]) }
             }
             for g in 0..<grantRole.count where matching[Int(grantRole[g])] {
-                let go = grantOrgOf(Int32(g))
-                let hi = grantIncludeSub[g] ? orgs[Int(go)].end : go + 1
-                for k in Int(usersByOrgStart[Int(go)])..<Int(usersByOrgStart[Int(hi)]) { seen.insert(usersByOrg[k]) }
+                let go = grantOrg[g]
+                if grantIncludeSub[g] {
+                    for pre in subtree(go) { for u in usersByOrg[Int(orgByPre[pre])] { seen.insert(u) } }
+                } else {
+                    addUsers(ofOrg: go)
+                }
             }
         }
         var ids: [String] = []
@@ -166,22 +170,11 @@ extension AccessGraph {
     /// The subtrees of `scopes` as disjoint, sorted pre-order intervals `[lo, hi)`.
     func disjointSubtrees(_ scopes: [Int32]) -> [(Int32, Int32)] {
         var out: [(Int32, Int32)] = []
-        for l in Set(scopes).sorted() {
+        for l in Set(scopes.map { orgs[Int($0)].pre }).sorted() {
             if let last = out.last, l < last.1 { continue }  // inside the previous subtree
-            out.append((l, orgs[Int(l)].end))
+            out.append((l, orgs[Int(orgByPre[Int(l)])].end))
         }
         return out
-    }
-
-    /// The first position in `list` (sorted by location) whose location is >= `org`.
-    private func lowerBound(_ list: [Int32], org: Int32) -> Int {
-        var lo = 0
-        var hi = list.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if res[Int(list[mid])].org < org { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
     }
 }
 
