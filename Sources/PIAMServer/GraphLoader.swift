@@ -1,37 +1,52 @@
 import Foundation
 import Logging
-import NIOPosix
 import PIAMEngine
 import PIAMStore
 import ServiceLifecycle
+import Synchronization
 
-/// Loads the graph from the database and keeps it current.
+/// Loads the graph from the database and keeps it current by following the change journal.
+///
+/// One dedicated thread ("piamd-reload") owns one long-lived read-only connection and does all
+/// the blocking work, so neither the event loops nor the cooperative pool ever wait on SQLite:
 ///
 /// - At start: one full load (with `EXTEND_TIMEOUT_USEC` while it runs), then the graph is
 ///   published and the socket server may report `READY=1`.
-/// - On SIGHUP: `RELOADING=1` + `MONOTONIC_USEC`, a full reload, then `READY=1`.
-/// - When a request waits for a `min_revision` the graph has not reached, and every
-///   `reload.poll_ms`: the database's revision is read and, when it moved, the graph is
-///   reloaded.
-///
-/// Loads run on NIO's blocking thread pool and build a new graph beside the old one; the old
-/// one keeps answering until the new one is published. A failed load keeps the last good
-/// graph, marks the daemon degraded (STATUS and systemd `STATUS=`), logs once, and is retried
-/// on the next trigger.
+/// - Detection: inotify on the database's directory (a commit writes `-wal`), a wake-up when a
+///   request waits for a `min_revision` the graph has not reached, and every `reload.poll_ms`
+///   (for filesystems where inotify is silent). Each is confirmed cheaply with `PRAGMA
+///   data_version` before any table is read.
+/// - Apply: ``PIAMStore/Store/changes(after:schemaVersion:maxRows:)`` (one read transaction) →
+///   `AccessGraph.applying` → publish. Commits that arrive during an apply are taken together by
+///   the next one.
+/// - Full reload: journal compacted past the graph's revision, schema version changed, database
+///   file replaced (a new inode), an apply that fails, and SIGHUP (`RELOADING=1` +
+///   `MONOTONIC_USEC`, then `READY=1`).
+/// - Faults (file missing, not an SQLite file, unreadable, locked past the busy timeout): the last
+///   good graph keeps answering, the daemon is marked degraded (STATUS and systemd `STATUS=`,
+///   logged once), and the next trigger retries; the first success logs the recovery.
 public final class GraphLoader: Service, Sendable {
     /// Why a load or check was asked for.
     public enum Cause: String, Sendable {
         case startup, sighup
         case catchUp = "catch-up"
         case poll
+        case inotify
     }
 
-    private let config: DaemonConfig
-    private let state: GraphState
-    private let notifier: any Notifier
-    private let logger: Logger
+    private static let stopFlag: UInt8 = 1
+    private static let sighupFlag: UInt8 = 2
+    private static let catchUpFlag: UInt8 = 4
+
+    let config: DaemonConfig
+    let state: GraphState
+    let notifier: any Notifier
+    let logger: Logger
     private let triggers: AsyncStream<Cause>
     private let continuation: AsyncStream<Cause>.Continuation
+    /// Requests for the loader's thread (bits: stop, SIGHUP, catch-up).
+    private let flags = Atomic<UInt8>(0)
+    private let watcher: Mutex<ChangeWatcher?> = Mutex(nil)
 
     /// A trigger stream for ``GraphState``'s wake-up closure and this loader to share.
     public static func makeTriggers() -> (AsyncStream<Cause>, AsyncStream<Cause>.Continuation) {
@@ -47,42 +62,21 @@ public final class GraphLoader: Service, Sendable {
         (self.triggers, self.continuation) = triggers
     }
 
-    /// Asks for a reload (SIGHUP) or a revision check.
-    public func request(_ cause: Cause) { continuation.yield(cause) }
-
-    public func run() async throws {
-        let first: Snapshot
-        do {
-            first = try await initialLoad()
-        } catch {
-            state.failInitialLoad(error)
-            throw error
+    /// Asks for a full reload (SIGHUP) or a revision check; returns at once.
+    public func request(_ cause: Cause) {
+        switch cause {
+        case .sighup: flags.bitwiseOr(Self.sighupFlag, ordering: .sequentiallyConsistent)
+        default: flags.bitwiseOr(Self.catchUpFlag, ordering: .sequentiallyConsistent)
         }
-        state.publish(first)
-        let pollMS = config.reloadPollMS
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                if pollMS > 0 {
-                    group.addTask {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: .milliseconds(pollMS))
-                            self.request(.poll)
-                        }
-                    }
-                }
-                group.addTask {
-                    for await cause in self.triggers { await self.handle(cause) }
-                }
-                await group.next()
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            self.continuation.finish()
-        }
+        watcher.withLock { $0?.wake() }
     }
 
-    /// The first load, extending systemd's start timeout while it runs.
-    private func initialLoad() async throws -> Snapshot {
+    public func run() async throws {
+        let watcher = try ChangeWatcher(databasePath: config.databasePath)
+        if let e = watcher.inotifyError {
+            logger.warning("inotify is off; commits are found by reload.poll_ms and min_revision requests only", metadata: ["error": "\(e)"])
+        }
+        self.watcher.withLock { $0 = watcher }
         notifier.notify(["STATUS=loading the graph from \(config.databasePath)"])
         logger.info("loading graph", metadata: ["database": "\(config.databasePath)"])
         let extender = Task {
@@ -91,82 +85,56 @@ public final class GraphLoader: Service, Sendable {
                 try? await Task.sleep(for: .seconds(5))
             }
         }
-        defer { extender.cancel() }
-        return try await load(.startup)
-    }
-
-    private func handle(_ cause: Cause) async {
-        switch cause {
-        case .startup:
-            break
-        case .sighup:
-            notifier.notify(["RELOADING=1", "MONOTONIC_USEC=\(Systemd.monotonicMicroseconds())", "STATUS=reloading (SIGHUP)"])
-            logger.notice("SIGHUP: full reload")
-            do {
-                state.publish(try await load(.sighup))
-                recovered()
-            } catch {
-                degrade("reload failed: \(error)")
-            }
-            notifier.notify(["READY=1", "STATUS=\(statusLine())"])
-        case .catchUp, .poll:
-            guard let current = state.snapshot else { return }
-            let revision: Int64
-            do {
-                revision = try await NIOThreadPool.singleton.runIfActive { [path = config.databasePath] in
-                    try Store(path: path, readOnly: true).revision()
-                }
-            } catch {
-                degrade("cannot read the database: \(error)")
-                return
-            }
-            guard revision != current.revision else {
-                recovered()
-                return
-            }
-            do {
-                state.publish(try await load(cause))
-                recovered()
-                notifier.notify(["STATUS=\(statusLine())"])
-            } catch {
-                degrade("reload failed: \(error)")
-            }
-        }
-    }
-
-    /// One full load off the event loops and the cooperative pool.
-    private func load(_ cause: Cause) async throws -> Snapshot {
-        let start = ContinuousClock.now
-        let loaded: LoadedGraph
+        let (exited, exit) = AsyncStream.makeStream(of: Void.self)
         do {
-            loaded = try await NIOThreadPool.singleton.runIfActive { [path = config.databasePath] in
-                try Store(path: path, readOnly: true).loadGraph()
+            try await withCheckedThrowingContinuation { (started: CheckedContinuation<Void, any Error>) in
+                let thread = Thread { [self] in
+                    self.threadMain(watcher: watcher, started: started)
+                    exit.finish()
+                }
+                thread.name = "piamd-reload"
+                thread.start()
             }
-        } catch let e as PIAMError where e.message.contains("readonly") {
-            throw PIAMError(e.code, "\(e.message) — in a read-only directory piamd needs \(config.databasePath)-wal and -shm to exist; any piamctl write (e.g. piamctl init --db \(config.databasePath)) creates them")
+        } catch {
+            extender.cancel()
+            state.failInitialLoad(error)
+            throw error
         }
-        let seconds = (ContinuousClock.now - start) / .seconds(1)
-        let snapshot = Snapshot(graph: loaded.graph, revision: loaded.revision, loadSeconds: seconds, cause: cause.rawValue)
-        let c = snapshot.counts
-        logger.info("graph loaded", metadata: [
-            "cause": "\(cause.rawValue)", "revision": "\(loaded.revision)", "seconds": "\(String(format: "%.3f", seconds))",
-            "orgs": "\(c.orgs)", "users": "\(c.users)", "roles": "\(c.roles)", "resources": "\(c.resources)",
-            "grants": "\(c.grants)",
-        ])
-        return snapshot
+        extender.cancel()
+        await withGracefulShutdownHandler {
+            // Catch-up requests from GraphState (a request waits for a newer revision).
+            for await cause in self.triggers { self.request(cause) }
+        } onGracefulShutdown: {
+            self.continuation.finish()
+        }
+        flags.bitwiseOr(Self.stopFlag, ordering: .sequentiallyConsistent)
+        watcher.wake()
+        for await _ in exited {}
     }
 
-    private func degrade(_ reason: String) {
-        if state.setDegraded(reason) {
-            logger.error("degraded: serving the last good graph", metadata: ["reason": "\(reason)"])
-            notifier.notify(["STATUS=\(statusLine())"])
+    /// The loader thread: the first load, then one wait and one check per wake-up until stopped.
+    private func threadMain(watcher: ChangeWatcher, started: CheckedContinuation<Void, any Error>) {
+        let follower = JournalFollower(loader: self)
+        do {
+            try follower.fullReload(cause: Cause.startup.rawValue)
+        } catch {
+            started.resume(throwing: error)
+            return
         }
-    }
-
-    private func recovered() {
-        if state.setDegraded(nil) {
-            logger.notice("recovered: the database is readable again")
-            notifier.notify(["STATUS=\(statusLine())"])
+        started.resume()
+        while true {
+            var timeout: Int32 = config.reloadPollMS > 0 ? Int32(clamping: config.reloadPollMS) : -1
+            if follower.statusDirty { timeout = timeout < 0 ? 1000 : min(timeout, 1000) }
+            let woke = watcher.wait(timeoutMS: timeout)
+            let requested = flags.exchange(0, ordering: .sequentiallyConsistent)
+            if requested & Self.stopFlag != 0 { return }
+            if requested & Self.sighupFlag != 0 {
+                follower.sighup()
+            } else {
+                let cause: Cause = woke.contains(.file) ? .inotify : requested & Self.catchUpFlag != 0 ? .catchUp : .poll
+                follower.check(cause)
+            }
+            follower.notifyStatusIfDue()
         }
     }
 
@@ -180,5 +148,217 @@ public final class GraphLoader: Service, Sendable {
         let line = "serving revision \(s.revision): \(c.orgs) orgs, \(c.users) users, \(c.roles) roles, \(c.resources) resources, \(c.grants) grants"
         if let d = state.degraded { return "degraded (\(d)); \(line)" }
         return line
+    }
+}
+
+/// The database file's identity: a replacement (rename over it) has a new inode.
+struct FileIdentity: Equatable {
+    var device: UInt64
+    var inode: UInt64
+}
+
+/// What the database path holds now, checked before every cycle (a stat and a 16-byte read).
+enum FileProbe {
+    case ok(FileIdentity)
+    case fault(String)
+
+    static let magic = Array("SQLite format 3\0".utf8)
+
+    static func probe(_ path: String) -> FileProbe {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            return .fault(errno == ENOENT ? "database file \(path) is missing" : "cannot stat \(path): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .fault("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 16)
+        let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 16, 0) }
+        guard n == 16, header == magic else { return .fault("database file \(path) is corrupt (no SQLite header)") }
+        return .ok(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
+    }
+}
+
+/// The loader thread's state: the long-lived connection and what the published graph was read
+/// from. Created on, and confined to, that thread (it holds a non-`Sendable` `Store`).
+final class JournalFollower {
+    let loader: GraphLoader
+    var config: DaemonConfig { loader.config }
+    var state: GraphState { loader.state }
+    var logger: Logger { loader.logger }
+    /// The connection the published graph was read through (nil before the first load).
+    private var store: Store?
+    private var identity: FileIdentity?
+    private var schemaVersion = 0
+    private var dataVersion: Int64 = -1
+    /// Set after a fault that may have left the connection looking at the wrong file or stale
+    /// pages: the next successful cycle reopens and loads everything.
+    private var reopenReason: String?
+    /// A STATUS= line is owed to systemd (applies send it at most once a second).
+    private(set) var statusDirty = false
+    private var lastStatus = ContinuousClock.now
+
+    init(loader: GraphLoader) { self.loader = loader }
+
+    // MARK: Full reload
+
+    /// Opens the database anew and loads the whole graph in one read transaction; publishes it.
+    func fullReload(cause: String) throws(PIAMError) {
+        let path = config.databasePath
+        let start = ContinuousClock.now
+        guard case .ok(let before) = FileProbe.probe(path) else {
+            if case .fault(let why) = FileProbe.probe(path) { throw PIAMError(.database, why) }
+            throw PIAMError(.database, "\(path): unreadable")
+        }
+        let s: Store
+        let loaded: LoadedGraph
+        let version: Int
+        do throws(PIAMError) {
+            s = try Store(path: path, readOnly: true)
+            // Wait at most a second for a lock (a rollback-journal writer, WAL recovery): the
+            // thread then reports degraded instead of hanging; queries are never waiting on it.
+            try s.db.execute("PRAGMA busy_timeout=1000")
+            (loaded, version) = try s.db.withTransaction { () throws(PIAMError) -> (LoadedGraph, Int) in
+                (try s.loadGraph(), try s.schemaVersion)
+            }
+        } catch where error.message.contains("readonly") {
+            throw PIAMError(error.code, "\(error.message) — in a read-only directory piamd needs \(path)-wal and -shm to exist; any piamctl write (e.g. piamctl init --db \(path)) creates them")
+        }
+        guard case .ok(let after) = FileProbe.probe(path), after == before else {
+            throw PIAMError(.database, "\(path) was replaced while it was being loaded")
+        }
+        let dv = try s.dataVersion()
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        let snapshot = Snapshot(graph: loaded.graph, revision: loaded.revision, loadSeconds: seconds, cause: cause)
+        state.publish(snapshot)
+        state.reloads.recordFullReload()
+        store = s
+        identity = after
+        schemaVersion = version
+        dataVersion = dv
+        reopenReason = nil
+        let c = snapshot.counts
+        logger.info("graph loaded", metadata: [
+            "cause": "\(cause)", "revision": "\(loaded.revision)", "seconds": "\(String(format: "%.3f", seconds))",
+            "orgs": "\(c.orgs)", "users": "\(c.users)", "roles": "\(c.roles)", "resources": "\(c.resources)",
+            "grants": "\(c.grants)",
+        ])
+        statusDirty = true
+    }
+
+    /// A full reload that reports its failure as degraded instead of throwing.
+    private func tryFullReload(cause: String, why: String) {
+        logger.info("full reload", metadata: ["cause": "\(cause)", "reason": "\(why)"])
+        do {
+            try fullReload(cause: cause)
+            recovered()
+        } catch {
+            reopenReason = why
+            degrade("reload failed: \(error.message)")
+        }
+    }
+
+    func sighup() {
+        loader.notifier.notify(["RELOADING=1", "MONOTONIC_USEC=\(Systemd.monotonicMicroseconds())", "STATUS=reloading (SIGHUP)"])
+        logger.notice("SIGHUP: full reload")
+        tryFullReload(cause: GraphLoader.Cause.sighup.rawValue, why: "SIGHUP")
+        loader.notifier.notify(["READY=1", "STATUS=\(loader.statusLine())"])
+        statusDirty = false
+        lastStatus = .now
+    }
+
+    // MARK: Journal apply
+
+    /// One cycle: is the file still the one we read, did anything commit, and if so apply it.
+    func check(_ trigger: GraphLoader.Cause) {
+        guard let current = state.snapshot else { return }
+        switch FileProbe.probe(config.databasePath) {
+        case .fault(let why):
+            reopenReason = reopenReason ?? why
+            degrade(why)
+            return
+        case .ok(let id):
+            if id != identity { return tryFullReload(cause: "file-replaced", why: "the database file was replaced (new inode)") }
+        }
+        if let why = reopenReason { return tryFullReload(cause: "recovery", why: why) }
+        guard let store else { return tryFullReload(cause: "recovery", why: "no connection") }
+        let start = ContinuousClock.now
+        do throws(PIAMError) {
+            let dv = try store.dataVersion()
+            if dv == dataVersion {
+                recovered()
+                return
+            }
+            let set = try store.changes(after: current.revision, schemaVersion: schemaVersion)
+            dataVersion = dv
+            if let r = set.fullReload { return tryFullReload(cause: r.cause, why: r.description) }
+            guard set.revision != current.revision else {
+                recovered()
+                return
+            }
+            let engineStart = ContinuousClock.now
+            let graph: AccessGraph
+            do throws(PIAMError) {
+                graph = try current.graph.applying(set.changes)
+            } catch {
+                return tryFullReload(cause: "apply-failed", why: "the journal apply failed: \(error.message)")
+            }
+            let engine = ContinuousClock.now - engineStart
+            // The new snapshot keeps the last full load's time, duration and cause (last_reload).
+            state.publish(Snapshot(graph: graph, revision: set.revision, loadedAt: current.loadedAt,
+                                   loadSeconds: current.loadSeconds, cause: current.cause))
+            let total = ContinuousClock.now - start
+            state.reloads.recordApply(micros: Self.micros(total), engineMicros: Self.micros(engine),
+                                      keys: set.changes.count, rows: set.journalRows)
+            statusDirty = true
+            if logger.logLevel <= .debug {
+                logger.debug("journal applied", metadata: [
+                    "trigger": "\(trigger.rawValue)", "revision": "\(set.base) -> \(set.revision)",
+                    "rows": "\(set.journalRows)", "keys": "\(set.changes.count)",
+                    "us": "\(Self.micros(total))", "engine_us": "\(Self.micros(engine))",
+                ])
+            }
+            recovered()
+        } catch {
+            if error.message.contains("locked") || error.message.contains("busy") {
+                // A writer holds the file locked past the busy timeout: the connection is fine.
+                degrade("database locked: \(error.message)")
+            } else {
+                reopenReason = error.message
+                degrade("cannot read the database: \(error.message)")
+            }
+        }
+    }
+
+    static func micros(_ d: Duration) -> Int {
+        Int(d.components.seconds) * 1_000_000 + Int(d.components.attoseconds / 1_000_000_000_000)
+    }
+
+    // MARK: Health
+
+    private func degrade(_ reason: String) {
+        if state.setDegraded(reason) {
+            logger.error("degraded: serving the last good graph", metadata: ["reason": "\(reason)"])
+            notifyStatus()
+        }
+    }
+
+    private func recovered() {
+        if state.setDegraded(nil) {
+            logger.notice("recovered: the database is readable again")
+            notifyStatus()
+        }
+    }
+
+    private func notifyStatus() {
+        loader.notifier.notify(["STATUS=\(loader.statusLine())"])
+        statusDirty = false
+        lastStatus = .now
+    }
+
+    /// Sends the owed STATUS= line when the last one is a second old (applies can be thousands a
+    /// second; systemd needs the gist, not each one).
+    func notifyStatusIfDue() {
+        if statusDirty && ContinuousClock.now - lastStatus >= .seconds(1) { notifyStatus() }
     }
 }

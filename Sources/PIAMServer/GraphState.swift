@@ -57,6 +57,8 @@ public final class GraphState: Sendable {
     /// Graphs published since start, the first load included (`piam_graph_reloads_total`).
     public let reloads = Atomic<Int>(0)
     public let startedAt = Date()
+    /// Journal applies and full reloads since start (STATUS `reloads`).
+    public let reloads = ReloadCounters()
     private let wake: @Sendable () -> Void
     private enum Startup {
         case waiting([CheckedContinuation<Void, any Error>])

@@ -116,6 +116,23 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case durationMS = "duration_ms"
         }
     }
+    /// How the graph was kept current since start (added in 0.3; absent from older daemons).
+    public struct Reloads: Codable, Sendable, Hashable {
+        /// Journal applies published, and full loads published (the startup load included).
+        public var applies, fullReloads: Int
+        /// The last apply: microseconds in all (journal read, engine apply, publish), in the
+        /// engine's `applying`, its distinct keys and journal rows; the largest apply so far.
+        public var lastApplyMicros, lastEngineApplyMicros, lastApplyKeys, lastApplyRows, maxApplyMicros: Int
+        enum CodingKeys: String, CodingKey {
+            case applies
+            case fullReloads = "full_reloads"
+            case lastApplyMicros = "last_apply_us"
+            case lastEngineApplyMicros = "last_engine_apply_us"
+            case lastApplyKeys = "last_apply_keys"
+            case lastApplyRows = "last_apply_rows"
+            case maxApplyMicros = "max_apply_us"
+        }
+    }
     /// `serving`, or `degraded` (serving the last good graph; see `degraded_reason`).
     public var state: String
     public var degradedReason: String?
@@ -126,9 +143,10 @@ public struct StatusDocument: Codable, Sendable, Hashable {
     public var connections: Int
     public var requests: Int
     public var version: String
+    public var reloads: Reloads?
 
     enum CodingKeys: String, CodingKey {
-        case state, revision, counts, connections, requests, version
+        case state, revision, counts, connections, requests, version, reloads
         case degradedReason = "degraded_reason"
         case uptimeSeconds = "uptime_s"
         case lastReload = "last_reload"
@@ -148,8 +166,14 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         connections = state.connections.load(ordering: .relaxed)
         requests = state.requests.load(ordering: .relaxed)
         version = piamdVersion
+        let r = state.reloads
+        reloads = Reloads(applies: r.applies.load(ordering: .relaxed), fullReloads: r.fullReloads.load(ordering: .relaxed),
+                          lastApplyMicros: r.lastApplyMicros.load(ordering: .relaxed),
+                          lastEngineApplyMicros: r.lastEngineApplyMicros.load(ordering: .relaxed),
+                          lastApplyKeys: r.lastApplyKeys.load(ordering: .relaxed), lastApplyRows: r.lastApplyRows.load(ordering: .relaxed),
+                          maxApplyMicros: r.maxApplyMicros.load(ordering: .relaxed))
     }
 }
 
 /// piamd's version string.
-public let piamdVersion = "0.2.0"
+public let piamdVersion = "0.3.0"

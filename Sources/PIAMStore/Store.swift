@@ -120,18 +120,15 @@ public final class Store {
         try db.scalarInt("SELECT seq FROM sqlite_sequence WHERE name = 'journal'") ?? 0
     }
 
+    /// `PRAGMA data_version`: changes whenever another connection commits to the database, so a
+    /// long-lived connection can tell "nothing was committed" without reading any table.
+    public func dataVersion() throws(PIAMError) -> Int64 {
+        try db.scalarInt("PRAGMA data_version") ?? 0
+    }
+
     /// Rows in the change journal (fewer than the revision after compaction).
     public func journalCount() throws(PIAMError) -> Int {
         Int(try db.scalarInt("SELECT count(*) FROM journal") ?? 0)
-    }
-
-    /// Deletes journal rows with `seq <= through` (compaction). The revision is unchanged.
-    @discardableResult
-    public func compactJournal(through seq: Int64) throws(PIAMError) -> Int {
-        let s = try db.prepare("DELETE FROM journal WHERE seq <= ?1")
-        s.bind(1, seq)
-        try s.run()
-        return db.changes
     }
 
     /// Journal rows after `seq`, oldest first.

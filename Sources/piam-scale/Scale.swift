@@ -25,7 +25,7 @@ struct PiamScale: AsyncParsableCommand {
               swift build -c release --product piam-scale
               .build/release/piam-scale all --db /tmp/scale.db --orgs 10000 --users 1000000 --resources 100000
             """,
-        subcommands: [All.self, Generate.self, Load.self, ApplyLatency.self, SocketLatency.self],
+        subcommands: [All.self, Generate.self, Load.self, ApplyLatency.self, SocketLatency.self, ReloadLatency.self],
         defaultSubcommand: All.self)
 }
 

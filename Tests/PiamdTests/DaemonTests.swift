@@ -315,7 +315,9 @@ struct DaemonTests {
         // Still answering from the last good graph.
         let a = try await c.check(subject: "carl.claims", action: "read", resource: ResourceRef(type: "claim", id: "CLM-00001"))
         #expect(a.revision == rev)
-        for suffix in ["", "-wal", "-shm"] { try fm.moveItem(atPath: f.db + suffix + ".bak", toPath: f.db + suffix) }
+        // Companions first, the database last: piamd reopens the file the moment it reappears, and
+        // opening it without its WAL would start a fresh one (and lose the committed frames).
+        for suffix in ["-wal", "-shm", ""] { try fm.moveItem(atPath: f.db + suffix + ".bak", toPath: f.db + suffix) }
         for _ in 0..<100 {
             s = try await state()
             if s["state"] as? String == "serving" { break }
