@@ -55,7 +55,7 @@ public final class GraphState: Sendable {
     /// Requests answered since start.
     public let requests = Atomic<Int>(0)
     /// Graphs published since start, the first load included (`piam_graph_reloads_total`).
-    public let reloads = Atomic<Int>(0)
+    public let published = Atomic<Int>(0)
     public let startedAt = Date()
     /// Journal applies and full reloads since start (STATUS `reloads`).
     public let reloads = ReloadCounters()
@@ -98,7 +98,7 @@ public final class GraphState: Sendable {
             }
             return ready
         }
-        reloads.add(1, ordering: .relaxed)
+        published.add(1, ordering: .relaxed)
         for w in ready {
             w.timeout?.cancel()
             w.loop.execute { w.done(snapshot) }

@@ -103,7 +103,7 @@ public final class ServerMetrics: Sendable {
 
     /// The Prometheus text exposition, with the state gauges brought up to date first.
     public func render(state: GraphState) -> [UInt8] {
-        let published = state.reloads.load(ordering: .relaxed)
+        let published = state.published.load(ordering: .relaxed)
         let delta = reloadsSeen.withLock { seen in
             defer { seen = max(seen, published) }
             return published - seen
