@@ -99,7 +99,7 @@ extension Store {
             let pending = current - revision
             if pending > Int64(maxRows) { return full(.largeChange(rows: Int(pending))) }
 
-            let rows = try db.prepare(#"SELECT seq, "table", key FROM journal WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"#)
+            let rows = try db.cached(#"SELECT seq, "table", key FROM journal WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"#)
             rows.bind(1, revision); rows.bind(2, current)
             var seen = Set<JournalKey>()
             var keys: [JournalKey] = []
@@ -184,7 +184,7 @@ struct CurrentRowReader {
             s.reset()
             return s
         }
-        let s = try db.prepare(sql)
+        let s = try db.cached(sql)
         statements[table] = s
         return s
     }

@@ -50,7 +50,30 @@ public final class Database {
     }
 
     deinit {
+        for s in cache.values { sqlite3_finalize(s) }
         sqlite3_close_v2(handle)
+    }
+
+    /// Statements compiled once for the connection's life (see ``cached(_:)``). Raw pointers, so
+    /// the cache does not keep its own statements' wrappers (and through them this connection)
+    /// alive.
+    private var cache: [String: OpaquePointer] = [:]
+
+    /// A compiled statement kept for the connection's life, reset and unbound: for the statements
+    /// a long-lived connection runs again and again (the daemon's journal follower), where
+    /// compiling each time would cost more than running. The returned wrapper resets the
+    /// statement when it goes away, so it never holds a read snapshot open.
+    public func cached(_ sql: String) throws(PIAMError) -> Statement {
+        if let s = cache[sql] {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+            return Statement(s, database: self, owned: false)
+        }
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw error(rc) }
+        cache[sql] = stmt
+        return Statement(stmt, database: self, owned: false)
     }
 
     /// SQLite's message for the last error on this connection.
@@ -138,12 +161,18 @@ public final class Statement {
     let stmt: OpaquePointer
     let database: Database
 
-    init(_ stmt: OpaquePointer, database: Database) {
+    /// Whether this wrapper finalizes the statement; a cached one is only reset.
+    let owned: Bool
+
+    init(_ stmt: OpaquePointer, database: Database, owned: Bool = true) {
+        self.owned = owned
         self.stmt = stmt
         self.database = database
     }
 
-    deinit { sqlite3_finalize(stmt) }
+    deinit {
+        if owned { sqlite3_finalize(stmt) } else { sqlite3_reset(stmt) }
+    }
 
     // MARK: Binding
 

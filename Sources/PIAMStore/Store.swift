@@ -64,7 +64,7 @@ public final class Store {
 
     /// The schema version (`PRAGMA user_version`).
     public var schemaVersion: Int {
-        get throws(PIAMError) { Int(try db.scalarInt("PRAGMA user_version") ?? 0) }
+        get throws(PIAMError) { Int(try scalar("PRAGMA user_version") ?? 0) }
     }
 
     /// Applies every migration newer than the database, each in one transaction.
@@ -117,13 +117,20 @@ public final class Store {
     /// The graph's revision: the last journal `seq` ever assigned (0 for none). Read from
     /// `sqlite_sequence`, so it survives journal compaction.
     public func revision() throws(PIAMError) -> Int64 {
-        try db.scalarInt("SELECT seq FROM sqlite_sequence WHERE name = 'journal'") ?? 0
+        try scalar("SELECT seq FROM sqlite_sequence WHERE name = 'journal'") ?? 0
+    }
+
+    /// An integer from a statement this connection keeps compiled (these run on every journal
+    /// check of the daemon).
+    private func scalar(_ sql: String) throws(PIAMError) -> Int64? {
+        let s = try db.cached(sql)
+        return try s.step() ? s.optionalInt64(0) : nil
     }
 
     /// `PRAGMA data_version`: changes whenever another connection commits to the database, so a
     /// long-lived connection can tell "nothing was committed" without reading any table.
     public func dataVersion() throws(PIAMError) -> Int64 {
-        try db.scalarInt("PRAGMA data_version") ?? 0
+        try scalar("PRAGMA data_version") ?? 0
     }
 
     /// Rows in the change journal (fewer than the revision after compaction).
@@ -149,7 +156,9 @@ public final class Store {
 
     /// A value from the `meta` table (e.g. `created_at`).
     public func meta(_ key: String) throws(PIAMError) -> String? {
-        try db.scalarText("SELECT value FROM meta WHERE key = ?1", key)
+        let s = try db.cached("SELECT value FROM meta WHERE key = ?1")
+        s.bind(1, key)
+        return try s.step() ? s.optionalText(0) : nil
     }
 
     // MARK: Listing and lookups
