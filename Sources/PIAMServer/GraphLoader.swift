@@ -230,8 +230,9 @@ final class JournalFollower {
         let dv = try s.dataVersion()
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         let snapshot = Snapshot(graph: loaded.graph, revision: loaded.revision, loadSeconds: seconds, cause: cause)
-        state.publish(snapshot)
+        // Counted before publishing: a client released by the publish may ask STATUS at once.
         state.reloads.recordFullReload()
+        state.publish(snapshot)
         store = s
         identity = after
         schemaVersion = version
@@ -305,11 +306,12 @@ final class JournalFollower {
             }
             let engine = ContinuousClock.now - engineStart
             // The new snapshot keeps the last full load's time, duration and cause (last_reload).
-            state.publish(Snapshot(graph: graph, revision: set.revision, loadedAt: current.loadedAt,
-                                   loadSeconds: current.loadSeconds, cause: current.cause))
+            // Counted before publishing: a client released by the publish may ask STATUS at once.
             let total = ContinuousClock.now - start
             state.reloads.recordApply(micros: Self.micros(total), engineMicros: Self.micros(engine),
                                       keys: set.changes.count, rows: set.journalRows)
+            state.publish(Snapshot(graph: graph, revision: set.revision, loadedAt: current.loadedAt,
+                                   loadSeconds: current.loadSeconds, cause: current.cause))
             statusDirty = true
             if logger.logLevel <= .debug {
                 logger.debug("journal applied", metadata: [

@@ -2,13 +2,14 @@ import Foundation
 import PIAMStore
 import Testing
 
-/// The AuthZEN working group's interop vectors (`../shared/reference/authzen-interop/`),
+/// The AuthZEN working group's interop vectors (`Tests/Fixtures/authzen-interop/`, an unchanged
+/// copy of the contract's `../shared/reference/authzen-interop/`, so a fresh CI clone has them),
 /// each scenario expressed as a PIAM graph, every case run through piamd's HTTP face.
 @Suite("AuthZEN interop vectors through the HTTP face", .serialized)
 struct AuthZENInteropTests {
     static let reference: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("../shared/reference/authzen-interop").standardizedFileURL
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/authzen-interop").standardizedFileURL
 
     static func vectors(_ path: String) throws -> [String: Any] {
         let url = reference.appendingPathComponent(path)
