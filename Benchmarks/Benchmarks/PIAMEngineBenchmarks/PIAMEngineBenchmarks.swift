@@ -60,11 +60,18 @@ struct Fixture: Sendable {
         guard !FileManager.default.fileExists(atPath: size.db) else { return }
         let tmp = size.db + ".partial"
         for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: tmp + s) }
-        let store = try Store.initialize(path: tmp)
-        let doc = DemoGenerator(scale: .init(orgs: size.orgs, users: size.users, resources: size.resources),
-                                seed: 1, now: 1_800_000_000_000).document()
-        _ = try store.importDocument(doc, mode: .merge)
-        try FileManager.default.moveItem(atPath: tmp, toPath: size.db)
+        do {
+            // The store closes (and checkpoints its WAL) at the end of this scope.
+            let store = try Store.initialize(path: tmp)
+            let doc = DemoGenerator(scale: .init(orgs: size.orgs, users: size.users, resources: size.resources),
+                                    seed: 1, now: 1_800_000_000_000).document()
+            _ = try store.importDocument(doc, mode: .merge)
+        }
+        // Whatever the WAL still holds moves with the database.
+        for s in ["-wal", "-shm", ""] where FileManager.default.fileExists(atPath: tmp + s) {
+            try? FileManager.default.removeItem(atPath: size.db + s)
+            try FileManager.default.moveItem(atPath: tmp + s, toPath: size.db + s)
+        }
     }
 
     private static func make(_ size: GraphSize) throws -> Fixture {
