@@ -14,8 +14,11 @@ let package = Package(
         .library(name: "PIAMWire", targets: ["PIAMWire"]),
         .library(name: "PIAMClient", targets: ["PIAMClient"]),
         .library(name: "PIAMServer", targets: ["PIAMServer"]),
+        // Generated graphs and request mixes, for the Benchmarks/ package.
+        .library(name: "PIAMDemo", targets: ["PIAMDemo"]),
         .executable(name: "piamctl", targets: ["piamctl"]),
         .executable(name: "piamd", targets: ["piamd"]),
+        .executable(name: "piam-bench", targets: ["piam-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // The decision engine: pure Swift, no I/O, no Foundation, no NIO, no SQLite.
@@ -75,6 +79,14 @@ let package = Package(
             name: "piam-scale",
             dependencies: ["PIAMEngine", "PIAMStore", "PIAMDemo", "PIAMClient", "PIAMWire", argumentParser]
         ),
+        // The load generator: PIAM against an echo server and Redis on the same kind of socket.
+        .executableTarget(
+            name: "piam-bench",
+            dependencies: [
+                "PIAMEngine", "PIAMStore", "PIAMDemo", "PIAMWire", nioCore, nioPosix, argumentParser,
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .testTarget(name: "PIAMEngineTests", dependencies: ["PIAMEngine"]),
         .testTarget(name: "PIAMStoreTests", dependencies: ["PIAMStore", "PIAMEngine"]),
         .testTarget(
@@ -86,6 +98,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PiamctlTests", dependencies: ["PIAMStore", "PIAMEngine"]),
+        .testTarget(name: "PiamBenchTests", dependencies: ["PIAMStore", "PIAMDemo", "PIAMEngine"]),
         .testTarget(
             name: "PiamdTests",
             dependencies: ["PIAMClient", "PIAMWire", "PIAMStore", "PIAMEngine", "PIAMDemo", nioCore]

@@ -31,30 +31,33 @@ extension ByteBuffer {
         return try readUTF8(Int(n), what())
     }
 
-    private mutating func readUTF8(_ n: Int, _ what: String) throws(FieldError) -> String {
+    private mutating func readUTF8(_ n: Int, _ what: @autoclosure () -> String) throws(FieldError) -> String {
         guard n <= readableBytes else {
-            throw FieldError(message: "\(what): length \(n) exceeds the \(readableBytes) bytes left in the payload")
+            throw FieldError(message: "\(what()): length \(n) exceeds the \(readableBytes) bytes left in the payload")
         }
         if n == 0 { return "" }
         let s: String? = readableBytesView.withContiguousStorageIfAvailable { raw in
             String(validating: UnsafeBufferPointer(rebasing: raw[0..<n]), as: UTF8.self)
         } ?? String(validating: readableBytesView.prefix(n), as: UTF8.self)
-        guard let s else { throw FieldError(message: "\(what) is not valid UTF-8") }
+        guard let s else { throw FieldError(message: "\(what()) is not valid UTF-8") }
         moveReaderIndex(forwardBy: n)
         return s
     }
 
     /// `props`: u8 count, then count × (str key, str value).
-    mutating func readProps(_ what: String) throws(FieldError) -> [(key: String, value: String)] {
-        let n = Int(try readU8("\(what) count"))
+    /// `what` is built only for an error message: a CHECK_BATCH decodes hundreds of bodies per
+    /// frame, and building the label eagerly cost more than the decision itself.
+    mutating func readProps(_ what: @autoclosure () -> String) throws(FieldError) -> [(key: String, value: String)] {
+        let n = Int(try readU8("\(what()) count"))
+        if n == 0 { return [] }
         guard n * 4 <= readableBytes else {
-            throw FieldError(message: "\(what): count \(n) is larger than the payload")
+            throw FieldError(message: "\(what()): count \(n) is larger than the payload")
         }
         var out: [(key: String, value: String)] = []
         out.reserveCapacity(n)
         for i in 0..<n {
-            let k = try readStr("\(what)[\(i)].key")
-            let v = try readStr("\(what)[\(i)].value")
+            let k = try readStr("\(what())[\(i)].key")
+            let v = try readStr("\(what())[\(i)].value")
             out.append((k, v))
         }
         return out
@@ -83,12 +86,13 @@ extension ByteBuffer {
         return Decision(allowed: d == 1, reason: reason)
     }
 
-    mutating func readCheckBody(_ what: String) throws(FieldError) -> CheckRequest {
-        let subject = try readStr("\(what)subject")
-        let action = try readStr("\(what)action")
-        let type = try readStr("\(what)resource_type")
-        let id = try readStr("\(what)resource_id")
-        let props = try readProps("\(what)resource_properties")
+    /// `what` (the item's path, for error messages) is built only when a field fails.
+    mutating func readCheckBody(_ what: @autoclosure () -> String) throws(FieldError) -> CheckRequest {
+        let subject = try readStr("\(what())subject")
+        let action = try readStr("\(what())action")
+        let type = try readStr("\(what())resource_type")
+        let id = try readStr("\(what())resource_id")
+        let props = try readProps("\(what())resource_properties")
         return CheckRequest(subject: subject, action: action, resource: ResourceRef(type: type, id: id, properties: props))
     }
 }

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import PIAMEngine
+import PIAMWire
+
+/// `piam-bench codec`: where piamd's time per CHECK_BATCH goes without the socket — decoding the
+/// request frame, deciding it, encoding the response — each timed alone on the same frames, in
+/// process (and repeatable under `valgrind --tool=callgrind`).
+struct Codec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time decode, decide and encode of CHECK_BATCH frames in process (no socket).")
+
+    @OptionGroup var mix: MixOptions
+    @Option(help: "Checks per CHECK_BATCH.") var batch: Int = 128
+    @Option(help: "Batches to time per phase.") var rounds: Int = 20_000
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+
+    func run() throws {
+        let (m, graph) = try mix.draw()
+        let now = Timestamp(Date().timeIntervalSince1970 * 1000)
+        let pool = m.batchFrames(size: batch, frames: max(8, m.checks.count / batch))
+        let payloads: [ByteBuffer] = (0..<pool.count).map { i in
+            var b = ByteBuffer(bytes: pool.bytes[pool.range(i)])
+            b.moveReaderIndex(forwardBy: 4)
+            return b
+        }
+        var sink = 0
+        var t = Clock.nanos()
+        var requests: [Request] = []
+        for i in 0..<rounds {
+            guard case .success(let r) = Request.decode(payload: payloads[i % payloads.count]) else { throw BenchError("undecodable frame") }
+            if i < payloads.count { requests.append(r) }
+            sink &+= Int(r.requestID)
+        }
+        let decodeNs = Double(Clock.nanos() - t) / Double(rounds * batch)
+        var decisions: [[Decision]] = []
+        t = Clock.nanos()
+        for i in 0..<rounds {
+            guard case .checkBatch(let s, let items) = requests[i % requests.count].body else { continue }
+            let d = graph.checkBatch(items, semantic: s, now: now)
+            if i < requests.count { decisions.append(d) }
+            sink &+= d.count
+        }
+        let decideNs = Double(Clock.nanos() - t) / Double(rounds * batch)
+        var out = ByteBufferAllocator().buffer(capacity: 4096)
+        t = Clock.nanos()
+        for i in 0..<rounds {
+            out.clear()
+            Response(opcode: .checkBatch, requestID: UInt32(i), revision: 1, body: .decisions(decisions[i % decisions.count]))
+                .encodeFrame(into: &out)
+            sink &+= out.readableBytes
+        }
+        let encodeNs = Double(Clock.nanos() - t) / Double(rounds * batch)
+        let r: [String: Any] = ["decode_ns_per_check": decodeNs, "decide_ns_per_check": decideNs, "encode_ns_per_check": encodeNs,
+                                "batch": batch, "sink": sink & 1]
+        if json { print(Report.json(r)) } else {
+            print(String(format: "per check in a CHECK_BATCH of %d: decode %.0f ns, decide %.0f ns, encode %.0f ns", batch, decodeNs, decideNs, encodeNs))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import PIAMDemo
+import PIAMEngine
+import PIAMStore
+import Testing
+
+/// A built executable next to the test bundle (`.build/<config>/NAME`).
+private func built(_ name: String) -> String {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [dir, dir.deletingLastPathComponent(), dir.deletingLastPathComponent().deletingLastPathComponent()] {
+        let p = candidate.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return dir.appendingPathComponent(name).path
+}
+
+/// The load generator's smoke: a short `piam-bench compare` against the real piamd and the echo
+/// server on the demo graph. It asserts that every figure is there and sane, never a timing.
+@Suite struct PiamBenchTests {
+    @Test func compareRunsAgainstRealPiamdAndEcho() throws {
+        let dir = "/tmp/piam-bench-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = dir + "/demo.db"
+        _ = try Store.initialize(path: db).importDocument(DemoGenerator(now: Timestamp(Date().timeIntervalSince1970 * 1000)).document())
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: built("piam-bench"))
+        p.arguments = ["compare", "--db", db, "--seconds", "0.4", "--warmup", "0.1", "--mix", "256",
+                       "--connections", "2", "--depth", "4", "--batch", "16", "--batch-connections", "1", "--batch-depth", "2",
+                       "--no-redis", "--json", "--quiet", "--piamd", built("piamd")]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "piam-bench failed: \(errText)")
+        let o = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "not JSON: \(String(decoding: data, as: UTF8.self))")
+
+        let daemon = try #require(o["daemon"] as? [String: Any])
+        #expect((daemon["seconds_to_ready"] as? Double ?? 0) > 0)
+        #expect((daemon["peak_rss_mib"] as? Double ?? 0) > 0)
+        let mixAllowed = try #require(o["mix_allowed_fraction"] as? Double)
+        #expect(mixAllowed > 0.2 && mixAllowed < 0.8, "the mix asked for half allowed")
+
+        let scenarios = try #require(o["scenarios"] as? [[String: Any]])
+        #expect(scenarios.count == 3)
+        for s in scenarios {
+            for who in ["piamd", "echo"] {
+                let r = try #require(s[who] as? [String: Any], "\(s["name"] ?? "?") has no \(who)")
+                let requests = r["requests"] as? Int ?? 0
+                #expect(requests > 0, "\(who): no timed request")
+                #expect(r["errors"] as? Int == 0)
+                let p50 = r["p50_us"] as? Double ?? 0, p99 = r["p99_us"] as? Double ?? 0, p999 = r["p99_9_us"] as? Double ?? 0
+                #expect(p50 > 0 && p50 <= p99 && p99 <= p999, "\(who): percentiles out of order")
+                #expect((r["decisions"] as? Int ?? 0) >= requests)
+            }
+            #expect(s["throughput_vs_echo"] is Double)
+        }
+        // The daemon's answers were decided, not errors: some CHECKs were allowed.
+        let one = try #require(scenarios[0]["piamd"] as? [String: Any])
+        #expect((one["allowed"] as? Int ?? 0) > 0)
+        let batch = try #require(scenarios[2]["piamd"] as? [String: Any])
+        #expect(batch["decisions"] as? Int == 16 * (batch["requests"] as? Int ?? -1))
+        let targets = try #require(o["targets"] as? [[String: Any]])
+        #expect(targets.count >= 5)
+    }
+
+    @Test func helpDocumentsEverySubcommand() throws {
+        for sub in [[], ["compare"], ["run"], ["echo"]] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: built("piam-bench"))
+            p.arguments = sub + ["--help"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            #expect(text.contains("USAGE"))
+        }
+    }
+}
