@@ -211,16 +211,6 @@ extension AccessGraph.Parts {
         // memberGrantStart gains the slot when the member grants are derived again.
     }
 
-    private func org(_ id: String, _ context: @autoclosure () -> String) throws(PIAMError) -> Int32 {
-        guard let o = orgIndex[id] else { throw PIAMError(.notFound, "\(context()): no such org \"\(id)\"") }
-        return o
-    }
-
-    private func role(_ id: String, _ context: @autoclosure () -> String) throws(PIAMError) -> Int32 {
-        guard let r = roleIndex[id] else { throw PIAMError(.notFound, "\(context()): no such role \"\(id)\"") }
-        return r
-    }
-
     private func grantIndex(_ o: Int32, _ r: Int32) -> Int? {
         grantOrg.indices.first { grantOrg[$0] == o && grantRole[$0] == r }
     }

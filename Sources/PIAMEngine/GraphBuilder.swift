@@ -88,13 +88,13 @@ public struct GraphBuilder: ~Copyable {
 
     public mutating func addEntitlement(_ e: EntitlementRecord) throws(PIAMError) {
         try sealOrgs()
-        entitlements.append((try org(e.org, "entitlement"), try role(e.role, "entitlement")))
+        entitlements.append((try p.org(e.org, "entitlement"), try p.role(e.role, "entitlement")))
     }
 
     public mutating func addUser(_ user: UserRecord) throws(PIAMError) {
         try sealOrgs()
         try validateEntityID(user.id, what: "user")
-        let o = try org(user.org, "user \"\(user.id)\"")
+        let o = try p.org(user.org, "user \"\(user.id)\"")
         let u = Int32(userIDs.count)
         if let other = p.userIndex.insert(user.id, u) {
             p.userIndex.insert(user.id, other)
@@ -130,7 +130,7 @@ public struct GraphBuilder: ~Copyable {
             throw PIAMError(.invalidInput, "resource \(r.type):\(r.id): bad type (letters, digits, _ - . only)")
         }
         let t = p.internType(r.type)
-        let o = try org(r.org, "resource \(r.type):\(r.id)")
+        let o = try p.org(r.org, "resource \(r.type):\(r.id)")
         var owner: Int32 = -1
         if let ow = r.owner {
             guard let u = p.userIndex[ow] else {
@@ -155,15 +155,15 @@ public struct GraphBuilder: ~Copyable {
             throw PIAMError(.notFound, "assignment: no such user \"\(a.user)\"")
         }
         aUser.append(u)
-        aRole.append(try role(a.role, "assignment of \"\(a.user)\""))
-        aScope.append(try a.scope.map { s throws(PIAMError) in try org(s, "assignment of \"\(a.user)\"") } ?? userOrg[Int(u)])
+        aRole.append(try p.role(a.role, "assignment of \"\(a.user)\""))
+        aScope.append(try a.scope.map { s throws(PIAMError) in try p.org(s, "assignment of \"\(a.user)\"") } ?? userOrg[Int(u)])
         aValid.append(a.validUntil ?? noExpiry)
     }
 
     public mutating func addOrgGrant(_ g: OrgGrantRecord) throws(PIAMError) {
         try sealOrgs()
-        p.grantOrg.append(try org(g.org, "org grant"))
-        p.grantRole.append(try role(g.role, "org grant on \"\(g.org)\""))
+        p.grantOrg.append(try p.org(g.org, "org grant"))
+        p.grantRole.append(try p.role(g.role, "org grant on \"\(g.org)\""))
         p.grantIncludeSub.append(g.includeSuborgs)
         p.grantValidUntil.append(g.validUntil ?? noExpiry)
     }
@@ -265,18 +265,6 @@ public struct GraphBuilder: ~Copyable {
     static func grouped(keys: [Int32], buckets: Int) -> [ChunkedArray<Int32>] {
         let g = groupPermutation(keys: keys, buckets: buckets)
         return (0..<buckets).map { ChunkedArray(g.order[Int(g.start[$0])..<Int(g.start[$0 + 1])]) }
-    }
-
-    // The context is an autoclosure: building an error message per row would cost more than
-    // the lookup itself on a million-row load.
-    private func org(_ id: String, _ context: @autoclosure () -> String) throws(PIAMError) -> Int32 {
-        guard let o = p.orgIndex[id] else { throw PIAMError(.notFound, "\(context()): no such org \"\(id)\"") }
-        return o
-    }
-
-    private func role(_ id: String, _ context: @autoclosure () -> String) throws(PIAMError) -> Int32 {
-        guard let r = p.roleIndex[id] else { throw PIAMError(.notFound, "\(context()): no such role \"\(id)\"") }
-        return r
     }
 
     /// Gives the buffered orgs their slots (in arrival order) and resolves their parents; the

@@ -4,6 +4,18 @@
 // permissions — never in users, assignments or resources.
 
 extension AccessGraph.Parts {
+    // The context is an autoclosure: building an error message per row would cost more than
+    // the lookup itself on a million-row load. (Used by the builder and by `apply`.)
+    func org(_ id: String, _ context: @autoclosure () -> String) throws(PIAMError) -> Int32 {
+        guard let o = orgIndex[id] else { throw PIAMError(.notFound, "\(context()): no such org \"\(id)\"") }
+        return o
+    }
+
+    func role(_ id: String, _ context: @autoclosure () -> String) throws(PIAMError) -> Int32 {
+        guard let r = roleIndex[id] else { throw PIAMError(.notFound, "\(context()): no such role \"\(id)\"") }
+        return r
+    }
+
     /// Interns a resource type, growing every per-type table.
     mutating func internType(_ t: String) -> Int32 {
         if let i = typeIndex[t] { return i }
