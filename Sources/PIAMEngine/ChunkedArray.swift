@@ -78,16 +78,13 @@ struct KeyedLists: Sendable {
 
     init() {}
 
-    /// Lists from a key per item (items `0 ..< keys.count`).
+    /// Lists from a key per item (items `0 ..< keys.count`), grouped as the builder groups.
     init(keys: [Int32], count: Int) {
-        var grouped = [[Int32]](repeating: [], count: count)
-        var pos: [Int32] = []
-        pos.reserveCapacity(keys.count)
-        for (i, k) in keys.enumerated() {
-            pos.append(Int32(grouped[Int(k)].count))
-            grouped[Int(k)].append(Int32(i))
+        lists = GraphBuilder.grouped(keys: keys, buckets: count)
+        var pos = [Int32](repeating: -1, count: keys.count)
+        for list in lists {
+            for (i, item) in list.enumerated() { pos[Int(item)] = Int32(i) }
         }
-        lists = grouped.map { ChunkedArray($0) }
         position = ChunkedArray(pos)
     }
 
