@@ -79,7 +79,7 @@ struct ResRec: Sendable {
 /// - Each org's **ceiling** (the union of its and its ancestors' entitlements) is precomputed
 ///   as a bitset over roles; "R is in the ceiling of O" is one bit test.
 /// - Whether the whole chain from an org up to the root is `active` is precomputed per org.
-/// - The user- and resource-sized parts are ``ChunkedArray``s and chunked hash tables: a new
+/// - The user- and resource-sized parts are `ChunkedArray`s and chunked hash tables: a new
 ///   graph that changes a few rows copies a few 4,096-element chunks.
 public final class AccessGraph: Sendable {
 
@@ -146,6 +146,9 @@ public final class AccessGraph: Sendable {
     // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
     /// Per type id: resource id → resource slot.
     let resourceIndex: [IDTable]
+    /// `resourceIndex`'s elements in place, for the check path: indexing the array copies the
+    /// table (retaining its two arrays, atomically, on lines every query thread shares).
+    let resourceTables: ResourceTables
     let resIDs: ChunkedArray<String>
     let res: ChunkedArray<ResRec>
     let liveResources: Int
@@ -274,6 +277,7 @@ public final class AccessGraph: Sendable {
         assignByScope = p.assignByScope
         assignByRole = p.assignByRole
         resourceIndex = p.resourceIndex
+        resourceTables = ResourceTables(resourceIndex)
         resIDs = p.resIDs
         res = p.res
         liveResources = p.liveResources
@@ -342,5 +346,21 @@ public final class AccessGraph: Sendable {
 
     @inline(__always) func isHostOnly(type: Int32, action: Int32) -> Bool {
         type == builtinRole || (type == builtinOrg && (action == approveAction || action == entitleAction))
+    }
+}
+
+/// Views (``IDTable/View``) of the per-type resource tables, for the check path: indexing
+/// `[IDTable]` copies the table, retaining its two arrays — atomic operations on lines every
+/// query thread shares. The graph keeps the tables themselves (immutable) alive.
+struct ResourceTables: Sendable {
+    let views: [IDTable.View]
+
+    init(_ tables: [IDTable]) { views = tables.map(\.view) }
+
+    /// The value of `key` in table `t`, if `t` is a table and the key is in it.
+    @inline(__always)
+    func find<K: IDKey>(_ key: K, inTable t: Int32) -> Int32? {
+        guard t >= 0 && Int(t) < views.count else { return nil }
+        return views[Int(t)].find(key)
     }
 }

@@ -67,6 +67,13 @@ extension AccessGraph {
         check(CheckRequest(subject: subject, action: action, resource: resource), now: now)
     }
 
+    /// Decides one request given as UTF-8 bytes (the socket's allocation-free path); the same
+    /// decision as ``check(_:now:)`` on the same ids as strings.
+    public func check(utf8 request: CheckBytes, now: Timestamp) -> Decision {
+        var t = NoTracer()
+        return evaluate(request, now: now, tracer: &t)
+    }
+
     /// Decides a batch with one of the AuthZEN semantics. The short-circuit semantics stop after
     /// the deciding item, so the result may be shorter than `requests`.
     public func checkBatch(_ requests: [CheckRequest], semantic: BatchSemantic, now: Timestamp) -> [Decision] {
@@ -86,12 +93,13 @@ extension AccessGraph {
 
     // MARK: The evaluation
 
-    func evaluate<T: EvalTracer>(_ request: CheckRequest, now: Timestamp, tracer: inout T) -> Decision {
-        guard let s = userIndex[request.subject] else { return .deny(.unknownSubject) }
+    @inline(__always)
+    func evaluate<Q: CheckKeys, T: EvalTracer>(_ request: Q, now: Timestamp, tracer: inout T) -> Decision {
+        guard let s = userIndex.find(request.subjectKey) else { return .deny(.unknownSubject) }
         let state = subjectState(s, now: now)
         guard state == .allowed else { return .deny(state) }
-        guard let res = resolve(request.resource) else { return .deny(.unknownResource) }
-        return decide(subject: s, action: actionID(request.action), resource: res, now: now, tracer: &tracer)
+        guard let res = resolve(request) else { return .deny(.unknownResource) }
+        return decide(subject: s, action: actionIndex.find(request.actionKey) ?? -2, resource: res, now: now, tracer: &tracer)
     }
 
     /// Steps 2–4 for a known subject.
@@ -108,26 +116,27 @@ extension AccessGraph {
     func actionID(_ action: String) -> Int32 { actionIndex[action] ?? -2 }
 
     /// Step 5: resolves a resource, or `nil` for `unknown_resource`.
-    func resolve(_ r: ResourceRef) -> ResolvedResource? {
+    @inline(__always)
+    func resolve<R: ResourceKeys>(_ r: R) -> ResolvedResource? {
         // Dispatch on the interned type id: one lookup instead of comparing the type with each
         // built-in name.
-        let t = typeIndex[r.type] ?? -2
+        let t = typeIndex.find(r.typeKey) ?? -2
         switch t {
         case builtinUser:
-            guard let u = userIndex[r.id] else { return nil }
+            guard let u = userIndex.find(r.idKey) else { return nil }
             return ResolvedResource(type: builtinUser, org: users[Int(u)].org, owner: u, shared: false, registered: true)
         case builtinOrg:
-            guard let o = orgIndex[r.id] else { return nil }
+            guard let o = orgIndex.find(r.idKey) else { return nil }
             return ResolvedResource(type: builtinOrg, org: o, owner: -1, shared: false, registered: true)
         case builtinRole:
-            return ResolvedResource(type: builtinRole, org: 0, owner: -1, shared: false, registered: roleIndex[r.id] != nil)
+            return ResolvedResource(type: builtinRole, org: 0, owner: -1, shared: false, registered: roleIndex.find(r.idKey) != nil)
         default:
-            if t >= 0, let x = resourceIndex[Int(t)][r.id] {
+            if let x = resourceTables.find(r.idKey, inTable: t) {
                 let i = Int(x)
                 return ResolvedResource(type: t, org: res[i].org, owner: res[i].owner, shared: res[i].shared, registered: true)
             }
-            guard let orgID = r.org, let o = orgIndex[orgID] else { return nil }
-            let owner = r.owner.flatMap { userIndex[$0] } ?? -1
+            guard let orgID = r.orgKey, let o = orgIndex.find(orgID) else { return nil }
+            let owner = r.ownerKey.flatMap { userIndex.find($0) } ?? -1
             return ResolvedResource(type: t, org: o, owner: owner, shared: false, registered: false)
         }
     }

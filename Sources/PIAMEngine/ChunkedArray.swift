@@ -5,12 +5,20 @@
 /// This is what lets ``AccessGraph/applying(_:)`` produce a new graph that shares all but a few
 /// chunks with the old one: the cost of a change tracks its size, not the graph's, and the old
 /// graph stays intact for the queries still reading it.
-struct ChunkedArray<Element: Sendable>: Sendable, RandomAccessCollection {
+///
+/// Reads go through a directory of the chunks' base addresses, so reading an element costs two
+/// loads and no reference counting (reading `chunks[c][j]` retains and releases chunk `c`'s
+/// buffer — atomic operations on a cache line that every query thread shares). Each base is
+/// re-taken whenever its chunk is changed, which is the only time a chunk's buffer can move; the
+/// buffers themselves are kept alive by `chunks`.
+struct ChunkedArray<Element: Sendable>: @unchecked Sendable, RandomAccessCollection {
     @usableFromInline static var shift: Int { 12 }
     @usableFromInline static var chunkSize: Int { 1 << shift }
     @usableFromInline static var chunkMask: Int { chunkSize - 1 }
 
-    @usableFromInline var chunks: [[Element]] = []
+    @usableFromInline private(set) var chunks: [[Element]] = []
+    /// `bases[c]` is the address of `chunks[c]`'s elements (immutable while shared, like them).
+    @usableFromInline private(set) var bases: [UnsafePointer<Element>] = []
     @usableFromInline private(set) var count = 0
 
     init() {}
@@ -24,6 +32,7 @@ struct ChunkedArray<Element: Sendable>: Sendable, RandomAccessCollection {
         while i < all.count {
             let j = Swift.min(i + Self.chunkSize, all.count)
             chunks.append(Array(all[i..<j]))
+            bases.append(chunkBase(chunks[chunks.count - 1]))
             i = j
         }
     }
@@ -33,20 +42,38 @@ struct ChunkedArray<Element: Sendable>: Sendable, RandomAccessCollection {
 
     @inline(__always)
     subscript(i: Int) -> Element {
-        get { chunks[i &>> Self.shift][i & Self.chunkMask] }
-        set { chunks[i &>> Self.shift][i & Self.chunkMask] = newValue }
+        get {
+            precondition(i >= 0 && i < count, "ChunkedArray index out of range")
+            return bases[i &>> Self.shift][i & Self.chunkMask]
+        }
+        set {
+            let c = i &>> Self.shift
+            chunks[c][i & Self.chunkMask] = newValue
+            bases[c] = chunkBase(chunks[c])
+        }
     }
 
     mutating func append(_ e: Element) {
-        if count & Self.chunkMask == 0 { chunks.append([]) }
-        chunks[chunks.count - 1].append(e)
+        if count & Self.chunkMask == 0 {
+            chunks.append([])
+            bases.append(chunkBase([]))
+        }
+        let c = chunks.count - 1
+        chunks[c].append(e)
+        bases[c] = chunkBase(chunks[c])
         count += 1
     }
 
     mutating func removeLast() {
         precondition(count > 0)
-        chunks[chunks.count - 1].removeLast()
-        if chunks[chunks.count - 1].isEmpty { chunks.removeLast() }
+        let c = chunks.count - 1
+        chunks[c].removeLast()
+        if chunks[c].isEmpty {
+            chunks.removeLast()
+            bases.removeLast()
+        } else {
+            bases[c] = chunkBase(chunks[c])
+        }
         count -= 1
     }
 
@@ -67,6 +94,15 @@ struct ChunkedArray<Element: Sendable>: Sendable, RandomAccessCollection {
         }
         return nil
     }
+}
+
+/// The address of a chunk's elements, for a directory of chunk bases (``ChunkedArray``,
+/// ``IDTable``). It stays valid while the chunk is alive and unchanged: the holder re-takes it
+/// whenever it writes the chunk, the only time its buffer can move. (An empty chunk gets an
+/// aligned non-null address that is never read.)
+@inline(__always)
+func chunkBase<T>(_ chunk: [T]) -> UnsafePointer<T> {
+    chunk.withUnsafeBufferPointer { $0.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<T>.alignment)! }
 }
 
 /// Item indices grouped by key (assignments by scope org, by role), each item's position in its

@@ -131,6 +131,78 @@ public struct CheckRequest: Sendable, Hashable {
     }
 }
 
+/// One authorization question whose ids are UTF-8 bytes borrowed from a request buffer: the
+/// allocation-free form of ``CheckRequest`` that piamd's socket decodes CHECK and CHECK_BATCH
+/// into. ``AccessGraph/check(utf8:now:)`` decides it exactly as it decides the same request
+/// as strings.
+///
+/// The pointers are borrowed: they must stay valid for the call, and every field must be valid
+/// UTF-8 (the codec validates first; a field that is not can never name anything, but PROTOCOL
+/// answers it with BAD_REQUEST rather than a decision).
+public struct CheckBytes {
+    public var subject: UnsafeRawBufferPointer
+    public var action: UnsafeRawBufferPointer
+    public var resourceType: UnsafeRawBufferPointer
+    public var resourceID: UnsafeRawBufferPointer
+    /// The `org` property, when given (an empty value is given, and names no org).
+    public var org: UnsafeRawBufferPointer?
+    /// The `owner` property, when given.
+    public var owner: UnsafeRawBufferPointer?
+
+    public init(subject: UnsafeRawBufferPointer, action: UnsafeRawBufferPointer, resourceType: UnsafeRawBufferPointer,
+                resourceID: UnsafeRawBufferPointer, org: UnsafeRawBufferPointer? = nil, owner: UnsafeRawBufferPointer? = nil) {
+        self.subject = subject
+        self.action = action
+        self.resourceType = resourceType
+        self.resourceID = resourceID
+        self.org = org
+        self.owner = owner
+    }
+}
+
+@available(*, unavailable)
+extension CheckBytes: Sendable {}
+
+/// The ids of a resource reference, as the engine looks them up: strings, or borrowed bytes.
+protocol ResourceKeys {
+    associatedtype Key: IDKey
+    var typeKey: Key { get }
+    var idKey: Key { get }
+    var orgKey: Key? { get }
+    var ownerKey: Key? { get }
+}
+
+/// The ids of a check, as the engine looks them up.
+protocol CheckKeys: ResourceKeys {
+    var subjectKey: Key { get }
+    var actionKey: Key { get }
+}
+
+extension ResourceRef: ResourceKeys {
+    var typeKey: String { type }
+    var idKey: String { id }
+    var orgKey: String? { org }
+    var ownerKey: String? { owner }
+}
+
+extension CheckRequest: CheckKeys {
+    var subjectKey: String { subject }
+    var actionKey: String { action }
+    var typeKey: String { resource.type }
+    var idKey: String { resource.id }
+    var orgKey: String? { resource.org }
+    var ownerKey: String? { resource.owner }
+}
+
+extension CheckBytes: CheckKeys {
+    var subjectKey: UnsafeRawBufferPointer { subject }
+    var actionKey: UnsafeRawBufferPointer { action }
+    var typeKey: UnsafeRawBufferPointer { resourceType }
+    var idKey: UnsafeRawBufferPointer { resourceID }
+    var orgKey: UnsafeRawBufferPointer? { org }
+    var ownerKey: UnsafeRawBufferPointer? { owner }
+}
+
 /// How a batch of checks is evaluated (the three AuthZEN evaluation semantics).
 public enum BatchSemantic: UInt8, Sendable, Hashable, CaseIterable, Codable {
     /// Evaluate every request.

@@ -89,7 +89,8 @@ extension AccessGraph.Parts {
             }
         }
         guard order.count == live else {
-            let lost = (0..<n).first { !orgIDs[$0].isEmpty && orgs[$0].pre < 0 }.map { orgIDs[$0] } ?? "?"
+            let slot: Int? = (0..<n).first { !orgIDs[$0].isEmpty && orgs[$0].pre < 0 }
+            let lost: String = slot.map { orgIDs[$0] } ?? "?"
             throw PIAMError(.invalidGraph, "org \"\(lost)\" is not connected to the root (a cycle in parents)")
         }
         orgByPre = order

@@ -160,14 +160,16 @@ struct PropertyTests {
         }
     }
 
-    func collect(_ page: (String?) throws -> Page) throws -> [String] {
-        var out: [String] = []
-        var cursor: String? = nil
-        repeat {
-            let p = try page(cursor)
-            out += p.items
-            cursor = p.nextCursor
-        } while cursor != nil
-        return out
-    }
+}
+
+/// Every item of a paged list, following `next_cursor` from the first page to the last.
+func collect(_ page: (String?) throws -> Page) throws -> [String] {
+    var out: [String] = []
+    var cursor: String? = nil
+    repeat {
+        let p = try page(cursor)
+        out += p.items
+        cursor = p.nextCursor
+    } while cursor != nil
+    return out
 }
