@@ -152,6 +152,14 @@ extension ByteBuffer {
         return at
     }
 
+    /// Begins a response frame: the length placeholder, then the header (version, opcode,
+    /// status, request id, revision). Returns the placeholder's index for ``finishFrame(at:)``.
+    mutating func beginResponseFrame(opcodeByte: UInt8, status: Status, requestID: UInt32, revision: UInt64) -> Int {
+        let start = beginFrame()
+        writeMultipleIntegers(piamWireVersion, opcodeByte, status.rawValue, requestID, revision)
+        return start
+    }
+
     /// Fills in the length placeholder written by ``beginFrame()``.
     mutating func finishFrame(at start: Int) {
         setInteger(UInt32(writerIndex - start - 4), at: start)
@@ -314,12 +322,7 @@ extension Request {
 extension Response {
     /// Appends this response as one frame (u32 length + payload) to `buffer`.
     public func encodeFrame(into buffer: inout ByteBuffer) {
-        let start = buffer.beginFrame()
-        buffer.writeInteger(piamWireVersion)
-        buffer.writeInteger(opcodeByte)
-        buffer.writeInteger(status.rawValue)
-        buffer.writeInteger(requestID)
-        buffer.writeInteger(revision)
+        let start = buffer.beginResponseFrame(opcodeByte: opcodeByte, status: status, requestID: requestID, revision: revision)
         switch body {
         case .decision(let d):
             buffer.writeDecision(d)
