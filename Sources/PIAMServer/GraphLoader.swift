@@ -16,7 +16,7 @@ import Synchronization
 ///   request waits for a `min_revision` the graph has not reached, and every `reload.poll_ms`
 ///   (for filesystems where inotify is silent). Each is confirmed cheaply with `PRAGMA
 ///   data_version` before any table is read.
-/// - Apply: ``PIAMStore/Store/changes(after:schemaVersion:maxRows:)`` (one read transaction) →
+/// - Apply: `Store.changes(after:schemaVersion:maxRows:)` (PIAMStore) (one read transaction) →
 ///   `AccessGraph.applying` → publish. Commits that arrive during an apply are taken together by
 ///   the next one.
 /// - Full reload: journal compacted past the graph's revision, schema version changed, database

@@ -32,7 +32,8 @@ public final class Snapshot: Sendable {
 /// health, and counters for STATUS.
 ///
 /// The query path takes one short lock to read the snapshot reference — never held while a
-/// graph is loaded or built — so queries never wait on a reload.
+/// graph is loaded or built, and taken once per read burst while ``generation`` stands still —
+/// so queries never wait on a reload.
 public final class GraphState: Sendable {
     private struct Waiter {
         let id: Int
@@ -72,6 +73,12 @@ public final class GraphState: Sendable {
         self.wake = wake
     }
 
+    /// How many snapshots have been published: a connection that took ``snapshot`` at one
+    /// value may keep answering from it until the value moves (an atomic load, no lock). It
+    /// moves after the new snapshot is in place, so whoever sees it move then reads the new one.
+    @inline(__always)
+    public var generation: Int { published.load(ordering: .acquiring) }
+
     /// The graph queries are answered from (nil before the first load).
     public var snapshot: Snapshot? { locked.withLockedValue { $0.snapshot } }
 
@@ -98,7 +105,7 @@ public final class GraphState: Sendable {
             }
             return ready
         }
-        published.add(1, ordering: .relaxed)
+        published.add(1, ordering: .releasing)
         for w in ready {
             w.timeout?.cancel()
             w.loop.execute { w.done(snapshot) }

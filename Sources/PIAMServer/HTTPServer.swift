@@ -21,10 +21,10 @@ public final class HTTPServer: Service, Sendable {
     private let metrics: ServerMetrics
     private let logger: Logger
     private let group: any EventLoopGroup
-    private let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let connections: OpenConnections
     private let boundPromise: EventLoopPromise<String>
 
-    /// - Throws: a ``PIAMError`` when `config.httpListen` is absent or not a valid address.
+    /// - Throws: a `PIAMError` when `config.httpListen` is absent or not a valid address.
     public init(config: DaemonConfig, state: GraphState, metrics: ServerMetrics, logger: Logger, group: any EventLoopGroup) throws(PIAMError) {
         guard let listen = config.httpListen else { throw PIAMError(.invalidInput, "http.listen is not set") }
         self.config = config
@@ -32,6 +32,7 @@ public final class HTTPServer: Service, Sendable {
         self.face = HTTPFace(config: config, state: state, metrics: metrics)
         self.state = state
         self.metrics = metrics
+        connections = OpenConnections { [metrics] in metrics.httpConnections.wrappingAdd($0, ordering: .relaxed).newValue }
         self.logger = logger
         self.group = group
         self.boundPromise = group.next().makePromise()
@@ -97,17 +98,11 @@ public final class HTTPServer: Service, Sendable {
     }
 
     private func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
-        let count = metrics.httpConnections.wrappingAdd(1, ordering: .relaxed).newValue
-        let id = ObjectIdentifier(channel)
-        channel.closeFuture.whenComplete { [metrics, children] _ in
-            metrics.httpConnections.wrappingSubtract(1, ordering: .relaxed)
-            children.withLockedValue { _ = $0.removeValue(forKey: id) }
-        }
-        if count > config.maxConnections {
+        if connections.opened(channel) > config.maxConnections {
             logger.warning("http connection refused: limits.max_connections reached", metadata: ["max_connections": "\(config.maxConnections)"])
             return channel.close()
         }
-        children.withLockedValue { $0[id] = channel }
+        connections.admit(channel)
         return channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             try sync.configureHTTPServerPipeline(withErrorHandling: true)
@@ -120,7 +115,7 @@ public final class HTTPServer: Service, Sendable {
 
     /// Tells every connection to finish its response and close, then waits (bounded).
     private func drainConnections() async {
-        await SocketServer.drain(children.withLockedValue { Array($0.values) }, consistencyTimeoutMS: config.consistencyTimeoutMS)
+        await connections.drain(consistencyTimeoutMS: config.consistencyTimeoutMS)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import PIAMEngine
 import PIAMStore
 import PIAMWire
@@ -15,6 +16,8 @@ public struct QueryEvaluator: Sendable {
     let interface: ServerMetrics.Interface
 
     /// - Parameters:
+    ///   - config: the list limits (`limits.max_list`, the default page).
+    ///   - state: the daemon's shared state (STATUS reads it).
     ///   - metrics: where each answer's operation, latency and decisions are counted (nil: nowhere).
     ///   - interface: the face this evaluator answers for, the metrics' `interface` label.
     public init(config: DaemonConfig, state: GraphState, metrics: ServerMetrics? = nil, interface: ServerMetrics.Interface = .socket) {
@@ -32,15 +35,70 @@ public struct QueryEvaluator: Sendable {
         return Timestamp(t.tv_sec) &* 1000 &+ Timestamp(t.tv_nsec / 1_000_000)
     }
 
-    /// The answer to `request` computed on `snapshot` (counted in the metrics).
+    /// The answer to `request` computed on `snapshot`, counted in the metrics at once.
     public func answer(_ request: Request, on snapshot: Snapshot) -> Response {
         guard let metrics else { return compute(request, on: snapshot) }
-        let start = ContinuousClock.now
-        let response = compute(request, on: snapshot)
-        let elapsed = (ContinuousClock.now - start).components
-        metrics.record(interface, opcode: request.opcode,
-                       nanoseconds: elapsed.seconds &* 1_000_000_000 &+ elapsed.attoseconds / 1_000_000_000, response: response)
+        var tally = QueryTally()
+        let response = answer(request, on: snapshot, tally: &tally)
+        metrics.flush(interface, &tally)
         return response
+    }
+
+    /// The answer to `request` computed on `snapshot`, counted into `tally` (which the caller
+    /// flushes into the metrics with ``flush(_:)``).
+    public func answer(_ request: Request, on snapshot: Snapshot, tally: inout QueryTally) -> Response {
+        guard metrics != nil else { return compute(request, on: snapshot) }
+        let start = Self.monotonicNanoseconds()
+        let response = compute(request, on: snapshot)
+        tally.record(opcode: request.opcode.rawValue, nanoseconds: Self.monotonicNanoseconds() &- start)
+        switch response.body {
+        case .decision(let d), .explanation(let d, _): tally.record(d)
+        case .decisions(let ds): for d in ds { tally.record(d) }
+        default: break
+        }
+        return response
+    }
+
+    /// Adds `tally` to the metrics and zeroes it.
+    public func flush(_ tally: inout QueryTally) {
+        if let metrics { metrics.flush(interface, &tally) } else { tally.reset() }
+    }
+
+    /// `CLOCK_MONOTONIC` in nanoseconds (a `ContinuousClock` difference costs 128-bit
+    /// `Duration` arithmetic per query).
+    @inline(__always)
+    static func monotonicNanoseconds() -> Int64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Int64(t.tv_sec) &* 1_000_000_000 &+ Int64(t.tv_nsec)
+    }
+
+    /// Answers a CHECK or CHECK_BATCH payload through `FastCheck` — ids looked up from the
+    /// request's bytes, the response written straight into `out` — when the fast path takes it
+    /// (see there); returns `false`, having written nothing, when the caller must decode the
+    /// request and call ``answer(_:on:tally:)``. Counted into `tally` like any answer.
+    ///
+    /// - Parameters:
+    ///   - payload: a frame's bytes after its u32 length.
+    ///   - snapshot: the graph and revision to answer from.
+    ///   - out: where the response frame is appended.
+    ///   - scratch: a batch's items, reused from call to call (one per connection).
+    ///   - tally: where the answer is counted (flushed by the caller with ``flush(_:)``).
+    public func answerFast(payload: ByteBuffer, on snapshot: Snapshot, into out: inout ByteBuffer,
+                           scratch: inout [CheckBytes], tally: inout QueryTally) -> Bool {
+        let g = snapshot.graph
+        let now = Self.now()
+        let start = Self.monotonicNanoseconds()
+        let answered = tally.decisions.withUnsafeMutableBufferPointer { counts in
+            FastCheck.answer(payload: payload, revision: UInt64(max(snapshot.revision, 0)), into: &out, scratch: &scratch) { c in
+                let d = g.check(utf8: c, now: now)
+                counts[Int(d.reason.rawValue) & 15] &+= 1
+                return d
+            }
+        }
+        guard let answered else { return false }
+        tally.record(opcode: answered.opcode.rawValue, nanoseconds: Self.monotonicNanoseconds() &- start)
+        return true
     }
 
     private func compute(_ request: Request, on snapshot: Snapshot) -> Response {

@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// Decisions and query latency are recorded by ``QueryEvaluator`` for both faces — the
 /// binary socket (`interface="socket"`) and HTTP (`interface="http"`) — so the numbers cover
-/// all traffic. Gauges that mirror the daemon's state (revision, connections, health) and the
+/// all traffic. A socket connection tallies into a ``QueryTally`` and flushes it once per read
+/// burst, before its answers are written; HTTP flushes per request. Gauges that mirror the daemon's state (revision, connections, health) and the
 /// reload count are read from ``GraphState`` when the text is rendered.
 ///
 /// | metric | type | labels |
@@ -29,7 +30,9 @@ public final class ServerMetrics: Sendable {
     private let decisions: [Counter]
     /// Indexed by interface, then opcode raw value.
     private let requests: [[Counter?]]
-    private let latency: [DurationHistogram]
+    /// Per interface (not a swift-prometheus histogram: those take a lock per observation,
+    /// which two event loops answering a million queries a second contend on).
+    private let latency: [LatencyHistogram]
     private let reloads: Counter
     private let reloadsSeen = Mutex<Int>(0)
     private let revision: Gauge
@@ -70,10 +73,7 @@ public final class ServerMetrics: Sendable {
                 }
             }
         }
-        let duration = name("request_duration", "seconds", "Time to answer a query from the graph snapshot, by interface.")
-        latency = Interface.allCases.map { i in
-            registry.makeDurationHistogram(descriptor: duration, labels: [("interface", i.label)], buckets: Self.latencyBuckets)
-        }
+        latency = Interface.allCases.map { i in LatencyHistogram(labels: #"interface="\#(i.label)""#, buckets: Self.latencyBuckets) }
         reloads = registry.makeCounter(descriptor: name("graph_reloads", "total", "Graphs loaded and published since start, the first load included."))
         revision = registry.makeGauge(descriptor: name("graph_revision", "", "The revision of the graph queries are answered from."))
         loadSeconds = registry.makeGauge(descriptor: name("graph_load", "seconds", "How long the last graph load took."))
@@ -82,16 +82,15 @@ public final class ServerMetrics: Sendable {
         connections = Interface.allCases.map { registry.makeGauge(descriptor: conn, labels: [("interface", $0.label)]) }
     }
 
-    /// Records one answered query: its operation, its latency, and its decisions.
-    @inline(__always)
-    func record(_ interface: Interface, opcode: Opcode, nanoseconds: Int64, response: Response) {
-        requests[interface.rawValue][Int(opcode.rawValue)]?.increment()
-        latency[interface.rawValue].record(.nanoseconds(nanoseconds))
-        switch response.body {
-        case .decision(let d), .explanation(let d, _): decisions[Int(d.reason.rawValue)].increment()
-        case .decisions(let ds): for d in ds { decisions[Int(d.reason.rawValue)].increment() }
-        default: break
-        }
+    /// Adds what one connection answered since its last flush (see ``QueryTally``) and
+    /// zeroes the tally: a few atomic adds and one short lock per flush, not per query.
+    func flush(_ interface: Interface, _ t: inout QueryTally) {
+        guard t.answered > 0 else { return }
+        let byOpcode = requests[interface.rawValue]
+        for (op, n) in t.requests.enumerated() where n != 0 { byOpcode[op]?.increment(by: Int64(n)) }
+        for (r, n) in t.decisions.enumerated() where n != 0 { decisions[r].increment(by: Int64(n)) }
+        latency[interface.rawValue].merge(t)
+        t.reset()
     }
 
     /// Counts one HTTP response.
@@ -119,6 +118,97 @@ public final class ServerMetrics: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(16_384)
         registry.emit(into: &out)
+        LatencyHistogram.emit(latency, name: "piam_request_duration_seconds",
+                              help: "Time to answer a query from the graph snapshot, by interface.", into: &out)
         return out
+    }
+}
+
+/// What one connection answered since its last flush into ``ServerMetrics``: plain integers,
+/// counted on the connection's event loop without atomics, flushed once per read burst (before
+/// the answers are written, so a client that has its answers sees them counted).
+public struct QueryTally: Sendable {
+    /// Queries answered, by opcode byte.
+    var requests = [Int](repeating: 0, count: 16)
+    /// Decisions, by reason code.
+    var decisions = [Int](repeating: 0, count: 16)
+    /// Latencies: how many fell in each bucket of ``ServerMetrics/latencyBuckets`` (the first
+    /// bound at or above them; the last slot: above every bound), and their sum.
+    var latency = [Int](repeating: 0, count: ServerMetrics.latencyBuckets.count + 1)
+    var latencySumNanoseconds: Int64 = 0
+    var answered = 0
+
+    public init() {}
+
+    static let boundsNanoseconds: [Int64] = ServerMetrics.latencyBuckets.map {
+        $0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000
+    }
+
+    /// Counts one answer of `opcode` that took `nanoseconds` (its decisions are counted by the caller).
+    @inline(__always)
+    mutating func record(opcode: UInt8, nanoseconds: Int64) {
+        requests[Int(opcode & 15)] &+= 1
+        var b = 0
+        let bounds = Self.boundsNanoseconds
+        while b < bounds.count && bounds[b] < nanoseconds { b += 1 }
+        latency[b] &+= 1
+        latencySumNanoseconds &+= nanoseconds
+        answered &+= 1
+    }
+
+    @inline(__always)
+    mutating func record(_ d: Decision) { decisions[Int(d.reason.rawValue) & 15] &+= 1 }
+
+    mutating func reset() {
+        for i in requests.indices { requests[i] = 0 }
+        for i in decisions.indices { decisions[i] = 0 }
+        for i in latency.indices { latency[i] = 0 }
+        latencySumNanoseconds = 0
+        answered = 0
+    }
+}
+
+/// A Prometheus histogram of query latency, merged from ``QueryTally``s and rendered in the text
+/// exposition format beside the registry's metrics (the same format swift-prometheus writes).
+final class LatencyHistogram: Sendable {
+    private struct State {
+        var counts: [Int]
+        var sumNanoseconds: Int64 = 0
+        var count = 0
+    }
+    private let state: Mutex<State>
+    private let labels: String
+    private let buckets: [Duration]
+
+    init(labels: String, buckets: [Duration]) {
+        self.labels = labels
+        self.buckets = buckets
+        state = Mutex(State(counts: [Int](repeating: 0, count: buckets.count + 1)))
+    }
+
+    func merge(_ t: QueryTally) {
+        state.withLock { s in
+            for i in s.counts.indices { s.counts[i] &+= t.latency[i] }
+            s.sumNanoseconds &+= t.latencySumNanoseconds
+            s.count &+= t.answered
+        }
+    }
+
+    /// `# HELP` and `# TYPE` once, then each histogram's cumulative buckets, `+Inf`, sum and count.
+    static func emit(_ hs: [LatencyHistogram], name: String, help: String, into out: inout [UInt8]) {
+        func line(_ s: String) { out.append(contentsOf: s.utf8); out.append(UInt8(ascii: "\n")) }
+        line("# HELP \(name) \(help)")
+        line("# TYPE \(name) histogram")
+        for h in hs {
+            let s = h.state.withLock { $0 }
+            var cumulative = 0
+            for (i, bound) in h.buckets.enumerated() {
+                cumulative += s.counts[i]
+                line("\(name)_bucket{\(h.labels),le=\"\(bound.bucketRepresentation)\"} \(cumulative)")
+            }
+            line("\(name)_bucket{\(h.labels),le=\"+Inf\"} \(s.count)")
+            line("\(name)_sum{\(h.labels)} \(Duration.nanoseconds(s.sumNanoseconds).bucketRepresentation)")
+            line("\(name)_count{\(h.labels)} \(s.count)")
+        }
     }
 }

@@ -23,14 +23,21 @@ public final class SocketServer: Service, Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let evaluator: QueryEvaluator
-    private let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let connections: OpenConnections
     private let listeningPromise: EventLoopPromise<String>
 
-    /// - Parameter metrics: where the socket's queries are counted (`interface="socket"`).
+    /// - Parameters:
+    ///   - config: the daemon's configuration (socket, limits, allowlist, timeouts).
+    ///   - state: the shared snapshot holder the connections answer from.
+    ///   - notifier: where readiness and status go (systemd's notify socket, or nowhere).
+    ///   - logger: the daemon's logger.
+    ///   - group: the event loops that serve the connections.
+    ///   - metrics: where the socket's queries are counted (`interface="socket"`).
     public init(config: DaemonConfig, state: GraphState, notifier: any Notifier, logger: Logger, group: any EventLoopGroup,
                 metrics: ServerMetrics? = nil) {
         self.config = config
         self.state = state
+        connections = OpenConnections { [state] in state.connections.wrappingAdd($0, ordering: .relaxed).newValue }
         self.notifier = notifier
         self.logger = logger
         self.group = group
@@ -69,7 +76,7 @@ public final class SocketServer: Service, Sendable {
 
     /// Tells every connection to finish, then waits (bounded) for them to close.
     private func drainConnections() async {
-        await Self.drain(children.withLockedValue { Array($0.values) }, consistencyTimeoutMS: config.consistencyTimeoutMS)
+        await connections.drain(consistencyTimeoutMS: config.consistencyTimeoutMS)
     }
 
     /// Sends ``ServerShutdownEvent`` down each channel, then waits for them to close, closing
@@ -162,13 +169,7 @@ public final class SocketServer: Service, Sendable {
 
     /// Sets up one accepted connection: the connection limit, the peer allowlist, the pipeline.
     private func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
-        let count = state.connections.wrappingAdd(1, ordering: .relaxed).newValue
-        let id = ObjectIdentifier(channel)
-        channel.closeFuture.whenComplete { [state, children] _ in
-            state.connections.wrappingSubtract(1, ordering: .relaxed)
-            children.withLockedValue { _ = $0.removeValue(forKey: id) }
-        }
-        if count > config.maxConnections {
+        if connections.opened(channel) > config.maxConnections {
             logger.warning("connection refused: limits.max_connections reached", metadata: ["max_connections": "\(config.maxConnections)"])
             let revision = UInt64(state.snapshot?.revision ?? 0)
             let message = "too many connections (limits.max_connections = \(config.maxConnections))"
@@ -183,10 +184,11 @@ public final class SocketServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(RejectHandler(nil))
                     return
                 }
-                children.withLockedValue { $0[id] = channel }
+                connections.admit(channel)
                 let sync = channel.pipeline.syncOperations
-                try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxFrameBytes)))
+                // The idle timer first: it sees each socket read, not each frame decoded from it.
                 try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(Int64(config.idleTimeoutMS))))
+                try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxFrameBytes)))
                 try sync.addHandler(ConnectionHandler(
                     evaluator: evaluator, state: state,
                     consistencyTimeout: .milliseconds(Int64(config.consistencyTimeoutMS)), logger: logger))
