@@ -273,6 +273,42 @@ struct CheckBench {
             e = DispatchTime.now().uptimeNanoseconds
             warmBaseNs.append(Double(e - t) / Double(batch))
         }
+        // The same requests through `check(utf8:)` — ids as UTF-8 bytes, as piamd's socket decodes
+        // them — cold (the whole pool) and warm (the 1,024 hot ones).
+        var arena: [UInt8] = []
+        var spans: [[Range<Int>]] = []
+        for r in reqs {
+            spans.append([r.subject, r.action, r.resource.type, r.resource.id].map { f in
+                let start = arena.count
+                arena.append(contentsOf: f.utf8)
+                return start..<arena.count
+            })
+        }
+        var bytesNs: [Double] = []
+        var warmBytesNs: [Double] = []
+        arena.withUnsafeBytes { all in
+            let items: [CheckBytes] = spans.map { f in
+                let p = f.map { UnsafeRawBufferPointer(rebasing: all[$0]) }
+                return CheckBytes(subject: p[0], action: p[1], resourceType: p[2], resourceID: p[3])
+            }
+            for (n, r) in reqs.enumerated() where n < 4096 {
+                precondition(graph.check(utf8: items[n], now: now) == graph.check(r, now: now), "check(utf8:) disagrees with check")
+            }
+            var off = 0
+            for round in 0..<(2 * batches) {
+                let warm = round >= batches
+                let t = DispatchTime.now().uptimeNanoseconds
+                for i in 0..<batch {
+                    let k = warm ? i & 1023 : (off + i) & (pool - 1)
+                    sink &+= Int(graph.check(utf8: items[k], now: now).reason.rawValue)
+                }
+                let e = DispatchTime.now().uptimeNanoseconds
+                if warm { warmBytesNs.append(Double(e - t) / Double(batch)) } else { bytesNs.append(Double(e - t) / Double(batch)) }
+                off &+= batch
+            }
+        }
+        bytesNs.sort()
+        warmBytesNs.sort()
         warmNs.sort()
         warmBaseNs.sort()
         checkNs.sort()
@@ -287,6 +323,10 @@ struct CheckBench {
             "warm_check_median_ns": pct(warmNs, 0.5),
             "warm_baseline_lookup_median_ns": pct(warmBaseNs, 0.5),
             "warm_check_vs_lookup_ratio": pct(warmNs, 0.5) / max(pct(warmBaseNs, 0.5), 0.001),
+            "utf8_check_median_ns": pct(bytesNs, 0.5),
+            "utf8_check_vs_lookup_ratio": pct(bytesNs, 0.5) / max(pct(baseNs, 0.5), 0.001),
+            "warm_utf8_check_median_ns": pct(warmBytesNs, 0.5),
+            "warm_utf8_check_vs_lookup_ratio": pct(warmBytesNs, 0.5) / max(pct(warmBaseNs, 0.5), 0.001),
             "allowed_fraction": Double(allowed) / Double(reqs.count),
             "sink": Double(sink & 1),
         ]
