@@ -266,6 +266,7 @@ final class JournalFollower {
         loader.notifier.notify(["READY=1", "STATUS=\(loader.statusLine())"])
         statusDirty = false
         lastStatus = .now
+        state.reloads.recordSighup()
     }
 
     // MARK: Journal apply

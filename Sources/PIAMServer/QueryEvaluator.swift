@@ -181,8 +181,11 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         /// The last apply: microseconds in all (journal read, engine apply, publish), in the
         /// engine's `applying`, its distinct keys and journal rows; the largest apply so far.
         public var lastApplyMicros, lastEngineApplyMicros, lastApplyKeys, lastApplyRows, maxApplyMicros: Int
+        /// SIGHUPs handled to the end, successful or not (added in 0.3.1; `piamctl reload` waits
+        /// for it to move).
+        public var sighups: Int?
         enum CodingKeys: String, CodingKey {
-            case applies
+            case applies, sighups
             case fullReloads = "full_reloads"
             case lastApplyMicros = "last_apply_us"
             case lastEngineApplyMicros = "last_engine_apply_us"
@@ -201,16 +204,21 @@ public struct StatusDocument: Codable, Sendable, Hashable {
     public var connections: Int
     public var requests: Int
     public var version: String
+    /// The daemon's process id (added in 0.3.1), for `piamctl reload`.
+    public var pid: Int32?
     public var reloads: Reloads?
 
     enum CodingKeys: String, CodingKey {
-        case state, revision, counts, connections, requests, version, reloads
+        case state, revision, counts, connections, requests, version, reloads, pid
         case degradedReason = "degraded_reason"
         case uptimeSeconds = "uptime_s"
         case lastReload = "last_reload"
     }
 
     init(snapshot: Snapshot, state: GraphState) {
+        // Read before `degraded`: a reload helper that sees this count move must also see the
+        // state the reload it counts left behind.
+        let sighups = state.reloads.sighups.load(ordering: .acquiring)
         let c = snapshot.counts
         let degraded = state.degraded
         self.state = degraded == nil ? "serving" : "degraded"
@@ -224,14 +232,15 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         connections = state.connections.load(ordering: .relaxed)
         requests = state.requests.load(ordering: .relaxed)
         version = piamdVersion
+        pid = getpid()
         let r = state.reloads
         reloads = Reloads(applies: r.applies.load(ordering: .relaxed), fullReloads: r.fullReloads.load(ordering: .relaxed),
                           lastApplyMicros: r.lastApplyMicros.load(ordering: .relaxed),
                           lastEngineApplyMicros: r.lastEngineApplyMicros.load(ordering: .relaxed),
                           lastApplyKeys: r.lastApplyKeys.load(ordering: .relaxed), lastApplyRows: r.lastApplyRows.load(ordering: .relaxed),
-                          maxApplyMicros: r.maxApplyMicros.load(ordering: .relaxed))
+                          maxApplyMicros: r.maxApplyMicros.load(ordering: .relaxed), sighups: sighups)
     }
 }
 
 /// piamd's version string.
-public let piamdVersion = "0.3.0"
+public let piamdVersion = "0.3.1"

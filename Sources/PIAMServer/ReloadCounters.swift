@@ -7,6 +7,10 @@ public final class ReloadCounters: Sendable {
     public let applies = Atomic<Int>(0)
     /// Full loads published, the startup load included.
     public let fullReloads = Atomic<Int>(0)
+    /// SIGHUPs handled to the end, whether the reload they asked for succeeded or not. Counted
+    /// after `READY=1` is sent, so a reload helper (`piamctl reload`) that waits for this
+    /// number to move exits only once systemd has been told the reload is over.
+    public let sighups = Atomic<Int>(0)
     /// Microseconds the last apply took: journal read, engine apply, publish.
     public let lastApplyMicros = Atomic<Int>(0)
     /// Microseconds the engine's `applying` took in the last apply.
@@ -36,4 +40,7 @@ public final class ReloadCounters: Sendable {
 
     /// Records one published full load.
     public func recordFullReload() { fullReloads.add(1, ordering: .relaxed) }
+
+    /// Records one SIGHUP handled to the end.
+    public func recordSighup() { sighups.add(1, ordering: .releasing) }
 }

@@ -35,7 +35,7 @@ struct Piamctl: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, DemoCommand.self, ImportCommand.self, ExportCommand.self,
             CheckCommand.self, ExplainCommand.self, WhoCanCommand.self, CanAssignCommand.self,
-            AccessCommand.self, ListCommand.self, StatusCommand.self, JournalCommand.self,
+            AccessCommand.self, ListCommand.self, StatusCommand.self, ReloadCommand.self, JournalCommand.self,
             // Delegated administration (AdminCommands*.swift).
             OrgCommand.self, EntitleCommand.self, UnentitleCommand.self, UserCommand.self, RoleCommand.self,
             GrantCommand.self, RevokeCommand.self, OrgGrantCommand.self, OrgRevokeCommand.self,

@@ -347,6 +347,42 @@ struct ReloadTests {
         await d.stop()
     }
 
+    @Test("piamctl reload: SIGHUP, waits until piamd has reloaded (exit 0); a failed reload exits 1 with the reason; no daemon exits 2")
+    func piamctlReload() async throws {
+        let f = try Fixture()
+        let d = try await DaemonProcess(f, env: ["PIAMD_RELOAD_POLL_MS": "0"])
+        let c = try await d.client()
+        var doc = try await statusDocument(c)
+        #expect(doc["pid"] as? Int == Int(d.process.processIdentifier))
+        let full0 = reloadCounter(doc, "full_reloads"), hups0 = reloadCounter(doc, "sighups")
+        // No --pid: piamctl signals the pid STATUS reports. When it returns, the reload is over.
+        var r = try await piamctl(["reload", "--socket", f.socket, "--json"], in: f)
+        #expect(r.code == 0, "\(r.err)")
+        let result = (try? JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]) ?? [:]
+        #expect(result["reloaded"] as? Bool == true && result["state"] as? String == "serving", "\(r.out)")
+        doc = try await statusDocument(c)
+        #expect(reloadCounter(doc, "sighups") == hups0 + 1 && reloadCounter(doc, "full_reloads") == full0 + 1, "\(doc)")
+        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "sighup")
+
+        // The file corrupted in place: the reload fails, piamd keeps serving, piamctl says why.
+        let rev = try await c.ping()
+        let fd = open(f.db, O_WRONLY)
+        let garbage = [UInt8](repeating: 0x5A, count: 100)
+        #expect(pwrite(fd, garbage, garbage.count, 0) == garbage.count)
+        close(fd)
+        r = try await piamctl(["reload", "--socket", f.socket, "--pid", String(d.process.processIdentifier)], in: f)
+        #expect(r.code == 1, "\(r.out) \(r.err)")
+        #expect(r.err.hasPrefix("piamctl: reload failed: ") && r.err.contains("still serving revision \(rev)"), "\(r.err)")
+        #expect(r.err.split(separator: "\n").count == 1, "one line: \(r.err)")
+        #expect(try await c.ping() == rev)
+        await c.close()
+        await d.stop()
+
+        // No daemon: one line, exit 2.
+        r = try await piamctl(["reload", "--socket", f.socket], in: f)
+        #expect(r.code == 2 && r.err.hasPrefix("piamctl: ") && r.err.split(separator: "\n").count == 1, "\(r.err)")
+    }
+
     @Test("a writer holding the database for seconds: queries keep being answered at once; its commit is then seen")
     func lockedWriter() async throws {
         let f = try Fixture()

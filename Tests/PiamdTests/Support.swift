@@ -183,3 +183,25 @@ func status(ofRaw payload: [UInt8]) -> UInt16 { UInt16(payload[2]) << 8 | UInt16
 func requestID(ofRaw payload: [UInt8]) -> UInt32 {
     UInt32(payload[4]) << 24 | UInt32(payload[5]) << 16 | UInt32(payload[6]) << 8 | UInt32(payload[7])
 }
+
+/// Runs piamctl without blocking a thread: output to files, the exit awaited by polling.
+func piamctl(_ args: [String], in f: Fixture) async throws -> (code: Int32, out: String, err: String) {
+    let id = UUID().uuidString.prefix(8)
+    let out = f.path("out-\(id)"), err = f.path("err-\(id)")
+    _ = FileManager.default.createFile(atPath: out, contents: nil)
+    _ = FileManager.default.createFile(atPath: err, contents: nil)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: builtBinary("piamctl"))
+    p.arguments = args
+    var e = ProcessInfo.processInfo.environment
+    e.removeValue(forKey: "PIAM_DB")
+    e.removeValue(forKey: "PIAM_SOCKET")
+    p.environment = e
+    p.standardInput = FileHandle.nullDevice
+    p.standardOutput = FileHandle(forWritingAtPath: out)
+    p.standardError = FileHandle(forWritingAtPath: err)
+    try p.run()
+    while p.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+    return (p.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+}
