@@ -275,22 +275,9 @@ struct CheckBench {
         }
         // The same requests through `check(utf8:)` — ids as UTF-8 bytes, as piamd's socket decodes
         // them — cold (the whole pool) and warm (the 1,024 hot ones).
-        var arena: [UInt8] = []
-        var spans: [[Range<Int>]] = []
-        for r in reqs {
-            spans.append([r.subject, r.action, r.resource.type, r.resource.id].map { f in
-                let start = arena.count
-                arena.append(contentsOf: f.utf8)
-                return start..<arena.count
-            })
-        }
         var bytesNs: [Double] = []
         var warmBytesNs: [Double] = []
-        arena.withUnsafeBytes { all in
-            let items: [CheckBytes] = spans.map { f in
-                let p = f.map { UnsafeRawBufferPointer(rebasing: all[$0]) }
-                return CheckBytes(subject: p[0], action: p[1], resourceType: p[2], resourceID: p[3])
-            }
+        ByteRequests(reqs).withItems { items in
             for (n, r) in reqs.enumerated() where n < 4096 {
                 precondition(graph.check(utf8: items[n], now: now) == graph.check(r, now: now), "check(utf8:) disagrees with check")
             }

@@ -36,6 +36,9 @@ struct GraphSize: Sendable {
 struct Fixture: Sendable {
     let graph: AccessGraph
     let mix: CheckMix
+    /// The mix's allowed and denied requests as UTF-8 bytes, for `check(utf8:)`.
+    let allowedBytes: ByteRequests
+    let deniedBytes: ByteRequests
     let now: Timestamp
     let size: GraphSize
     /// `(actor, target, role)` triples for `canAssign`: an admin of the target's org and a role.
@@ -89,7 +92,8 @@ struct Fixture: Sendable {
             assigns.append((admin, target, ["claims-viewer", "policy-viewer", "catalog-reader", "quote-creator"][assigns.count % 4]))
         }
         let resources = graph.allResources.filter { $0.type == "claim" }.prefix(4096).map { ResourceRef(type: $0.type, id: $0.id) }
-        return Fixture(graph: graph, mix: mix, now: now, size: size, assigns: assigns,
+        return Fixture(graph: graph, mix: mix, allowedBytes: ByteRequests(mix.allowed), deniedBytes: ByteRequests(mix.denied),
+                       now: now, size: size, assigns: assigns,
                        claimReaders: mix.allowed.map(\.subject), resources: Array(resources))
     }
 }
@@ -120,6 +124,17 @@ let benchmarks: @Sendable () -> Void = {
             let reqs = f.mix.denied
             benchmark.startMeasurement()
             for i in benchmark.scaledIterations { blackHole(f.graph.check(reqs[i % reqs.count], now: f.now)) }
+        }
+        // The same requests with their ids as bytes: piamd's socket path (`check(utf8:)`).
+        for allow in [true, false] {
+            Benchmark("check utf8 \(allow ? "allow" : "deny") \(n)") { benchmark in
+                let f = Fixture.get(size)
+                (allow ? f.allowedBytes : f.deniedBytes).withItems { items in
+                    benchmark.startMeasurement()
+                    for i in benchmark.scaledIterations { blackHole(f.graph.check(utf8: items[i % items.count], now: f.now)) }
+                    benchmark.stopMeasurement()
+                }
+            }
         }
         Benchmark("checkBatch 128 \(n)", configuration: .init(scalingFactor: .one)) { benchmark in
             let f = Fixture.get(size)
