@@ -87,9 +87,7 @@ struct ReloadCommand: AsyncParsableCommand {
             print("reloaded: serving revision \(after.revision) (process \(target), \(Self.seconds(waited / 1000)) s)")
         }
         if !ok {
-            if !json {
-                FileHandle.standardError.write(Data("piamctl: reload failed: \(after.degradedReason ?? "piamd is degraded"); still serving revision \(after.revision)\n".utf8))
-            }
+            FileHandle.standardError.write(Data("piamctl: reload failed: \(after.degradedReason ?? "piamd is degraded"); still serving revision \(after.revision)\n".utf8))
             throw ExitCode(1)
         }
     }
