@@ -195,7 +195,9 @@ struct CheckBench {
         ]
         // A fixed pool of requests, built before timing: realistic mixes of partner users acting
         // on registered resources, other users and orgs (some in their partner, many not).
-        let pool = min(count, 1 << 16)
+        // A power of two (indexes are masked) of at least 1,024 (the warm set), at most 65,536.
+        var pool = 1024
+        while pool < min(count, 1 << 16) { pool <<= 1 }
         var reqs: [CheckRequest] = []
         reqs.reserveCapacity(pool)
         // Half the requests are people acting on their own work (an owner on its resource, a
