@@ -88,7 +88,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PIAMEngineTests", dependencies: ["PIAMEngine"]),
-        .testTarget(name: "PIAMStoreTests", dependencies: ["PIAMStore", "PIAMEngine"]),
+        .testTarget(name: "PIAMStoreTests", dependencies: ["PIAMStore", "PIAMEngine", "PIAMDemo"]),
         .testTarget(
             name: "PIAMWireTests",
             dependencies: [
