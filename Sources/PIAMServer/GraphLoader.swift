@@ -213,13 +213,16 @@ final class JournalFollower {
         let s: Store
         let loaded: LoadedGraph
         let version: Int
+        let dv: Int64
         do throws(PIAMError) {
             s = try Store(path: path, readOnly: true)
             // Wait at most a second for a lock (a rollback-journal writer, WAL recovery): the
             // thread then reports degraded instead of hanging; queries are never waiting on it.
             try s.db.execute("PRAGMA busy_timeout=1000")
-            (loaded, version) = try s.db.withTransaction { () throws(PIAMError) -> (LoadedGraph, Int) in
-                (try s.loadGraph(), try s.schemaVersion)
+            // data_version in the same read transaction as the graph: read after it, a commit
+            // landing in between would be in the baseline and never be applied.
+            (loaded, version, dv) = try s.db.withTransaction { () throws(PIAMError) -> (LoadedGraph, Int, Int64) in
+                (try s.loadGraph(), try s.schemaVersion, try s.dataVersion())
             }
         } catch where error.message.contains("readonly") {
             throw PIAMError(error.code, "\(error.message) — in a read-only directory piamd needs \(path)-wal and -shm to exist; any piamctl write (e.g. piamctl init --db \(path)) creates them")
@@ -227,7 +230,6 @@ final class JournalFollower {
         guard case .ok(let after) = FileProbe.probe(path), after == before else {
             throw PIAMError(.database, "\(path) was replaced while it was being loaded")
         }
-        let dv = try s.dataVersion()
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         let snapshot = Snapshot(graph: loaded.graph, revision: loaded.revision, loadSeconds: seconds, cause: cause)
         // Counted before publishing: a client released by the publish may ask STATUS at once.
@@ -314,6 +316,10 @@ final class JournalFollower {
             state.publish(Snapshot(graph: graph, revision: set.revision, loadedAt: current.loadedAt,
                                    loadSeconds: current.loadSeconds, cause: current.cause))
             statusDirty = true
+            let abandoned = graph.reclaimable
+            if config.reloadReclaimSlots > 0 && abandoned >= config.reloadReclaimSlots {
+                return tryFullReload(cause: "reclaim", why: "\(abandoned) slots abandoned by incremental applies (reload.reclaim_slots \(config.reloadReclaimSlots))")
+            }
             if logger.logLevel <= .debug {
                 logger.debug("journal applied", metadata: [
                     "trigger": "\(trigger.rawValue)", "revision": "\(set.base) -> \(set.revision)",
