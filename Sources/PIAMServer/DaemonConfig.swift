@@ -57,6 +57,9 @@ public struct DaemonConfig: Sendable, Hashable {
     public var consistencyTimeoutMS = 1000
     /// How often the database is polled for commits.
     public var reloadPollMS = 1000
+    /// A full reload (cause `reclaim`) once incremental applies have abandoned this many slots
+    /// (old assignment lists, removed users and resources: 16–100 bytes each); 0 = never.
+    public var reloadReclaimSlots = 1_048_576
     /// Event-loop threads answering queries (0: one per core).
     public var threads = 0
     /// The log threshold.
@@ -79,7 +82,7 @@ public struct DaemonConfig: Sendable, Hashable {
         ("limits.max_frame_bytes", .int), ("limits.max_connections", .int), ("limits.max_list", .int),
         ("limits.idle_timeout_ms", .int),
         ("consistency.timeout_ms", .int),
-        ("reload.poll_ms", .int),
+        ("reload.poll_ms", .int), ("reload.reclaim_slots", .int),
         ("server.threads", .int),
         ("log.level", .string),
     ]
@@ -201,6 +204,7 @@ public struct DaemonConfig: Sendable, Hashable {
         c.idleTimeoutMS = try int("limits.idle_timeout_ms", c.idleTimeoutMS, min: 1)
         c.consistencyTimeoutMS = try int("consistency.timeout_ms", c.consistencyTimeoutMS)
         c.reloadPollMS = try int("reload.poll_ms", c.reloadPollMS)
+        c.reloadReclaimSlots = try int("reload.reclaim_slots", c.reloadReclaimSlots)
         c.threads = try int("server.threads", c.threads)
         if let l = str("log.level") {
             guard let level = Logger.Level(rawValue: l.lowercased()) else {
@@ -292,7 +296,7 @@ extension DaemonConfig {
                 "idle_timeout_ms": idleTimeoutMS,
             ],
             "consistency": ["timeout_ms": consistencyTimeoutMS],
-            "reload": ["poll_ms": reloadPollMS],
+            "reload": ["poll_ms": reloadPollMS, "reclaim_slots": reloadReclaimSlots],
             "server": ["threads": threads],
             "log": ["level": logLevel.rawValue],
         ]

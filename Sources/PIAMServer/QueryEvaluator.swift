@@ -184,8 +184,11 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         /// SIGHUPs handled to the end, successful or not (added in 0.3.1; `piamctl reload` waits
         /// for it to move).
         public var sighups: Int?
+        /// Slots the served graph's incremental applies abandoned, which a full reload gives back
+        /// (at `reload.reclaim_slots` piamd does one; added in 0.3.1).
+        public var reclaimable: Int?
         enum CodingKeys: String, CodingKey {
-            case applies, sighups
+            case applies, sighups, reclaimable
             case fullReloads = "full_reloads"
             case lastApplyMicros = "last_apply_us"
             case lastEngineApplyMicros = "last_engine_apply_us"
@@ -238,7 +241,8 @@ public struct StatusDocument: Codable, Sendable, Hashable {
                           lastApplyMicros: r.lastApplyMicros.load(ordering: .relaxed),
                           lastEngineApplyMicros: r.lastEngineApplyMicros.load(ordering: .relaxed),
                           lastApplyKeys: r.lastApplyKeys.load(ordering: .relaxed), lastApplyRows: r.lastApplyRows.load(ordering: .relaxed),
-                          maxApplyMicros: r.maxApplyMicros.load(ordering: .relaxed), sighups: sighups)
+                          maxApplyMicros: r.maxApplyMicros.load(ordering: .relaxed), sighups: sighups,
+                          reclaimable: snapshot.graph.reclaimable)
     }
 }
 

@@ -383,6 +383,46 @@ struct ReloadTests {
         #expect(r.code == 2 && r.err.hasPrefix("piamctl: ") && r.err.split(separator: "\n").count == 1, "\(r.err)")
     }
 
+    @Test("abandoned slots reach reload.reclaim_slots: one full reload (cause reclaim) gives them back; answers unchanged")
+    func reclaim() async throws {
+        let f = try Fixture()
+        let d = try await DaemonProcess(f, env: ["PIAMD_RELOAD_RECLAIM_SLOTS": "40", "PIAMD_RELOAD_POLL_MS": "0"])
+        let c = try await d.client()
+        var doc = try await statusDocument(c)
+        let full0 = reloadCounter(doc, "full_reloads")
+        #expect(reloadCounter(doc, "reclaimable") == 0, "\(doc)")
+        // carl.claims gains a role and loses it again, commit by commit: every apply gives him a
+        // new assignment list and abandons the old one.
+        var rev: Int64 = 0
+        var most = 0
+        for i in 0..<40 {
+            rev = try f.write { db throws(PIAMError) in
+                if i % 2 == 0 {
+                    try db.execute("INSERT INTO assignments(user, role, scope) VALUES ('carl.claims', 'policy-viewer', 'hq-claims')")
+                } else {
+                    try db.execute("DELETE FROM assignments WHERE user = 'carl.claims' AND role = 'policy-viewer'")
+                }
+            }
+            do { _ = try await c.ping(minRevision: rev) } catch { Issue.record("write \(i): \(error)\n\(d.log)"); break }
+            most = max(most, reloadCounter(try await statusDocument(c), "reclaimable"))
+        }
+        doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 && ($0["revision"] as? Int) == Int(rev) }
+        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "reclaim", "\(doc)")
+        #expect(most > 0, "abandoned slots grew with the applies")
+        #expect(reloadCounter(doc, "reclaimable") < 40)
+        #expect(d.log.contains("cause=reclaim"))
+        // The daemon answers as a graph loaded from scratch.
+        let fresh = try f.loaded().graph
+        let now = Timestamp(Date().timeIntervalSince1970 * 1000)
+        for (subject, action, resource) in [("carl.claims", "read", "CLM-00001"), ("carl.claims", "read", "POL-00001"), ("carl.claims", "submit", "CLM-00002")] {
+            let type = resource.hasPrefix("CLM") ? "claim" : "policy"
+            let a = try await c.check(subject: subject, action: action, resource: ResourceRef(type: type, id: resource))
+            #expect(a.value == fresh.check(subject: subject, action: action, resource: ResourceRef(type: type, id: resource), now: now))
+        }
+        await c.close()
+        await d.stop()
+    }
+
     @Test("a writer holding the database for seconds: queries keep being answered at once; its commit is then seen")
     func lockedWriter() async throws {
         let f = try Fixture()
