@@ -35,6 +35,8 @@ struct Piamd: AsyncParsableCommand {
                 limits.idle_timeout_ms  300000                 close connections idle this long
                 consistency.timeout_ms  1000                   how long a min_revision request may wait
                 reload.poll_ms          1000                   poll the database for commits (0 = off)
+                reload.reclaim_slots    1048576                full reload once applies abandoned this many
+                                                               slots, to give their memory back (0 = never)
                 server.threads          0                      event-loop threads (0 = one per core)
                 log.level               info                   trace, debug, info, notice, warning, error, critical
                 http.listen             (off)                  the HTTP face: unix:/path or 127.0.0.1:PORT ([::1], localhost)
@@ -60,7 +62,8 @@ struct Piamd: AsyncParsableCommand {
               Run as Type=notify: READY=1 once the graph is loaded and the socket listens; \
             STATUS= with the revision and counts; EXTEND_TIMEOUT_USEC= during a long first load; \
             WATCHDOG=1 every WatchdogSec/2 only after a probe through the real query path \
-            succeeded; RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a SIGHUP reload; \
+            succeeded; RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a SIGHUP reload \
+            (the unit's ExecReload= is `piamctl reload`, which waits for it to finish); \
             STOPPING=1 on shutdown. With socket activation the socket passed by systemd \
             (FileDescriptorName=piamd, or the only one passed) is used instead of socket.path. \
             Under systemd (JOURNAL_STREAM set) log lines carry syslog priorities for journald.
