@@ -39,6 +39,15 @@ extension Fixture {
         return try store.revision()
     }
 
+    /// Overwrites the database's first 100 bytes (its SQLite header) in place with garbage.
+    func corruptHeader() throws {
+        let fd = open(db, O_WRONLY)
+        guard fd >= 0 else { throw PIAMError(.io, "cannot open \(db): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let garbage = [UInt8](repeating: 0x5A, count: 100)
+        guard pwrite(fd, garbage, garbage.count, 0) == garbage.count else { throw PIAMError(.io, "cannot write \(db)") }
+    }
+
     /// A complete copy of the database at `path` (VACUUM INTO), and the original's WAL
     /// checkpointed and truncated, so renaming the copy over the original later mixes no frames.
     func snapshotCopy(to path: String) throws {
@@ -366,10 +375,7 @@ struct ReloadTests {
 
         // The file corrupted in place: the reload fails, piamd keeps serving, piamctl says why.
         let rev = try await c.ping()
-        let fd = open(f.db, O_WRONLY)
-        let garbage = [UInt8](repeating: 0x5A, count: 100)
-        #expect(pwrite(fd, garbage, garbage.count, 0) == garbage.count)
-        close(fd)
+        try f.corruptHeader()
         r = try await piamctl(["reload", "--socket", f.socket, "--pid", String(d.process.processIdentifier)], in: f)
         #expect(r.code == 1, "\(r.out) \(r.err)")
         #expect(r.err.hasPrefix("piamctl: reload failed: ") && r.err.contains("still serving revision \(rev)"), "\(r.err)")
@@ -487,11 +493,7 @@ struct ReloadTests {
         let good = f.path("good.db")
         try f.snapshotCopy(to: good)
         let rev = try await c.ping()
-        let fd = open(f.db, O_WRONLY)
-        #expect(fd >= 0)
-        let garbage = [UInt8](repeating: 0x5A, count: 100)
-        #expect(pwrite(fd, garbage, garbage.count, 0) == garbage.count)
-        close(fd)
+        try f.corruptHeader()
         var doc = try await waitForStatus(c) { $0["state"] as? String == "degraded" }
         #expect((doc["degraded_reason"] as? String)?.contains("corrupt") == true, "\(doc)")
         let a = try await c.check(subject: "carl.claims", action: "read", resource: ResourceRef(type: "claim", id: "CLM-00001"))
