@@ -4,7 +4,7 @@ import PIAMEngine
 /// What woke the loader's thread.
 struct Wake: OptionSet {
     let rawValue: UInt8
-    /// The database, its `-wal`, `-shm` or `-journal` file was written, created, removed or renamed.
+    /// The database, its `-wal` or `-journal` file was written, created, removed or renamed.
     static let file = Wake(rawValue: 1)
     /// ``ChangeWatcher/wake()``: a catch-up request, SIGHUP or shutdown.
     static let request = Wake(rawValue: 2)
@@ -34,7 +34,9 @@ final class ChangeWatcher: Sendable {
         let slash = databasePath.lastIndex(of: "/")
         let dir = slash.map { $0 == databasePath.startIndex ? "/" : String(databasePath[..<$0]) } ?? "."
         let base = slash.map { String(databasePath[databasePath.index(after: $0)...]) } ?? databasePath
-        names = [base, base + "-wal", base + "-shm", base + "-journal"]
+        // Not `-shm`: readers (piamd itself among them) write their read marks there, and a
+        // commit always writes the database, `-wal` or `-journal`.
+        names = [base, base + "-wal", base + "-journal"]
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else { throw PIAMError(.io, "pipe: \(String(cString: strerror(errno)))") }
         for fd in pipeFDs {

@@ -55,8 +55,13 @@ public struct DaemonConfig: Sendable, Hashable {
     public var idleTimeoutMS = 300_000
     /// How long a request with `min_revision` may wait for the graph to catch up.
     public var consistencyTimeoutMS = 1000
-    /// How often the database is polled for commits.
+    /// How often piamd proves it is current: it reopens its connection and compares the
+    /// database's revision with the served one (catching up when behind). inotify and
+    /// `min_revision` requests find commits at once in between. See ``reloadVerifyMS``.
     public var reloadPollMS = 1000
+    /// The verification interval in effect: `reload.poll_ms`, where 0 (which once turned polling
+    /// off) means the default 1000 — piamd never runs unverified.
+    public var reloadVerifyMS: Int { reloadPollMS > 0 ? reloadPollMS : 1000 }
     /// A full reload (cause `reclaim`) once incremental applies have abandoned this many slots
     /// (old assignment lists, removed users and resources: 16–100 bytes each); 0 = never.
     public var reloadReclaimSlots = 1_048_576

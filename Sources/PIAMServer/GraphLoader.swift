@@ -112,7 +112,7 @@ public final class GraphLoader: Service, Sendable {
         for await _ in exited {}
     }
 
-    /// The loader thread: the first load, then one wait and one check per wake-up until stopped.
+    /// The loader thread: the first load, then one wait and one cycle per wake-up until stopped.
     private func threadMain(watcher: ChangeWatcher, started: CheckedContinuation<Void, any Error>) {
         let follower = JournalFollower(loader: self)
         do {
@@ -123,16 +123,14 @@ public final class GraphLoader: Service, Sendable {
         }
         started.resume()
         while true {
-            var timeout: Int32 = config.reloadPollMS > 0 ? Int32(clamping: config.reloadPollMS) : -1
-            if follower.statusDirty { timeout = timeout < 0 ? 1000 : min(timeout, 1000) }
-            let woke = watcher.wait(timeoutMS: timeout)
+            let woke = watcher.wait(timeoutMS: follower.nextWakeMS())
             let requested = flags.exchange(0, ordering: .sequentiallyConsistent)
             if requested & Self.stopFlag != 0 { return }
             if requested & Self.sighupFlag != 0 {
                 follower.sighup()
             } else {
                 let cause: Cause = woke.contains(.file) ? .inotify : requested & Self.catchUpFlag != 0 ? .catchUp : .poll
-                follower.check(cause)
+                follower.cycle(cause)
             }
             follower.notifyStatusIfDue()
         }
@@ -157,36 +155,49 @@ struct FileIdentity: Equatable {
     var inode: UInt64
 }
 
-/// What the database path holds now, checked before every cycle (a stat and a 16-byte read).
+/// What the database path holds now, checked before every cycle: one `stat(2)`.
+///
+/// Never `open(2)` the database file outside SQLite in this process: on POSIX, `close()` of any
+/// descriptor of a file drops every advisory lock the process holds on it, SQLite's included.
+/// piamd would then hold no lock on its database while its connection believes it does, and the
+/// next foreign connection to close would think itself the last, checkpoint, and delete the WAL
+/// and its index under piamd (which then never sees another commit). Whether the file is an
+/// SQLite database at all is SQLite's to say, on the next read.
 enum FileProbe {
     case ok(FileIdentity)
     case fault(String)
-
-    static let magic = Array("SQLite format 3\0".utf8)
 
     static func probe(_ path: String) -> FileProbe {
         var st = stat()
         guard stat(path, &st) == 0 else {
             return .fault(errno == ENOENT ? "database file \(path) is missing" : "cannot stat \(path): \(String(cString: strerror(errno)))")
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .fault("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var header = [UInt8](repeating: 0, count: 16)
-        let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 16, 0) }
-        guard n == 16, header == magic else { return .fault("database file \(path) is corrupt (no SQLite header)") }
+        guard st.st_mode & S_IFMT == S_IFREG else { return .fault("\(path) is not a regular file") }
         return .ok(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
     }
 }
 
-/// The loader thread's state: the long-lived connection and what the published graph was read
-/// from. Created on, and confined to, that thread (it holds a non-`Sendable` `Store`).
+/// The loader thread's state: the connection the follower reads through and what the published
+/// graph was read from. Created on, and confined to, that thread (it holds a non-`Sendable`
+/// `Store`).
+///
+/// Three promises, each guarding against a way a follower can fall silently behind:
+/// - **No file access outside SQLite** (``FileProbe``): the process never loses SQLite's locks,
+///   so no other program's connection can delete the WAL under it.
+/// - **Verification** every `reload.poll_ms`, whatever woke the thread: the connection is closed
+///   and opened anew — piamd's only connection to the file, so SQLite maps the WAL index afresh
+///   from the path — and the database's revision read through it is compared with the served
+///   one; behind → catch up. A follower fooled by a stale WAL index, a missed inotify event or a
+///   replaced `-wal` is found within one interval. ``GraphState`` turns "behind for longer than
+///   `consistency.timeout_ms`" and "not verified for an interval plus that" into `degraded`.
+/// - **Back-off** after a failure (100 ms doubling to 5 s): wake-ups during it are coalesced into
+///   the retry, and a failure is logged when it starts or changes, not per attempt.
 final class JournalFollower {
     let loader: GraphLoader
     var config: DaemonConfig { loader.config }
     var state: GraphState { loader.state }
     var logger: Logger { loader.logger }
-    /// The connection the published graph was read through (nil before the first load).
+    /// The connection the follower reads through (nil before the first load and after a fault).
     private var store: Store?
     private var identity: FileIdentity?
     private var schemaVersion = 0
@@ -197,8 +208,47 @@ final class JournalFollower {
     /// A STATUS= line is owed to systemd (applies send it at most once a second).
     private(set) var statusDirty = false
     private var lastStatus = ContinuousClock.now
+    /// The verification interval (`reload.poll_ms`) and when the next verification is due.
+    let verifyInterval: Duration
+    private var nextVerify = ContinuousClock.now
+    /// After a failure: no attempt before `retryAt`; the delay doubles up to ``maxBackoff``.
+    private var retryAt: ContinuousClock.Instant?
+    private var backoff: Duration = .zero
+    static let firstBackoff: Duration = .milliseconds(100)
+    static let maxBackoff: Duration = .seconds(5)
+    /// The freshness verdict last logged (``GraphState/degraded`` minus faults), to log a change once.
+    private var staleLogged = false
 
-    init(loader: GraphLoader) { self.loader = loader }
+    init(loader: GraphLoader) {
+        self.loader = loader
+        verifyInterval = .milliseconds(loader.config.reloadVerifyMS)
+    }
+
+    /// Milliseconds until the thread must run a cycle by itself: the next verification, the end
+    /// of a back-off, or an owed STATUS= line.
+    func nextWakeMS() -> Int32 {
+        let now = ContinuousClock.now
+        // While backing off, nothing runs before the retry; otherwise the next verification.
+        var due = retryAt ?? nextVerify
+        if statusDirty { due = min(due, lastStatus + .seconds(1)) }
+        // The freshness verdict changes with time alone: look again when it can next change.
+        due = min(due, now + verifyInterval)
+        return Int32(clamping: max(0, GraphState.ms(due - now)) + 1)
+    }
+
+    /// Opens the read connection (the only one this process holds on the file).
+    private func openConnection() throws(PIAMError) -> Store {
+        let path = config.databasePath
+        do throws(PIAMError) {
+            let s = try Store(path: path, readOnly: true)
+            // Wait at most a second for a lock (a rollback-journal writer, WAL recovery): the
+            // thread then reports degraded instead of hanging; queries are never waiting on it.
+            try s.db.execute("PRAGMA busy_timeout=1000")
+            return s
+        } catch where error.message.contains("readonly") {
+            throw PIAMError(error.code, "\(error.message) — in a read-only directory piamd needs \(path)-wal and -shm to exist; any piamctl write (e.g. piamctl init --db \(path)) creates them")
+        }
+    }
 
     // MARK: Full reload
 
@@ -206,26 +256,22 @@ final class JournalFollower {
     func fullReload(cause: String) throws(PIAMError) {
         let path = config.databasePath
         let start = ContinuousClock.now
+        let wall = Date()
         guard case .ok(let before) = FileProbe.probe(path) else {
             if case .fault(let why) = FileProbe.probe(path) { throw PIAMError(.database, why) }
             throw PIAMError(.database, "\(path): unreadable")
         }
-        let s: Store
-        let loaded: LoadedGraph
-        let version: Int
-        let dv: Int64
-        do throws(PIAMError) {
-            s = try Store(path: path, readOnly: true)
-            // Wait at most a second for a lock (a rollback-journal writer, WAL recovery): the
-            // thread then reports degraded instead of hanging; queries are never waiting on it.
-            try s.db.execute("PRAGMA busy_timeout=1000")
-            // data_version in the same read transaction as the graph: read after it, a commit
-            // landing in between would be in the baseline and never be applied.
-            (loaded, version, dv) = try s.db.withTransaction { () throws(PIAMError) -> (LoadedGraph, Int, Int64) in
-                (try s.loadGraph(), try s.schemaVersion, try s.dataVersion())
-            }
-        } catch where error.message.contains("readonly") {
-            throw PIAMError(error.code, "\(error.message) — in a read-only directory piamd needs \(path)-wal and -shm to exist; any piamctl write (e.g. piamctl init --db \(path)) creates them")
+        state.setReloading(true)
+        defer { state.setReloading(false) }
+        // Close before opening: SQLite shares one WAL index per file among a process's
+        // connections, so a new connection opened beside a stale one would inherit its staleness.
+        store = nil
+        dataVersion = -1
+        let s = try openConnection()
+        // data_version in the same read transaction as the graph: read after it, a commit
+        // landing in between would be in the baseline and never be applied.
+        let (loaded, version, dv) = try s.db.withTransaction { () throws(PIAMError) -> (LoadedGraph, Int, Int64) in
+            (try s.loadGraph(), try s.schemaVersion, try s.dataVersion())
         }
         guard case .ok(let after) = FileProbe.probe(path), after == before else {
             throw PIAMError(.database, "\(path) was replaced while it was being loaded")
@@ -235,6 +281,9 @@ final class JournalFollower {
         // Counted before publishing: a client released by the publish may ask STATUS at once.
         state.reloads.recordFullReload()
         state.publish(snapshot)
+        // A fresh connection read the whole database at `start`: verified as of then.
+        state.recordVerification(databaseRevision: loaded.revision, at: start, wall: wall)
+        nextVerify = start + verifyInterval
         store = s
         identity = after
         schemaVersion = version
@@ -251,19 +300,22 @@ final class JournalFollower {
 
     /// A full reload that reports its failure as degraded instead of throwing.
     private func tryFullReload(cause: String, why: String) {
-        logger.info("full reload", metadata: ["cause": "\(cause)", "reason": "\(why)"])
+        // Logged when piamd is healthy; while degraded, retries are debug lines (``fail`` says
+        // what went wrong once).
+        logger.log(level: state.fault == nil ? .info : .debug, "full reload", metadata: ["cause": "\(cause)", "reason": "\(why)"])
         do {
             try fullReload(cause: cause)
-            recovered()
+            succeeded()
         } catch {
-            reopenReason = why
-            degrade("reload failed: \(error.message)")
+            fail("reload failed: \(error.message)", reopen: why)
         }
     }
 
     func sighup() {
         loader.notifier.notify(["RELOADING=1", "MONOTONIC_USEC=\(Systemd.monotonicMicroseconds())", "STATUS=reloading (SIGHUP)"])
         logger.notice("SIGHUP: full reload")
+        // An operator asked: try now, whatever the back-off says.
+        retryAt = nil
         tryFullReload(cause: GraphLoader.Cause.sighup.rawValue, why: "SIGHUP")
         loader.notifier.notify(["READY=1", "STATUS=\(loader.statusLine())"])
         statusDirty = false
@@ -273,31 +325,53 @@ final class JournalFollower {
 
     // MARK: Journal apply
 
+    /// One wake-up: skipped while backing off after a failure; a verification when one is due.
+    func cycle(_ trigger: GraphLoader.Cause) {
+        let now = ContinuousClock.now
+        if let r = retryAt, now < r {
+            logFreshness()
+            return
+        }
+        check(trigger, verify: now >= nextVerify)
+        logFreshness()
+    }
+
     /// One cycle: is the file still the one we read, did anything commit, and if so apply it.
-    func check(_ trigger: GraphLoader.Cause) {
+    /// With `verify`, the connection is opened anew first and the revision it reads is recorded
+    /// as proven (``GraphState/recordVerification(databaseRevision:at:wall:)``).
+    func check(_ trigger: GraphLoader.Cause, verify: Bool) {
         guard let current = state.snapshot else { return }
         switch FileProbe.probe(config.databasePath) {
         case .fault(let why):
-            reopenReason = reopenReason ?? why
-            degrade(why)
-            return
+            return fail(why, reopen: why)
         case .ok(let id):
             if id != identity { return tryFullReload(cause: "file-replaced", why: "the database file was replaced (new inode)") }
         }
         if let why = reopenReason { return tryFullReload(cause: "recovery", why: why) }
-        guard let store else { return tryFullReload(cause: "recovery", why: "no connection") }
         let start = ContinuousClock.now
+        let wall = Date()
         do throws(PIAMError) {
+            if verify || store == nil {
+                nextVerify = start + verifyInterval
+                store = nil  // closed first: see fullReload
+                store = try openConnection()
+                dataVersion = -1
+            }
+            guard let store else { return }
             let dv = try store.dataVersion()
             if dv == dataVersion {
-                recovered()
+                // A request waits for a revision a writer already returned, yet this connection
+                // sees no commit: prove it with a fresh connection now, not at the next interval.
+                if trigger == .catchUp && !verify { return check(trigger, verify: true) }
+                succeeded()
                 return
             }
             let set = try store.changes(after: current.revision, schemaVersion: schemaVersion)
             dataVersion = dv
             if let r = set.fullReload { return tryFullReload(cause: r.cause, why: r.description) }
             guard set.revision != current.revision else {
-                recovered()
+                if verify { state.recordVerification(databaseRevision: set.revision, at: start, wall: wall) }
+                succeeded()
                 return
             }
             let engineStart = ContinuousClock.now
@@ -315,6 +389,7 @@ final class JournalFollower {
                                       keys: set.changes.count, rows: set.journalRows)
             state.publish(Snapshot(graph: graph, revision: set.revision, loadedAt: current.loadedAt,
                                    loadSeconds: current.loadSeconds, cause: current.cause))
+            if verify { state.recordVerification(databaseRevision: set.revision, at: start, wall: wall) }
             statusDirty = true
             let abandoned = graph.reclaimable
             if config.reloadReclaimSlots > 0 && abandoned >= config.reloadReclaimSlots {
@@ -327,14 +402,13 @@ final class JournalFollower {
                     "us": "\(Self.micros(total))", "engine_us": "\(Self.micros(engine))",
                 ])
             }
-            recovered()
+            succeeded()
         } catch {
             if error.message.contains("locked") || error.message.contains("busy") {
                 // A writer holds the file locked past the busy timeout: the connection is fine.
-                degrade("database locked: \(error.message)")
+                fail("database locked: \(error.message)", reopen: nil)
             } else {
-                reopenReason = error.message
-                degrade("cannot read the database: \(error.message)")
+                fail("cannot read the database: \(error.message)", reopen: error.message)
             }
         }
     }
@@ -345,16 +419,45 @@ final class JournalFollower {
 
     // MARK: Health
 
-    private func degrade(_ reason: String) {
-        if state.setDegraded(reason) {
+    /// A cycle failed: serve the last good graph, say so (once per distinct reason), and back
+    /// off before the next attempt. `reopen`: the connection cannot be trusted; the next
+    /// successful cycle loads everything anew.
+    private func fail(_ reason: String, reopen: String?) {
+        if let reopen, reopenReason == nil { reopenReason = reopen }
+        backoff = backoff == .zero ? Self.firstBackoff : min(backoff * 2, Self.maxBackoff)
+        retryAt = ContinuousClock.now + backoff
+        let previous = state.fault
+        state.setDegraded(reason)
+        if previous == nil {
             logger.error("degraded: serving the last good graph", metadata: ["reason": "\(reason)"])
+            notifyStatus()
+        } else if previous != reason, backoff >= Self.maxBackoff {
+            // Still failing, for a new reason: said at most once per back-off period.
+            logger.warning("still degraded", metadata: ["reason": "\(reason)"])
             notifyStatus()
         }
     }
 
-    private func recovered() {
+    private func succeeded() {
+        retryAt = nil
+        backoff = .zero
         if state.setDegraded(nil) {
             logger.notice("recovered: the database is readable again")
+            notifyStatus()
+        }
+    }
+
+    /// Logs, once each way, when the served graph becomes (or stops being) unproven or behind —
+    /// the part of ``GraphState/degraded`` that time alone can change.
+    private func logFreshness() {
+        let stale = state.fault == nil ? state.degraded : nil
+        if let stale, !staleLogged {
+            staleLogged = true
+            logger.warning("degraded: cannot prove the served graph is current", metadata: ["reason": "\(stale)"])
+            notifyStatus()
+        } else if stale == nil && staleLogged && state.fault == nil {
+            staleLogged = false
+            logger.notice("current again: the served graph matches the database")
             notifyStatus()
         }
     }

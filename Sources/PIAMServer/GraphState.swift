@@ -48,7 +48,28 @@ public final class GraphState: Sendable {
         var waiters: [Waiter] = []
         var nextWaiter = 0
         var degraded: String?
+        var freshness = Freshness()
     }
+
+    /// What the loader last proved about the served graph against the database itself.
+    public struct Freshness: Sendable, Equatable {
+        /// When a read through a freshly opened connection last found the database's revision
+        /// (monotonic; nil before the first).
+        public var verifiedAt: ContinuousClock.Instant?
+        /// The same instant on the wall clock, for STATUS and `/metrics`.
+        public var verifiedWall: Date?
+        /// The database's revision at that read.
+        public var databaseRevision: Int64 = 0
+        /// Since when the database is known to be ahead of the served graph (nil: not behind).
+        public var behindSince: ContinuousClock.Instant?
+        /// A full reload is running: the loader is catching up, not idle.
+        public var reloading = false
+    }
+
+    /// How long the served graph may go unverified, or known behind, before piamd calls itself
+    /// degraded: `reload.poll_ms` + `consistency.timeout_ms`, and `consistency.timeout_ms`.
+    private let verifyGrace: Duration
+    private let behindGrace: Duration
 
     private let locked = NIOLockedValueBox(Locked())
     /// Open client connections.
@@ -68,9 +89,15 @@ public final class GraphState: Sendable {
     }
     private let startup = NIOLockedValueBox(Startup.waiting([]))
 
-    /// - Parameter wake: asks the loader to look for a newer revision at once.
-    public init(wake: @escaping @Sendable () -> Void) {
+    /// - Parameters:
+    ///   - pollMS: the loader's verification interval (`reload.poll_ms`).
+    ///   - timeoutMS: `consistency.timeout_ms`: how long piamd may be behind, or go unverified
+    ///     beyond one interval, before it reports itself degraded.
+    ///   - wake: asks the loader to look for a newer revision at once.
+    public init(pollMS: Int = 1000, timeoutMS: Int = 1000, wake: @escaping @Sendable () -> Void) {
         self.wake = wake
+        behindGrace = .milliseconds(max(0, timeoutMS))
+        verifyGrace = .milliseconds(max(1, pollMS) + max(0, timeoutMS))
     }
 
     /// How many snapshots have been published: a connection that took ``snapshot`` at one
@@ -82,10 +109,23 @@ public final class GraphState: Sendable {
     /// The graph queries are answered from (nil before the first load).
     public var snapshot: Snapshot? { locked.withLockedValue { $0.snapshot } }
 
-    /// Why the daemon is degraded (serving its last good graph), or nil when healthy.
-    public var degraded: String? { locked.withLockedValue { $0.degraded } }
+    /// Why the daemon is degraded (serving its last good graph, or unable to prove that graph is
+    /// the database's), or nil when healthy.
+    ///
+    /// Derived when asked, from the loader's last fault and its last verification, so that a
+    /// loader stuck in a system call still shows as degraded once its grace has passed: piamd
+    /// never reports `serving` while it is, or cannot prove it is not, behind the database.
+    public var degraded: String? {
+        let now = ContinuousClock.now
+        return locked.withLockedValue { s in s.degraded ?? Self.staleness(s, now: now, verifyGrace: verifyGrace, behindGrace: behindGrace) }
+    }
 
-    /// Marks the daemon degraded (or healthy with nil). Returns whether the state changed.
+    /// The last fault the loader reported (nil when its last cycle succeeded), without the
+    /// freshness rules of ``degraded``.
+    public var fault: String? { locked.withLockedValue { $0.degraded } }
+
+    /// Marks the daemon degraded by a fault (or clears the fault with nil). Returns whether the
+    /// fault state changed.
     @discardableResult
     public func setDegraded(_ reason: String?) -> Bool {
         locked.withLockedValue { s in
@@ -94,10 +134,52 @@ public final class GraphState: Sendable {
         }
     }
 
+    /// The freshness record (STATUS, `/metrics`).
+    public var freshness: Freshness { locked.withLockedValue { $0.freshness } }
+
+    /// The loader read the database's revision `databaseRevision` through a connection that
+    /// cannot be looking at a stale WAL index, at `at`; compared with the served snapshot.
+    public func recordVerification(databaseRevision: Int64, at: ContinuousClock.Instant, wall: Date) {
+        locked.withLockedValue { s in
+            s.freshness.verifiedAt = at
+            s.freshness.verifiedWall = wall
+            s.freshness.databaseRevision = databaseRevision
+            let served = s.snapshot?.revision ?? -1
+            if databaseRevision > served {
+                if s.freshness.behindSince == nil { s.freshness.behindSince = at }
+            } else {
+                s.freshness.behindSince = nil
+            }
+        }
+    }
+
+    /// A full reload started (`true`) or ended: while one runs, the time since the last
+    /// verification is not held against the daemon (it is catching up).
+    public func setReloading(_ on: Bool) {
+        locked.withLockedValue { $0.freshness.reloading = on }
+    }
+
+    private static func staleness(_ s: Locked, now: ContinuousClock.Instant, verifyGrace: Duration, behindGrace: Duration) -> String? {
+        guard let snap = s.snapshot else { return nil }
+        let f = s.freshness
+        if let since = f.behindSince, f.databaseRevision > snap.revision, now - since > behindGrace {
+            return "behind the database: serving revision \(snap.revision), the database is at \(f.databaseRevision) (for \(Self.ms(now - since)) ms)"
+        }
+        if !f.reloading, let at = f.verifiedAt, now - at > verifyGrace {
+            return "not verified current for \(Self.ms(now - at)) ms (serving revision \(snap.revision))"
+        }
+        return nil
+    }
+
+    static func ms(_ d: Duration) -> Int64 {
+        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    }
+
     /// Makes `snapshot` current and answers every waiter it satisfies.
     public func publish(_ snapshot: Snapshot) {
         let ready: [Waiter] = locked.withLockedValue { s in
             s.snapshot = snapshot
+            if snapshot.revision >= s.freshness.databaseRevision { s.freshness.behindSince = nil }
             var ready: [Waiter] = []
             s.waiters.removeAll { w in
                 if w.minRevision <= snapshot.revision { ready.append(w); return true }

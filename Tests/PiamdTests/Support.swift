@@ -186,22 +186,43 @@ func requestID(ofRaw payload: [UInt8]) -> UInt32 {
 
 /// Runs piamctl without blocking a thread: output to files, the exit awaited by polling.
 func piamctl(_ args: [String], in f: Fixture) async throws -> (code: Int32, out: String, err: String) {
+    try await runProcess(builtBinary("piamctl"), args, in: f)
+}
+
+/// Runs a program (absolute path) without blocking a thread, `input` on its standard input:
+/// output to files, the exit awaited by polling (60 s at most, then SIGKILL and an error).
+func runProcess(_ executable: String, _ args: [String], input: String? = nil, in f: Fixture,
+                timeout: Duration = .seconds(60)) async throws -> (code: Int32, out: String, err: String) {
     let id = UUID().uuidString.prefix(8)
     let out = f.path("out-\(id)"), err = f.path("err-\(id)")
     _ = FileManager.default.createFile(atPath: out, contents: nil)
     _ = FileManager.default.createFile(atPath: err, contents: nil)
+    defer { for p in [out, err] { try? FileManager.default.removeItem(atPath: p) } }
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: builtBinary("piamctl"))
+    p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = args
     var e = ProcessInfo.processInfo.environment
     e.removeValue(forKey: "PIAM_DB")
     e.removeValue(forKey: "PIAM_SOCKET")
     p.environment = e
-    p.standardInput = FileHandle.nullDevice
+    if let input {
+        let inFile = f.path("in-\(id)")
+        try input.write(toFile: inFile, atomically: true, encoding: .utf8)
+        p.standardInput = FileHandle(forReadingAtPath: inFile)
+    } else {
+        p.standardInput = FileHandle.nullDevice
+    }
     p.standardOutput = FileHandle(forWritingAtPath: out)
     p.standardError = FileHandle(forWritingAtPath: err)
     try p.run()
-    while p.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+    let deadline = ContinuousClock.now + timeout
+    while p.isRunning {
+        if ContinuousClock.now > deadline {
+            kill(p.processIdentifier, SIGKILL)
+            throw PIAMError(.server, "\(executable) \(args.joined(separator: " ")) did not finish in \(timeout)")
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
     return (p.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
             (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
 }
