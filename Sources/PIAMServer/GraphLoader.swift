@@ -271,7 +271,10 @@ final class JournalFollower {
         // data_version in the same read transaction as the graph: read after it, a commit
         // landing in between would be in the baseline and never be applied.
         let (loaded, version, dv) = try s.db.withTransaction { () throws(PIAMError) -> (LoadedGraph, Int, Int64) in
-            (try s.loadGraph(), try s.schemaVersion, try s.dataVersion())
+            // The database's revision, recorded before the build: a graph that cannot be built
+            // still shows how far behind the served one is.
+            state.recordVerification(databaseRevision: try s.revision(), at: start, wall: wall)
+            return (try s.loadGraph(), try s.schemaVersion, try s.dataVersion())
         }
         guard case .ok(let after) = FileProbe.probe(path), after == before else {
             throw PIAMError(.database, "\(path) was replaced while it was being loaded")
@@ -281,8 +284,6 @@ final class JournalFollower {
         // Counted before publishing: a client released by the publish may ask STATUS at once.
         state.reloads.recordFullReload()
         state.publish(snapshot)
-        // A fresh connection read the whole database at `start`: verified as of then.
-        state.recordVerification(databaseRevision: loaded.revision, at: start, wall: wall)
         nextVerify = start + verifyInterval
         store = s
         identity = after
@@ -307,7 +308,7 @@ final class JournalFollower {
             try fullReload(cause: cause)
             succeeded()
         } catch {
-            fail("reload failed: \(error.message)", reopen: why)
+            fail("reload failed: \(Self.describe(error))", reopen: why)
         }
     }
 
@@ -368,9 +369,10 @@ final class JournalFollower {
             }
             let set = try store.changes(after: current.revision, schemaVersion: schemaVersion)
             dataVersion = dv
+            // The database's revision as a fresh connection read it: current, or how far behind.
+            if verify { state.recordVerification(databaseRevision: set.revision, at: start, wall: wall) }
             if let r = set.fullReload { return tryFullReload(cause: r.cause, why: r.description) }
             guard set.revision != current.revision else {
-                if verify { state.recordVerification(databaseRevision: set.revision, at: start, wall: wall) }
                 succeeded()
                 return
             }
@@ -389,7 +391,6 @@ final class JournalFollower {
                                       keys: set.changes.count, rows: set.journalRows)
             state.publish(Snapshot(graph: graph, revision: set.revision, loadedAt: current.loadedAt,
                                    loadSeconds: current.loadSeconds, cause: current.cause))
-            if verify { state.recordVerification(databaseRevision: set.revision, at: start, wall: wall) }
             statusDirty = true
             let abandoned = graph.reclaimable
             if config.reloadReclaimSlots > 0 && abandoned >= config.reloadReclaimSlots {
@@ -408,9 +409,16 @@ final class JournalFollower {
                 // A writer holds the file locked past the busy timeout: the connection is fine.
                 fail("database locked: \(error.message)", reopen: nil)
             } else {
-                fail("cannot read the database: \(error.message)", reopen: error.message)
+                fail("cannot read the database: \(Self.describe(error))", reopen: error.message)
             }
         }
+    }
+
+    /// SQLite's message, saying "corrupt" where SQLite says the file is not (or no longer) a
+    /// well-formed database — what an operator searches the journal for.
+    static func describe(_ error: PIAMError) -> String {
+        let m = error.message
+        return m.contains("not a database") || m.contains("malformed") ? "the database file is corrupt (\(m))" : m
     }
 
     static func micros(_ d: Duration) -> Int {

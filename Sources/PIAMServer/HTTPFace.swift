@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import PIAMEngine
+import PIAMStore
 import PIAMWire
 
 /// One HTTP request as the face sees it: complete, body included.
@@ -151,11 +152,17 @@ public struct HTTPFace: Sendable {
 
     func health(_ snapshot: Snapshot?) -> HTTPFaceResponse {
         guard let snapshot else { return .json(.serviceUnavailable, endpoint: "healthz", ["status": "loading"]) }
+        // Freshness: the lag behind the database and the last proof, as in STATUS.
+        let f = state.freshness
+        var body: [String: Any] = ["revision": snapshot.revision, "lag": max(0, f.databaseRevision - snapshot.revision)]
+        if let wall = f.verifiedWall { body["last_verified"] = RFC3339.format(Timestamp(wall.timeIntervalSince1970 * 1000)) }
         if let reason = state.degraded {
-            return .json(.serviceUnavailable, endpoint: "healthz",
-                         ["status": "degraded", "reason": reason, "revision": snapshot.revision], revision: snapshot.revision)
+            body["status"] = "degraded"
+            body["reason"] = reason
+            return .json(.serviceUnavailable, endpoint: "healthz", body, revision: snapshot.revision)
         }
-        return .json(.ok, endpoint: "healthz", ["status": "serving", "revision": snapshot.revision], revision: snapshot.revision)
+        body["status"] = "serving"
+        return .json(.ok, endpoint: "healthz", body, revision: snapshot.revision)
     }
 
     /// The AuthZEN discovery document (the PDP metadata).

@@ -197,7 +197,26 @@ public struct StatusDocument: Codable, Sendable, Hashable {
             case maxApplyMicros = "max_apply_us"
         }
     }
-    /// `serving`, or `degraded` (serving the last good graph; see `degraded_reason`).
+    /// What the loader last proved against the database itself (added in 0.4.0).
+    public struct Freshness: Codable, Sendable, Hashable {
+        /// The database's revision at the last verification.
+        public var databaseRevision: Int64
+        /// `database_revision` − `revision` (0 when current; the database may have moved since).
+        public var lag: Int64
+        /// When a freshly opened connection last read the database's revision (RFC 3339).
+        public var lastVerified: String?
+        /// Milliseconds since then.
+        public var verifiedMSAgo: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case lag
+            case databaseRevision = "database_revision"
+            case lastVerified = "last_verified"
+            case verifiedMSAgo = "verified_ms_ago"
+        }
+    }
+    /// `serving`, or `degraded` (serving the last good graph, or unable to prove it is the
+    /// database's; see `degraded_reason`).
     public var state: String
     public var degradedReason: String?
     public var revision: Int64
@@ -210,9 +229,10 @@ public struct StatusDocument: Codable, Sendable, Hashable {
     /// The daemon's process id (added in 0.3.1), for `piamctl reload`.
     public var pid: Int32?
     public var reloads: Reloads?
+    public var freshness: Freshness?
 
     enum CodingKeys: String, CodingKey {
-        case state, revision, counts, connections, requests, version, reloads, pid
+        case state, revision, counts, connections, requests, version, reloads, pid, freshness
         case degradedReason = "degraded_reason"
         case uptimeSeconds = "uptime_s"
         case lastReload = "last_reload"
@@ -243,8 +263,12 @@ public struct StatusDocument: Codable, Sendable, Hashable {
                           lastApplyKeys: r.lastApplyKeys.load(ordering: .relaxed), lastApplyRows: r.lastApplyRows.load(ordering: .relaxed),
                           maxApplyMicros: r.maxApplyMicros.load(ordering: .relaxed), sighups: sighups,
                           reclaimable: snapshot.graph.reclaimable)
+        let f = state.freshness
+        freshness = Freshness(databaseRevision: f.databaseRevision, lag: max(0, f.databaseRevision - snapshot.revision),
+                              lastVerified: f.verifiedWall.map { RFC3339.format(Timestamp($0.timeIntervalSince1970 * 1000)) },
+                              verifiedMSAgo: f.verifiedAt.map { GraphState.ms(ContinuousClock.now - $0) })
     }
 }
 
 /// piamd's version string.
-public let piamdVersion = "0.3.1"
+public let piamdVersion = "0.4.0"

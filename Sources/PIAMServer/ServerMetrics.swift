@@ -38,6 +38,8 @@ public final class ServerMetrics: Sendable {
     private let revision: Gauge
     private let loadSeconds: Gauge
     private let degraded: Gauge
+    private let lag: Gauge
+    private let lastVerified: Gauge
     private let connections: [Gauge]
     /// Open HTTP connections (the socket's are ``GraphState/connections``).
     public let httpConnections = Atomic<Int>(0)
@@ -77,7 +79,9 @@ public final class ServerMetrics: Sendable {
         reloads = registry.makeCounter(descriptor: name("graph_reloads", "total", "Graphs loaded and published since start, the first load included."))
         revision = registry.makeGauge(descriptor: name("graph_revision", "", "The revision of the graph queries are answered from."))
         loadSeconds = registry.makeGauge(descriptor: name("graph_load", "seconds", "How long the last graph load took."))
-        degraded = registry.makeGauge(descriptor: name("degraded", "", "1 while piamd serves its last good graph after a failed reload, else 0."))
+        degraded = registry.makeGauge(descriptor: name("degraded", "", "1 while piamd serves its last good graph after a failed reload, or cannot prove that graph is current, else 0."))
+        lag = registry.makeGauge(descriptor: name("graph_lag", "revisions", "The database's revision at the last verification minus the served revision."))
+        lastVerified = registry.makeGauge(descriptor: name("graph_last_verified", "timestamp_seconds", "When piamd last proved its graph against the database (a freshly opened connection read its revision), Unix time."))
         let conn = name("connections", "", "Open client connections, by interface.")
         connections = Interface.allCases.map { registry.makeGauge(descriptor: conn, labels: [("interface", $0.label)]) }
     }
@@ -113,6 +117,9 @@ public final class ServerMetrics: Sendable {
             loadSeconds.set(Double(s.loadSeconds))
         }
         degraded.set(state.degraded == nil ? 0.0 : 1.0)
+        let f = state.freshness
+        lag.set(Double(max(0, f.databaseRevision - (state.snapshot?.revision ?? 0))))
+        if let wall = f.verifiedWall { lastVerified.set(wall.timeIntervalSince1970) }
         connections[Interface.socket.rawValue].set(Double(state.connections.load(ordering: .relaxed)))
         connections[Interface.http.rawValue].set(Double(httpConnections.load(ordering: .relaxed)))
         var out: [UInt8] = []

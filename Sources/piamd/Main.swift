@@ -34,7 +34,8 @@ struct Piamd: AsyncParsableCommand {
                 limits.max_list         10000                  largest list page (limit 0 = min(1000, this))
                 limits.idle_timeout_ms  300000                 close connections idle this long
                 consistency.timeout_ms  1000                   how long a min_revision request may wait
-                reload.poll_ms          1000                   poll the database for commits (0 = off)
+                reload.poll_ms          1000                   prove the graph current this often: reopen,
+                                                               compare revisions, catch up (0 = 1000)
                 reload.reclaim_slots    1048576                full reload once applies abandoned this many
                                                                slots, to give their memory back (0 = never)
                 server.threads          0                      event-loop threads (0 = one per core)
@@ -54,7 +55,8 @@ struct Piamd: AsyncParsableCommand {
             /access/v1/search/resource, /access/v1/search/action; GET \
             /.well-known/authzen-configuration), GET|POST /forward-auth for nginx auth_request, Caddy \
             forward_auth and Traefik forwardAuth (200 allow, 403 deny, 401 no identity), GET /metrics \
-            (Prometheus text) and GET /healthz (200 serving, 503 loading or degraded). Answers carry \
+            (Prometheus text) and GET /healthz (200 serving, 503 loading or degraded; with the lag behind \
+            the database and the last verification). Answers carry \
             X-PIAM-Revision; a request with X-PIAM-Min-Revision waits for that revision like \
             min_revision on the socket. See Config/ for proxy snippets.
 

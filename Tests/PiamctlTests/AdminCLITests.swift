@@ -235,6 +235,9 @@ struct AdminCLITests {
         let before = try await cli.export()
         let rev = try await cli.rev()
         let auditRows = ((try await cli.admin("audit", "--json").json as? [Any]) ?? []).count
+        // A raw read of the file: safe only because this process holds no SQLite connection to
+        // it (every database access here is a piamctl process; see ReloadModel, "no file access
+        // outside SQLite").
         let mainFile = try Data(contentsOf: URL(fileURLWithPath: cli.db))
 
         let run = try cli.spawn(["apply", "--db", cli.db, file, "--as", "nina.hq", "--progress"])

@@ -39,8 +39,13 @@ extension Fixture {
         return try store.revision()
     }
 
-    /// Overwrites the database's first 100 bytes (its SQLite header) in place with garbage.
+    /// Overwrites the database's first 100 bytes (its SQLite header) in place with garbage,
+    /// after a checkpoint (so that SQLite reads page 1 from the file, not from the WAL).
+    ///
+    /// Raw file access: this process must hold no SQLite connection to the file meanwhile (a
+    /// `close()` would drop its locks); the checkpoint's connection is closed before the write.
     func corruptHeader() throws {
+        try Store(path: db).db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         let fd = open(db, O_WRONLY)
         guard fd >= 0 else { throw PIAMError(.io, "cannot open \(db): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
