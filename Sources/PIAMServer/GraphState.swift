@@ -58,7 +58,8 @@ public final class GraphState: Sendable {
         public var verifiedAt: ContinuousClock.Instant?
         /// The same instant on the wall clock, for STATUS and `/metrics`.
         public var verifiedWall: Date?
-        /// The database's revision at that read.
+        /// The database's revision at that read (or the newest revision published since: the
+        /// database is at least that new).
         public var databaseRevision: Int64 = 0
         /// Since when the database is known to be ahead of the served graph (nil: not behind).
         public var behindSince: ContinuousClock.Instant?
@@ -179,7 +180,11 @@ public final class GraphState: Sendable {
     public func publish(_ snapshot: Snapshot) {
         let ready: [Waiter] = locked.withLockedValue { s in
             s.snapshot = snapshot
-            if snapshot.revision >= s.freshness.databaseRevision { s.freshness.behindSince = nil }
+            // The graph was read from the database: it is at least this new.
+            if snapshot.revision >= s.freshness.databaseRevision {
+                s.freshness.databaseRevision = snapshot.revision
+                s.freshness.behindSince = nil
+            }
             var ready: [Waiter] = []
             s.waiters.removeAll { w in
                 if w.minRevision <= snapshot.revision { ready.append(w); return true }

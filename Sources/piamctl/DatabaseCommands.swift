@@ -266,6 +266,11 @@ struct StatusCommand: AsyncParsableCommand {
                 ["daemon", "\(socket) (piamd \(doc["version"] ?? "?"))"],
                 ["state", "\(doc["state"] ?? "?")" + (doc["degraded_reason"].map { ": \($0)" } ?? "")],
                 ["revision", "\(doc["revision"] ?? "?")"],
+            ]
+            if let f = doc["freshness"] as? [String: Any] {
+                rows.append(["verified", "\(f["last_verified"] ?? "never") (\(f["verified_ms_ago"] ?? "?") ms ago): database at \(f["database_revision"] ?? "?"), lag \(f["lag"] ?? "?")"])
+            }
+            rows += [
                 ["uptime", "\(doc["uptime_s"] ?? "?") s"],
                 ["last reload", "\(reload["at"] ?? "?") (\(reload["cause"] ?? "?"), \(reload["duration_ms"] ?? "?") ms)"],
                 ["connections", "\(doc["connections"] ?? "?")"],
