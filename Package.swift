@@ -92,9 +92,19 @@ let package = Package(
         .testTarget(
             name: "PIAMWireTests",
             dependencies: [
-                "PIAMWire", "PIAMServer", "PIAMEngine", nioCore,
+                "PIAMWire", "PIAMEngine", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        // The daemon's library in process: the connection's state machine and handlers on
+        // EmbeddedChannel, configuration, the rate-limited log.
+        .testTarget(
+            name: "PIAMServerTests",
+            dependencies: [
+                "PIAMServer", "PIAMWire", "PIAMEngine", nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "PiamctlTests", dependencies: ["PIAMStore", "PIAMEngine"]),

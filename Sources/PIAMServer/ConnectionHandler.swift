@@ -12,7 +12,13 @@ public struct ServerShutdownEvent: Sendable {}
 /// A request whose `min_revision` is ahead of the graph waits (up to the consistency timeout)
 /// without blocking the loop; responses to later requests on the same connection queue behind
 /// it, so order is kept. Responses produced while reading are written with one flush per read
-/// burst.
+/// burst (or every ``flushBytes``).
+///
+/// Backpressure: while the peer has not taken `limits.max_output_bytes` of its answers (the
+/// channel is not writable), or `limits.max_waiting_requests` requests are held behind a
+/// `min_revision` wait, frames already read are parked undecoded and the ``ConnectionGuard``
+/// holds further reads; they are answered, in order, once the output drains or the wait ends.
+/// So one connection's memory is bounded by its output bound plus one read, whatever it sends.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = InboundFrame
     typealias OutboundOut = ByteBuffer
@@ -20,7 +26,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let evaluator: QueryEvaluator
     private let state: GraphState
     private let consistencyTimeout: TimeAmount
+    private let maxWaiting: Int
+    private let connectionGuard: ConnectionGuard
     private let logger: Logger
+    /// Answers are written out once this many bytes are pending within a read burst.
+    static let flushBytes = 64 * 1024
 
     /// Requests and responses behind a request that waits for its `min_revision`, in order.
     private enum Slot {
@@ -58,6 +68,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         /// request, no lock), and dropped at the burst's end so an idle connection pins no graph.
         var burstSnapshot: Snapshot?
         var burstGeneration = -1
+        /// Frames read but not yet decoded: held while the output is full or too many requests
+        /// wait (in arrival order, before anything read later).
+        var parked = CircularBuffer<ByteBuffer>()
+        /// The channel takes more output (below the high-water mark).
+        var writable = true
+        /// What the guard was last told.
+        var busy = false
+        var holding = false
     }
     private let fields: UnsafeMutablePointer<Fields>
 
@@ -72,11 +90,16 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var received: Int { _read { yield fields.pointee.received } _modify { yield &fields.pointee.received } }
     private var burstSnapshot: Snapshot? { _read { yield fields.pointee.burstSnapshot } _modify { yield &fields.pointee.burstSnapshot } }
     private var burstGeneration: Int { _read { yield fields.pointee.burstGeneration } _modify { yield &fields.pointee.burstGeneration } }
+    private var parked: CircularBuffer<ByteBuffer> { _read { yield fields.pointee.parked } _modify { yield &fields.pointee.parked } }
+    private var writable: Bool { _read { yield fields.pointee.writable } _modify { yield &fields.pointee.writable } }
 
-    init(evaluator: QueryEvaluator, state: GraphState, consistencyTimeout: TimeAmount, logger: Logger) {
+    init(evaluator: QueryEvaluator, state: GraphState, consistencyTimeout: TimeAmount, maxWaiting: Int = 128,
+         connectionGuard: ConnectionGuard, logger: Logger) {
         self.evaluator = evaluator
         self.state = state
         self.consistencyTimeout = consistencyTimeout
+        self.maxWaiting = max(1, maxWaiting)
+        self.connectionGuard = connectionGuard
         self.logger = logger
         fields = .allocate(capacity: 1)
         fields.initialize(to: Fields())
@@ -90,9 +113,16 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .payload(let payload):
-            handle(payload, context: context)
+            connectionGuard.messageCompleted()
+            if parked.isEmpty && writable && queue.count < maxWaiting {
+                handle(payload, context: context)
+                if let o = out, o.readableBytes >= Self.flushBytes { flushAndMaybeClose(context: context) }
+            } else {
+                parked.append(payload)
+                updateGuard()
+            }
         case .tooLarge(let declared):
-            logger.notice("frame too large; closing connection", metadata: ["declared_bytes": "\(declared)"])
+            connectionGuard.log.record(.frameTooLarge, metadata: ["declared_bytes": "\(declared)"])
             enqueue(.error(.frameTooLarge, opcodeByte: 0, requestID: 0, revision: currentRevision,
                            message: "frame of \(declared) bytes exceeds limits.max_frame_bytes"), context: context)
             closeWhenDrained = true
@@ -102,6 +132,39 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushAndMaybeClose(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        if writable { resume(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Answers parked frames while the output takes them and nothing waits too long a queue.
+    private func resume(context: ChannelHandlerContext) {
+        var answered = false
+        while active, writable, queue.count < maxWaiting, let payload = parked.popFirst() {
+            handle(payload, context: context)
+            answered = true
+            if let o = out, o.readableBytes >= Self.flushBytes { flushAndMaybeClose(context: context) }
+        }
+        if answered { flushAndMaybeClose(context: context) }
+        updateGuard()
+    }
+
+    /// Tells the guard whether answers are owed and whether reads must be held.
+    private func updateGuard() {
+        let busy = !queue.isEmpty || !parked.isEmpty
+        let holding = !parked.isEmpty || queue.count >= maxWaiting
+        if busy != fields.pointee.busy {
+            fields.pointee.busy = busy
+            connectionGuard.busy(busy)
+        }
+        if holding != fields.pointee.holding {
+            fields.pointee.holding = holding
+            connectionGuard.hold(holding)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -117,13 +180,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             return
         }
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
-            if queue.isEmpty {
-                logger.debug("idle timeout; closing connection")
-                context.close(promise: nil)
-            }
-            return
-        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -133,7 +189,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("connection error; closing", metadata: ["error": "\(error)"])
+        connectionGuard.failed("connection error", error: error)
         context.close(promise: nil)
     }
 
@@ -183,6 +239,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         guard queue.isEmpty else {
             queue.append(.pending(request))
+            updateGuard()
             return
         }
         answerOrWait(request, seq: baseSeq, context: context)
@@ -204,6 +261,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         // Wait for a newer graph without blocking the loop; later requests queue behind this one.
         if seq == baseSeq + queue.count { queue.append(.waiting) } else { queue[queue.startIndex] = .waiting }
+        updateGuard()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let timeout = consistencyTimeout
         state.whenRevision(atLeast: Int64(clamping: request.minRevision), timeout: timeout, on: context.eventLoop) { snap in
@@ -251,6 +309,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             baseSeq += 1
         }
         flushAndMaybeClose(context: context)
+        resume(context: context)
     }
 
     private func write(_ response: Response, context: ChannelHandlerContext) {
@@ -266,7 +325,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             out = nil
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         }
-        if closeWhenDrained && queue.isEmpty {
+        if closeWhenDrained && queue.isEmpty && (parked.isEmpty || !writable) {
             active = false
             context.close(promise: nil)
         }
@@ -276,28 +335,3 @@ final class ConnectionHandler: ChannelInboundHandler {
 @available(*, unavailable)
 extension ConnectionHandler: Sendable {}
 
-/// Answers a connection the server will not serve (too many connections) with one frame, then
-/// closes it.
-final class RejectHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-    private let response: Response?
-
-    init(_ response: Response?) { self.response = response }
-
-    func channelActive(context: ChannelHandlerContext) {
-        if let response {
-            var b = context.channel.allocator.buffer(capacity: 64)
-            response.encodeFrame(into: &b)
-            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(b)).whenComplete { _ in loopBound.value.close(promise: nil) }
-        } else {
-            context.close(promise: nil)
-        }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
-}
-
-@available(*, unavailable)
-extension RejectHandler: Sendable {}

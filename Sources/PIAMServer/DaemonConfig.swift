@@ -51,8 +51,21 @@ public struct DaemonConfig: Sendable, Hashable {
     public var maxConnections = 1024
     /// Largest list page; a request's limit is capped to it.
     public var maxList = 10_000
-    /// A connection with no traffic for this long is closed.
+    /// Connections one peer uid may hold open on a face (Unix sockets: `SO_PEERCRED`); beyond
+    /// it that uid's new connections get OVERLOADED (HTTP: 503). 0: no limit per uid.
+    public var maxConnectionsPerUID = 512
+    /// A connection with nothing read and nothing owed for this long is closed; so is one whose
+    /// peer takes none of its answers for this long.
     public var idleTimeoutMS = 300_000
+    /// A message begun — a binary frame, an HTTP request head and body — must be complete within
+    /// this long, else the peer is told so and the connection is closed.
+    public var frameTimeoutMS = 10_000
+    /// Answers a peer has not taken (the write buffer's high-water mark): above it piamd reads
+    /// nothing more from that connection until half of it has drained.
+    public var maxOutputBytes = 262_144
+    /// Requests of one connection held behind a `min_revision` wait; beyond it piamd reads nothing
+    /// more from that connection until they are answered.
+    public var maxWaitingRequests = 128
     /// How long a request with `min_revision` may wait for the graph to catch up.
     public var consistencyTimeoutMS = 1000
     /// How often piamd proves it is current: it reopens its connection and compares the
@@ -85,7 +98,8 @@ public struct DaemonConfig: Sendable, Hashable {
         ("forward_auth.subject_header", .string), ("forward_auth.no_route", .string),
         ("forward_auth.routes", .objectArray),
         ("limits.max_frame_bytes", .int), ("limits.max_connections", .int), ("limits.max_list", .int),
-        ("limits.idle_timeout_ms", .int),
+        ("limits.max_connections_per_uid", .int), ("limits.idle_timeout_ms", .int), ("limits.frame_timeout_ms", .int),
+        ("limits.max_output_bytes", .int), ("limits.max_waiting_requests", .int),
         ("consistency.timeout_ms", .int),
         ("reload.poll_ms", .int), ("reload.reclaim_slots", .int),
         ("server.threads", .int),
@@ -206,7 +220,11 @@ public struct DaemonConfig: Sendable, Hashable {
         c.maxFrameBytes = try int("limits.max_frame_bytes", c.maxFrameBytes, min: requestHeaderMinimum)
         c.maxConnections = try int("limits.max_connections", c.maxConnections, min: 1)
         c.maxList = try int("limits.max_list", c.maxList, min: 1)
+        c.maxConnectionsPerUID = try int("limits.max_connections_per_uid", c.maxConnectionsPerUID)
         c.idleTimeoutMS = try int("limits.idle_timeout_ms", c.idleTimeoutMS, min: 1)
+        c.frameTimeoutMS = try int("limits.frame_timeout_ms", c.frameTimeoutMS, min: 1)
+        c.maxOutputBytes = try int("limits.max_output_bytes", c.maxOutputBytes, min: 1024)
+        c.maxWaitingRequests = try int("limits.max_waiting_requests", c.maxWaitingRequests, min: 1)
         c.consistencyTimeoutMS = try int("consistency.timeout_ms", c.consistencyTimeoutMS)
         c.reloadPollMS = try int("reload.poll_ms", c.reloadPollMS)
         c.reloadReclaimSlots = try int("reload.reclaim_slots", c.reloadReclaimSlots)
@@ -298,7 +316,8 @@ extension DaemonConfig {
             ] as [String: Any],
             "limits": [
                 "max_frame_bytes": maxFrameBytes, "max_connections": maxConnections, "max_list": maxList,
-                "idle_timeout_ms": idleTimeoutMS,
+                "idle_timeout_ms": idleTimeoutMS, "max_connections_per_uid": maxConnectionsPerUID,
+                "frame_timeout_ms": frameTimeoutMS, "max_output_bytes": maxOutputBytes, "max_waiting_requests": maxWaitingRequests,
             ],
             "consistency": ["timeout_ms": consistencyTimeoutMS],
             "reload": ["poll_ms": reloadPollMS, "reclaim_slots": reloadReclaimSlots],

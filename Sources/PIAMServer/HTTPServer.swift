@@ -16,12 +16,8 @@ import ServiceLifecycle
 public final class HTTPServer: Service, Sendable {
     private let config: DaemonConfig
     private let address: HTTPListenAddress
-    private let face: HTTPFace
-    private let state: GraphState
-    private let metrics: ServerMetrics
     private let logger: Logger
-    private let group: any EventLoopGroup
-    private let connections: OpenConnections
+    private let listener: Listener
     private let boundPromise: EventLoopPromise<String>
 
     /// - Throws: a `PIAMError` when `config.httpListen` is absent or not a valid address.
@@ -29,13 +25,51 @@ public final class HTTPServer: Service, Sendable {
         guard let listen = config.httpListen else { throw PIAMError(.invalidInput, "http.listen is not set") }
         self.config = config
         self.address = try HTTPListenAddress(parsing: listen)
-        self.face = HTTPFace(config: config, state: state, metrics: metrics)
-        self.state = state
-        self.metrics = metrics
-        connections = OpenConnections { [metrics] in metrics.httpConnections.wrappingAdd($0, ordering: .relaxed).newValue }
         self.logger = logger
-        self.group = group
+        let face = HTTPFace(config: config, state: state, metrics: metrics)
+        let maxBody = config.httpMaxBodyBytes, frameTimeoutMS = config.frameTimeoutMS
+        let consistencyTimeout = TimeAmount.milliseconds(Int64(config.consistencyTimeoutMS))
+        self.listener = Listener(config: config, face: Listener.Face(
+            name: "http", usesAllowlist: false,
+            initialize: { channel, connectionGuard in
+                let sync = channel.pipeline.syncOperations
+                try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                try sync.addHandler(HTTPFaceHandler(
+                    face: face, state: state, metrics: metrics, maxBodyBytes: maxBody,
+                    consistencyTimeout: consistencyTimeout, connectionGuard: connectionGuard, logger: logger))
+            },
+            refusal: { refusal, allocator in
+                switch refusal {
+                case .full(let max):
+                    Self.rawResponse(503, "Service Unavailable", code: .unavailable,
+                                     "too many connections (limits.max_connections = \(max))", allocator)
+                case .perUID(let uid, let max):
+                    Self.rawResponse(503, "Service Unavailable", code: .unavailable,
+                                     "too many connections from uid \(uid) (limits.max_connections_per_uid = \(max))", allocator)
+                case .peer: nil
+                }
+            },
+            timeoutAnswer: { allocator in
+                Self.rawResponse(408, "Request Timeout", code: .invalidInput,
+                                 "request not completed within limits.frame_timeout_ms (\(frameTimeoutMS) ms)", allocator)
+            },
+            count: { [metrics] in metrics.httpConnections.wrappingAdd($0, ordering: .relaxed) }
+        ), logger: logger, group: group)
         self.boundPromise = group.next().makePromise()
+    }
+
+    /// A whole `Connection: close` response with a JSON error body, for the listener to write
+    /// before any HTTP handler runs (a refused connection) or instead of it (a timed-out request).
+    static func rawResponse(_ status: Int, _ reason: String, code: PIAMError.Code, _ message: String,
+                            _ allocator: ByteBufferAllocator) -> ByteBuffer {
+        let body = (try? JSONSerialization.data(withJSONObject: ["error": ["code": code.rawValue, "message": message]],
+                                                options: [.sortedKeys])) ?? Data()
+        var b = allocator.buffer(capacity: 160 + body.count)
+        b.writeString("HTTP/1.1 \(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n")
+        if status == 503 { b.writeString("Retry-After: 1\r\n") }
+        b.writeString("Connection: close\r\n\r\n")
+        b.writeBytes(body)
+        return b
     }
 
     /// Where the face listens, once bound (`unix:/path` or `HOST:PORT` with the real port).
@@ -44,7 +78,12 @@ public final class HTTPServer: Service, Sendable {
     public func run() async throws {
         let channel: any Channel
         do {
-            channel = try await bind()
+            switch address {
+            case .unix(let path):
+                channel = try await listener.bind(.unix(path: path, mode: config.httpSocketMode, owner: nil, group: config.httpSocketGroup))
+            case .tcp(let host, let port):
+                channel = try await listener.bind(.tcp(host: host, port: port))
+            }
         } catch {
             boundPromise.fail(error)
             throw error
@@ -58,70 +97,27 @@ public final class HTTPServer: Service, Sendable {
         }
         boundPromise.succeed(bound)
         logger.notice("http listening", metadata: ["http": "\(bound)"])
-        await withGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            channel.close(promise: nil)
+        await listener.withLogFlush {
+            await withGracefulShutdownHandler {
+                try? await channel.closeFuture.get()
+            } onGracefulShutdown: {
+                channel.close(promise: nil)
+            }
         }
-        await drainConnections()
+        await listener.drain(consistencyTimeoutMS: config.consistencyTimeoutMS)
         if case .unix(let path) = address { unlink(path) }
         logger.notice("http stopped")
-    }
-
-    private func bind() async throws -> any Channel {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 512)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { [self] channel in self.initialize(channel) }
-        switch address {
-        case .unix(let path):
-            try SocketServer.refuseIfServed(path)
-            let dir = (path as NSString).deletingLastPathComponent
-            if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
-                throw PIAMError(.io, "http.listen: directory \(dir) does not exist")
-            }
-            let channel: any Channel
-            do {
-                channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-            } catch {
-                throw PIAMError(.io, "cannot listen on unix:\(path): \(error)")
-            }
-            try SocketServer.applyOwnership(path, mode: config.httpSocketMode, owner: nil, group: config.httpSocketGroup)
-            return channel
-        case .tcp(let host, let port):
-            do {
-                return try await bootstrap.bind(host: host, port: port).get()
-            } catch {
-                throw PIAMError(.io, "cannot listen on \(address): \(error)")
-            }
-        }
-    }
-
-    private func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
-        if connections.opened(channel) > config.maxConnections {
-            logger.warning("http connection refused: limits.max_connections reached", metadata: ["max_connections": "\(config.maxConnections)"])
-            return channel.close()
-        }
-        connections.admit(channel)
-        return channel.eventLoop.makeCompletedFuture {
-            let sync = channel.pipeline.syncOperations
-            try sync.configureHTTPServerPipeline(withErrorHandling: true)
-            try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(Int64(config.idleTimeoutMS))))
-            try sync.addHandler(HTTPFaceHandler(
-                face: face, state: state, metrics: metrics, maxBodyBytes: config.httpMaxBodyBytes,
-                consistencyTimeout: .milliseconds(Int64(config.consistencyTimeoutMS)), logger: logger))
-        }
-    }
-
-    /// Tells every connection to finish its response and close, then waits (bounded).
-    private func drainConnections() async {
-        await connections.drain(consistencyTimeoutMS: config.consistencyTimeoutMS)
     }
 }
 
 /// One HTTP connection: collects each request (body bounded by `http.max_body_bytes`), waits
 /// for its `X-PIAM-Min-Revision` if it has one, answers it through ``HTTPFace``, and echoes
 /// `X-Request-ID`. NIO's pipelining handler hands it one request at a time.
+///
+/// Backpressure: a request that arrives while the peer has not taken `limits.max_output_bytes`
+/// of its answers is parked (with the rest of that read) and answered once the output drains,
+/// while the ``ConnectionGuard`` holds further reads — so pipelined requests that are never read
+/// cost one read's worth of parsed requests, not an answer each.
 final class HTTPFaceHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -131,6 +127,7 @@ final class HTTPFaceHandler: ChannelInboundHandler {
     private let metrics: ServerMetrics
     private let maxBodyBytes: Int
     private let consistencyTimeout: TimeAmount
+    private let connectionGuard: ConnectionGuard
     private let logger: Logger
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
@@ -138,18 +135,39 @@ final class HTTPFaceHandler: ChannelInboundHandler {
     /// A request is read and not yet answered.
     private var busy = false
     private var closing = false
+    /// Request parts read while the output was full, in order.
+    private var parked = CircularBuffer<HTTPServerRequestPart>()
+    private var writable = true
 
-    init(face: HTTPFace, state: GraphState, metrics: ServerMetrics, maxBodyBytes: Int, consistencyTimeout: TimeAmount, logger: Logger) {
+    init(face: HTTPFace, state: GraphState, metrics: ServerMetrics, maxBodyBytes: Int, consistencyTimeout: TimeAmount,
+         connectionGuard: ConnectionGuard, logger: Logger) {
         self.face = face
         self.state = state
         self.metrics = metrics
         self.maxBodyBytes = maxBodyBytes
         self.consistencyTimeout = consistencyTimeout
+        self.connectionGuard = connectionGuard
         self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if case .end = part { connectionGuard.messageCompleted() }
+        if !parked.isEmpty || (!writable && !isBody(part)) {
+            parked.append(part)
+            updateGuard()
+            return
+        }
+        process(part, context: context)
+    }
+
+    private func isBody(_ part: HTTPServerRequestPart) -> Bool {
+        if case .head = part { return false }
+        return head != nil
+    }
+
+    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let h):
             head = h
             body = []
@@ -168,6 +186,27 @@ final class HTTPFaceHandler: ChannelInboundHandler {
             self.head = nil
             handle(head, context: context)
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        if writable { resume(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Answers parked requests while the output takes them (one at a time, as they come: a
+    /// request waiting for its revision stops the loop until it is answered).
+    private func resume(context: ChannelHandlerContext) {
+        while writable, context.channel.isActive, !(busy && head == nil), let part = parked.popFirst() {
+            process(part, context: context)
+        }
+        updateGuard()
+    }
+
+    /// Tells the guard whether answers are owed and whether reads must be held.
+    private func updateGuard() {
+        connectionGuard.busy(busy || !parked.isEmpty)
+        connectionGuard.hold(!parked.isEmpty)
     }
 
     private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -212,6 +251,7 @@ final class HTTPFaceHandler: ChannelInboundHandler {
 
     private func write(_ response: HTTPFaceResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
         busy = false
+        defer { if !parked.isEmpty { resume(context: context) } else { updateGuard() } }
         guard context.channel.isActive else { return }
         var headers = response.headers
         if let id = head.headers.first(name: "X-Request-ID") { headers.replaceOrAdd(name: "X-Request-ID", value: id) }
@@ -239,15 +279,11 @@ final class HTTPFaceHandler: ChannelInboundHandler {
             if !busy { context.close(promise: nil) }
             return
         }
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
-            if !busy { context.close(promise: nil) }
-            return
-        }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("http connection error; closing", metadata: ["error": "\(error)"])
+        connectionGuard.failed("http connection error", error: error)
         context.close(promise: nil)
     }
 }

@@ -30,9 +30,19 @@ struct Piamd: AsyncParsableCommand {
                 socket.allowed_gids     []                     ... and of peer primary gids
                                                                (both empty: anyone who can open the socket)
                 limits.max_frame_bytes  1048576                larger request frames: FRAME_TOO_LARGE, close
-                limits.max_connections  1024                   beyond it: OVERLOADED, close
+                limits.max_connections  1024                   per face; beyond it: OVERLOADED (HTTP 503), close
+                                                               (piamd's own watchdog probe is always let in)
+                limits.max_connections_per_uid  512            per face and peer uid (unix sockets); beyond it:
+                                                               OVERLOADED (HTTP 503), close (0 = no limit)
                 limits.max_list         10000                  largest list page (limit 0 = min(1000, this))
-                limits.idle_timeout_ms  300000                 close connections idle this long
+                limits.idle_timeout_ms  300000                 close connections with nothing read or owed this
+                                                               long, and peers that read none of their answers
+                limits.frame_timeout_ms 10000                  a frame / HTTP request head+body must arrive whole
+                                                               this soon once begun: BAD_REQUEST (HTTP 408), close
+                limits.max_output_bytes 262144                 unread answers above this: stop reading the peer
+                                                               until half has drained (backpressure)
+                limits.max_waiting_requests  128               requests held behind a min_revision wait per
+                                                               connection; beyond it: stop reading the peer
                 consistency.timeout_ms  1000                   how long a min_revision request may wait
                 reload.poll_ms          1000                   prove the graph current this often: reopen,
                                                                compare revisions, catch up (0 = 1000)

@@ -37,17 +37,26 @@ struct Harness {
     let state: GraphState
     let loop: EmbeddedEventLoop
 
-    init(maxFrameBytes: Int = 4096, revision: Int64 = 10, timeoutMS: Int64 = 500) throws {
+    let connectionGuard: ConnectionGuard
+    let log: RateLimitedLog
+
+    init(maxFrameBytes: Int = 4096, revision: Int64 = 10, timeoutMS: Int64 = 500, maxWaiting: Int = 128,
+         idleTimeoutMS: Int64 = 300_000, frameTimeoutMS: Int64 = 10_000) throws {
         loop = EmbeddedEventLoop()
         channel = EmbeddedChannel(loop: loop)
         state = GraphState {}
         state.publish(Snapshot(graph: try tinyGraph(), revision: revision, loadSeconds: 0, cause: "test"))
         var config = DaemonConfig()
         config.maxFrameBytes = maxFrameBytes
+        log = RateLimitedLog(logger: Logger(label: "test"))
+        connectionGuard = ConnectionGuard(idleTimeout: .milliseconds(idleTimeoutMS), frameTimeout: .milliseconds(frameTimeoutMS),
+                                          face: "socket", log: log, timeoutAnswer: { _ in nil })
+        try channel.pipeline.syncOperations.addHandler(connectionGuard)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes)))
         try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
             evaluator: QueryEvaluator(config: config, state: state), state: state,
-            consistencyTimeout: .milliseconds(timeoutMS), logger: Logger(label: "test")))
+            consistencyTimeout: .milliseconds(timeoutMS), maxWaiting: maxWaiting, connectionGuard: connectionGuard,
+            logger: Logger(label: "test")))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     }
 
