@@ -32,9 +32,28 @@ targets=(FuzzWire FuzzAuthZEN FuzzForwardAuth FuzzImport)
 declare -A dict=([FuzzWire]=wire [FuzzAuthZEN]=authzen [FuzzForwardAuth]=forward-auth [FuzzImport]=import)
 [ -n "$only" ] && targets=("$only")
 
-echo "fuzz: building (debug, -sanitize=fuzzer,address)"
-"${nice_cmd[@]}" swift build -c debug --sanitize=fuzzer --sanitize=address 2>&1 | grep -E 'error|warning: unre|Compiling|Build complete' | tail -5
-bin=$(swift build -c debug --sanitize=fuzzer --sanitize=address --show-bin-path)
+# SwiftPM passes --sanitize=fuzzer and --sanitize=address to the compiler as two options in a
+# random order, and the compiler keeps only the last: some modules came out with coverage and no
+# AddressSanitizer, others the reverse (FuzzWire carried 544 coverage counters, its own, of
+# 49,076). `-Xswiftc -sanitize=fuzzer,address` comes last and names both. lld links them so that
+# libFuzzer sees every module's counters.
+build=(swift build -c debug --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
+echo "fuzz: building (${build[*]})"
+# Only the fuzz products: the root package's own executables are no use here.
+for t in "${targets[@]}"; do
+  "${nice_cmd[@]}" "${build[@]}" --product "$t" 2>&1 | grep -E 'error|complete' | tail -3
+done
+bin=$("${build[@]}" --show-bin-path)
+# Every target must carry the coverage counters of the code it fuzzes, not only its own.
+for t in "${targets[@]}"; do
+  size=$(readelf -SW "$bin/$t" | awk '$2 == "__sancov_cntrs" { print $6 }')
+  counters=$(( 16#${size:-0} ))
+  if [ "${counters:-0}" -lt 10000 ]; then
+    echo "fuzz: $t has ${counters:-no} coverage counters: a stale object was built without -sanitize=fuzzer;" \
+         "remove FuzzTesting/.build/*/debug and run again" >&2
+    exit 1
+  fi
+done
 
 work=${FUZZ_WORK:-/tmp/piam-fuzz}
 # The Swift backtracer hangs under libFuzzer and confuses AddressSanitizer.
@@ -67,8 +86,9 @@ fi
 for t in "${targets[@]}"; do
   log="$work/$t.log"
   last=$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -1 || true)
+  grep -q 'Loaded 1 PC tables' "$log" && pcs=$(grep -Eo 'Loaded 1 PC tables \([0-9]+ PCs\)' "$log" | grep -Eo '[0-9]+ PCs' | head -1)
   runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)
-  echo "fuzz: $t: ${runs:-?} executions; last: ${last:-none}"
+  echo "fuzz: $t: ${runs:-?} executions (${pcs:-? PCs} instrumented); last: ${last:-none}"
   if grep -qE 'ERROR: (libFuzzer|AddressSanitizer)|Fatal error|invariant broken' "$log"; then
     status=1
     echo "fuzz: $t FAILED:" >&2

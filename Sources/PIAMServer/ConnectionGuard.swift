@@ -189,6 +189,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
     private var burstTime: NIODeadline
 
     init(idleTimeout: TimeAmount, frameTimeout: TimeAmount, face: String, log: RateLimitedLog, timeoutAnswer: @escaping TimeoutAnswer) {
+        // Replaced by the event loop's clock when added (a test's EmbeddedEventLoop runs its own).
         let now = NIODeadline.now()
         machine = ConnectionStateMachine(idleTimeout: idleTimeout, frameTimeout: frameTimeout, now: now)
         burstTime = now
@@ -202,6 +203,8 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        burstTime = context.eventLoop.now
+        machine = ConnectionStateMachine(idleTimeout: machine.idleTimeout, frameTimeout: machine.frameTimeout, now: burstTime)
         if context.channel.isActive { rearm() }
     }
 
@@ -212,7 +215,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        burstTime = .now()
+        burstTime = context.eventLoop.now
         rearm()
         context.fireChannelActive()
     }
@@ -226,14 +229,14 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard machine.state != .closed else { return }
-        burstTime = .now()
+        burstTime = context.eventLoop.now
         machine.bytesRead(now: burstTime)
         rearm()
         context.fireChannelRead(data)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if machine.writabilityChanged(context.channel.isWritable, now: .now()) { context.read() }
+        if machine.writabilityChanged(context.channel.isWritable, now: context.eventLoop.now) { context.read() }
         rearm()
         context.fireChannelWritabilityChanged()
     }
@@ -257,7 +260,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
     /// Answers are owed (a wait, answers held back), or no longer.
     func busy(_ busy: Bool) {
-        machine.busy(busy, now: .now())
+        machine.busy(busy, now: context?.eventLoop.now ?? .now())
         rearm()
     }
 
@@ -292,7 +295,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
         timer = nil
         timerAt = nil
         guard let context else { return }
-        switch machine.expire(now: .now()) {
+        switch machine.expire(now: context.eventLoop.now) {
         case .none:
             rearm()
         case .idle:

@@ -287,9 +287,10 @@ final class Listener: Sendable {
 
     // MARK: Serving and draining
 
-    /// Reports the rate-limited log's counts every interval until `body` returns.
+    /// Reports the rate-limited log's counts (each kind at most once an interval; looked at every
+    /// second) until `body` returns.
     func withLogFlush<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
-        let interval = TimeAmount.milliseconds(log.intervalMS)
+        let interval = TimeAmount.seconds(1)
         let task = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [log] _ in log.flush() }
         defer { task.cancel() }
         return try await body()

@@ -154,6 +154,7 @@ struct DaemonTests {
         let g = try f.loaded().graph
         let checks = randomChecks(g, count: 200, seed: 3)
         let stop = ManagedFlag()
+        let rounds = ManagedCounter()
         let hammer = Task { () -> (sent: Int, ok: Int, revisions: Set<UInt64>) in
             let c = try await d.client()
             var sent = 0, ok = 0
@@ -163,16 +164,22 @@ struct DaemonTests {
                 sent += checks.count
                 ok += rs.filter { $0.status == .ok }.count
                 for r in rs { revisions.insert(r.revision) }
+                rounds.increment()
             }
             await c.close()
             return (sent, ok, revisions)
         }
+        func sighups() -> Int { d.log.components(separatedBy: "cause=sighup").count - 1 }
         for i in 0..<5 {
-            try await Task.sleep(for: .milliseconds(150))
+            // Each reload lands while the hammer is mid-flight: wait for it to complete rounds first.
+            let seen = rounds.value
+            try await waitFor("the hammer's next rounds") { rounds.value >= seen + 2 }
             try f.touch(i)
             d.signal(SIGHUP)
+            try await waitFor("reload \(i + 1) after SIGHUP") { sighups() >= i + 1 }
         }
-        try await Task.sleep(for: .milliseconds(500))
+        let last = rounds.value
+        try await waitFor("rounds answered after the last reload") { rounds.value >= last + 2 }
         stop.set()
         let result = try await hammer.value
         #expect(result.sent > 0)
@@ -213,11 +220,19 @@ struct DaemonTests {
     func maxConnections() async throws {
         let f = try Fixture()
         let d = try await DaemonProcess(f, env: ["PIAMD_LIMITS_MAX_CONNECTIONS": "2"])
-        // waitUntilServing's probe connection may still be closing.
-        try await Task.sleep(for: .milliseconds(100))
-        let a = try await d.client(), b = try await d.client()
-        _ = try await a.ping()
-        _ = try await b.ping()
+        // A connection that answers PING holds a slot; waitUntilServing's own may still be
+        // closing, so a refused attempt is retried (until a deadline).
+        func admitted() async throws -> PIAMClient {
+            var got: PIAMClient?
+            try await waitFor("a free slot") {
+                guard let c = try? await d.client() else { return false }
+                if (try? await c.ping()) != nil { got = c; return true }
+                await c.close()
+                return false
+            }
+            return got!
+        }
+        let a = try await admitted(), b = try await admitted()
         let third = try await d.client()
         do {
             try await third.ping()
@@ -239,8 +254,7 @@ struct DaemonTests {
         #expect(status(ofRaw: frame) == Status.overloaded.rawValue)
         #expect(raw.readsEOF())
         await a.close()
-        try await Task.sleep(for: .milliseconds(100))
-        let again = try await d.client()
+        let again = try await admitted()
         #expect(try await again.ping() > 0, "a slot freed by a closed connection is reused")
         for c in [b, third, again] { await c.close() }
         await d.stop()
@@ -388,6 +402,14 @@ struct DaemonTests {
         let (c7, o7) = try run(["--help"])
         #expect(c7 == 0 && o7.contains("consistency.timeout_ms") && o7.contains("SIGHUP"))
     }
+}
+
+/// A counter shared between tasks.
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    var value: Int { lock.withLock { n } }
+    func increment() { lock.withLock { n += 1 } }
 }
 
 /// A flag shared between tasks.

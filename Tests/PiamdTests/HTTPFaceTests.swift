@@ -395,9 +395,9 @@ struct HTTPFaceTests {
         await c.close()
         // HTTP traffic: 3 evaluations.
         for _ in 0..<3 { _ = try postJSON(http, Self.evaluation, Self.body(allow)) }
-        // A commit: the poll reloads.
-        try f.touch(2)
-        try await Task.sleep(for: .milliseconds(600))
+        // A commit: the poll (or inotify) applies it; wait for the scrape to show it.
+        let written = try f.touch(2)
+        try await waitFor("the commit to show in /metrics") { try scrape().value("piam_graph_revision") >= Double(written) }
         let after = try scrape()
         func delta(_ name: String, _ labels: [String: String] = [:]) -> Double { after.value(name, labels) - before.value(name, labels) }
         #expect(delta("piam_requests_total", ["interface": "socket", "op": "check"]) == 25)

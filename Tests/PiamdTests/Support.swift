@@ -61,7 +61,9 @@ final class DaemonProcess: @unchecked Sendable {
         self.fixture = fixture
         logPath = fixture.path("piamd-\(UUID().uuidString.prefix(4)).log")
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: executable ?? builtBinary("piamd"))
+        // PIAM_TEST_PIAMD runs the tests against another build (e.g. the code before a fix).
+        let piamd = ProcessInfo.processInfo.environment["PIAM_TEST_PIAMD"] ?? builtBinary("piamd")
+        process.executableURL = URL(fileURLWithPath: executable ?? piamd)
         process.arguments = executable == nil ? ["--db", fixture.db, "--socket", fixture.socket] + args : args
         var e = ProcessInfo.processInfo.environment
         for k in e.keys where k.hasPrefix("PIAMD_") || k == "NOTIFY_SOCKET" || k.hasPrefix("WATCHDOG_") || k.hasPrefix("LISTEN_") {
