@@ -214,3 +214,11 @@ var canRunAsNobody: Bool {
     getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
         && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
 }
+
+/// Runs blocking socket I/O on a thread of its own, so it never holds one of the few threads
+/// Swift concurrency shares with every other test running in parallel.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        Thread { c.resume(with: Result { try body() }) }.start()
+    }
+}
