@@ -161,6 +161,28 @@ public final class Store {
         return try s.step() ? s.optionalText(0) : nil
     }
 
+    // MARK: Replica heartbeat
+
+    /// The `meta` key of the primary's heartbeat: milliseconds since the epoch.
+    public static let heartbeatKey = "heartbeat_at"
+
+    /// Records that the primary is alive at `now` (ms since the epoch), in its own transaction.
+    ///
+    /// `meta` is not journaled: a heartbeat moves no revision and changes no graph, but it is a
+    /// commit, so a replication engine carries it to every replica, where piamd reads it to know
+    /// how old its copy is (`database.replica`). `piamctl heartbeat` writes one every interval.
+    public func writeHeartbeat(now: Timestamp) throws(PIAMError) {
+        let s = try db.cached("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        s.bind(1, Self.heartbeatKey)
+        s.bind(2, String(now))
+        try s.run()
+    }
+
+    /// The primary's last heartbeat as this database holds it (nil: none, or not a number).
+    public func heartbeat() throws(PIAMError) -> Timestamp? {
+        try meta(Self.heartbeatKey).flatMap { Timestamp($0) }
+    }
+
     // MARK: Listing and lookups
 
     /// Orgs, sorted by id; only the children of `parent` when given.
