@@ -15,7 +15,9 @@ struct InitCommand: AsyncParsableCommand {
               partner-admin  org: view invite_user create_suborg update suspend reactivate grant_role;
                              user: view update suspend reactivate remove assign_role revoke_role
               partner-user   org:view user:view user:request_role:owner
-              host-admin     org:* user:* role:*
+              host-admin     org:* user:* role:* (host-only actions included: org:approve,
+                             org:entitle, and role:define/update/delete/grant — it may hand out
+                             any role, whatever it holds itself)
             Running it again changes nothing. Prints the revision.
             """)
 
