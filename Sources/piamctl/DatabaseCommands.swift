@@ -61,7 +61,13 @@ struct DemoCommand: AsyncParsableCommand {
             (newleaf-agency).
 
             With --orgs/--users/--resources: a generated graph of the same shape and those sizes, \
-            e.g. --orgs 10000 --users 1000000 --resources 100000 (about 3 million grants).
+            e.g. --orgs 10000 --users 1000000 --resources 100000 (about 3 million grants); the \
+            users include the business's administrator, hq.admin.
+
+            Every grant is decided through the administration rules: its granted_by is a \
+            partner admin where can_assign (or the org-grant rules) let that admin make it, \
+            else the business's host-admin, who may hand out any role. The first host \
+            administrator's own host-admin has no granted_by (the installation made it).
 
             Writes to --db, else $PIAM_DB, else ./piam-demo.db. The file must not exist unless \
             --force is given.
