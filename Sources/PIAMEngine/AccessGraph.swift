@@ -97,6 +97,9 @@ public final class AccessGraph: Sendable {
     let orgs: [OrgRec]
     /// Pre-order number → slot, live orgs only.
     let orgByPre: [Int32]
+    /// The root org's slot (`orgByPre[0]`): where every `role:<id>` is located. Slots are
+    /// given in load order, so slot 0 is whichever org arrived first — never assume it is the root.
+    let rootOrg: Int32
     /// Ceiling bitsets, `roleWords` words per org slot.
     let orgCeiling: [UInt64]
     let roleWords: Int
@@ -162,6 +165,8 @@ public final class AccessGraph: Sendable {
     let builtinRole: Int32 = 2
     let approveAction: Int32
     let entitleAction: Int32
+    /// `grant` (on `role:<R>`: hand out R whatever the actor holds).
+    let grantAction: Int32
     let suspendAction: Int32
     let removeAction: Int32
 
@@ -250,6 +255,9 @@ public final class AccessGraph: Sendable {
         orgIndex = p.orgIndex
         orgs = p.orgs
         orgByPre = p.orgByPre
+        // A built graph always has a root (the builder and `applying(_:)` renumber the tree and
+        // refuse one without); pre-order number 0 is it.
+        rootOrg = p.orgByPre.first ?? -1
         orgCeiling = p.orgCeiling
         roleWords = p.roleWords
         orgEntitlements = p.orgEntitlements
@@ -285,6 +293,7 @@ public final class AccessGraph: Sendable {
         sharedHostResources = p.sharedHostResources
         approveAction = p.actionIndex["approve"] ?? -2
         entitleAction = p.actionIndex["entitle"] ?? -2
+        grantAction = p.actionIndex["grant"] ?? -2
         suspendAction = p.actionIndex["suspend"] ?? -2
         removeAction = p.actionIndex["remove"] ?? -2
     }
@@ -344,8 +353,11 @@ public final class AccessGraph: Sendable {
         orgs[Int(users[Int(u)].org)].kind == .host
     }
 
+    /// Whether `action` on `type` is host-only (DESIGN §2): any action on `role`, `approve` and
+    /// `entitle` on `org`. For a permission's action, `*` (-1) on `org` is not host-only: held by
+    /// a partner user, `org:*` grants every org action except those two.
     @inline(__always) func isHostOnly(type: Int32, action: Int32) -> Bool {
-        type == builtinRole || (type == builtinOrg && (action == approveAction || action == entitleAction))
+        type == builtinRole || (type == builtinOrg && action >= 0 && (action == approveAction || action == entitleAction))
     }
 }
 

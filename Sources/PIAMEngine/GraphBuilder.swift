@@ -42,6 +42,7 @@ public struct GraphBuilder: ~Copyable {
         for t in [BuiltinType.user, BuiltinType.org, BuiltinType.role] { _ = p.internType(t) }
         for a in BuiltinType.userActions { _ = p.internAction(a) }
         for a in BuiltinType.orgActions { _ = p.internAction(a) }
+        for a in BuiltinType.roleActions { _ = p.internAction(a) }
     }
 
     /// Reserves space for large graphs (optional; a loader that knows its counts calls it).

@@ -144,7 +144,7 @@ extension AccessGraph.Parts {
     }
 
     /// Interned permissions, type masks and every type's vocabulary, from the roles'
-    /// permissions (plus the built-in actions of `user` and `org`).
+    /// permissions (plus the built-in actions of `user`, `org` and `role`).
     mutating func deriveRoles() {
         var start: [Int32] = [0]
         var list: [PermRec] = []
@@ -152,6 +152,7 @@ extension AccessGraph.Parts {
         var vocab = [Set<Int32>](repeating: [], count: typeNames.count)
         for a in BuiltinType.userActions { vocab[0].insert(internAction(a)) }
         for a in BuiltinType.orgActions { vocab[1].insert(internAction(a)) }
+        for a in BuiltinType.roleActions { vocab[2].insert(internAction(a)) }
         for r in rolePermissions.indices {
             var mask: UInt64 = 0
             for p in rolePermissions[r] {

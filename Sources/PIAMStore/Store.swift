@@ -412,7 +412,8 @@ public enum Seed {
         Org(id: partnersOrgID, parent: rootOrgID, name: "Partners", kind: .host),
     ]
 
-    /// A partner company's delegated administrator.
+    /// A partner company's delegated administrator. It hands out only what it holds itself
+    /// over the scope (rule 5 of `can_assign`): its own role, and the business roles it was given.
     public static let partnerAdmin = Role(
         id: "partner-admin", name: "Partner administrator",
         description: "Manages the people and sub-organizations of its scope",
@@ -426,10 +427,14 @@ public enum Seed {
         id: "partner-user", name: "Partner user",
         description: "Sees its organization and colleagues, may request roles for itself",
         permissions: ["org:view", "user:view", "user:request_role:owner"])
-    /// The business's administrator: everything on orgs, users and roles.
+    /// The business's administrator: every action on orgs, users and roles, the host-only
+    /// ones included — `org:approve` and `org:entitle`, and on every `role:<id>` (located at the
+    /// root) `define`, `update`, `delete` and `grant`. `role:grant` makes it a role
+    /// administrator: rule 5 of `can_assign` (and of org grants) lets it hand out any role,
+    /// whatever it holds itself; rules 1–4 (ceiling, scope) still apply.
     public static let hostAdmin = Role(
         id: "host-admin", name: "Host administrator",
-        description: "Every action on orgs, users and roles, host-only ones included",
+        description: "Every action on orgs, users and roles, host-only ones included (role:grant: hands out any role)",
         permissions: ["org:*", "user:*", "role:*"])
 
     /// The default roles (DESIGN §6).

@@ -15,7 +15,9 @@ struct InitCommand: AsyncParsableCommand {
               partner-admin  org: view invite_user create_suborg update suspend reactivate grant_role;
                              user: view update suspend reactivate remove assign_role revoke_role
               partner-user   org:view user:view user:request_role:owner
-              host-admin     org:* user:* role:*
+              host-admin     org:* user:* role:* (host-only actions included: org:approve,
+                             org:entitle, and role:define/update/delete/grant — it may hand out
+                             any role, whatever it holds itself)
             Running it again changes nothing. Prints the revision.
             """)
 
@@ -59,7 +61,13 @@ struct DemoCommand: AsyncParsableCommand {
             (newleaf-agency).
 
             With --orgs/--users/--resources: a generated graph of the same shape and those sizes, \
-            e.g. --orgs 10000 --users 1000000 --resources 100000 (about 3 million grants).
+            e.g. --orgs 10000 --users 1000000 --resources 100000 (about 3 million grants); the \
+            users include the business's administrator, hq.admin.
+
+            Every grant is decided through the administration rules: its granted_by is a \
+            partner admin where can_assign (or the org-grant rules) let that admin make it, \
+            else the business's host-admin, who may hand out any role. The first host \
+            administrator's own host-admin has no granted_by (the installation made it).
 
             Writes to --db, else $PIAM_DB, else ./piam-demo.db. The file must not exist unless \
             --force is given.

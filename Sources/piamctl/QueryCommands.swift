@@ -112,7 +112,8 @@ struct CanAssignCommand: AsyncParsableCommand {
         discussion: """
             The five rules of delegated assignment: the actor may assign_role on the user; the \
             role and scope exist; the role is in the user's ceiling; the scope is the user's org \
-            or below; and no escalation: the actor holds every permission of the role at that \
+            or below; and no escalation: the actor is a role administrator (check ACTOR grant \
+            role:ROLE allows, as for host-admin) or holds every permission of the role at that \
             scope itself. Exit status: 0 allow, 1 deny, 2 error.
             """)
 

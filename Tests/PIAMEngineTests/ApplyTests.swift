@@ -49,9 +49,11 @@ struct ApplyTests {
     }
 
     func expectSameAnswers(_ g: AccessGraph, _ f: AccessGraph, _ d: GraphData, _ rng: inout SeededRNG, _ what: String) throws {
-        let actions = ["view", "read", "suspend", "remove", "assign_role", "approve", "submit"]
+        let actions = ["view", "read", "suspend", "remove", "assign_role", "approve", "submit", "define", "grant"]
         var refs = d.resources.map { ResourceRef(type: $0.type, id: $0.id) }
         refs += d.users.map { ResourceRef(type: "user", id: $0.id) } + d.orgs.map { ResourceRef(type: "org", id: $0.id) }
+        // Roles lie at the root, whatever slot it has after orgs were added and removed.
+        refs += d.roles.map { ResourceRef(type: "role", id: $0.id) } + [ResourceRef(type: "role", id: "not-yet-defined")]
         let subjects = d.users.map(\.id) + d.users.flatMap(\.aliases)
         for _ in 0..<150 {
             let s = subjects.randomElement(using: &rng)!, a = actions.randomElement(using: &rng)!, r = refs.randomElement(using: &rng)!
@@ -74,6 +76,9 @@ struct ApplyTests {
             let target = d.users.randomElement(using: &rng)!.id, role = d.roles.randomElement(using: &rng)!.id
             #expect(g.canAssign(actor: s, target: target, role: role, now: now) == f.canAssign(actor: s, target: target, role: role, now: now),
                     "\(what): canAssign \(s) \(target) \(role)")
+            let org = d.orgs.randomElement(using: &rng)!.id
+            #expect(g.canGrantToOrg(actor: s, org: org, role: role, now: now) == f.canGrantToOrg(actor: s, org: org, role: role, now: now),
+                    "\(what): canGrantToOrg \(s) \(org) \(role)")
         }
     }
 
@@ -209,8 +214,8 @@ struct Mutator {
             let g = OrgGrantRecord(org: o, role: r, includeSuborgs: chance(0.5), validUntil: expiry())
             return [.orgGrant(org: o, role: r, g)]
         case 9:  // role permission edits, new roles
-            let types = ["claim", "document", "user", "org", "ticket"]
-            let actions = ["view", "read", "suspend", "remove", "assign_role", "approve", "submit", "*"]
+            let types = ["claim", "document", "user", "org", "role", "ticket"]
+            let actions = ["view", "read", "suspend", "remove", "assign_role", "approve", "submit", "grant", "define", "*"]
             var ps: [Permission] = []
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
                 ps.append(Permission(type: pick(types), action: pick(actions), ownerOnly: chance(0.2)))

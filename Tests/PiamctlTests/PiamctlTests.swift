@@ -243,6 +243,25 @@ struct PiamctlTests {
         #expect(try cli.run(["demo", "--orgs", "5"], env: env).code == 2)
     }
 
+    /// Issue 13's reproduction: a host department whose id sorts before `host` (the store loads
+    /// it first), and a user whose `role:define` acts over that department only. Roles lie at
+    /// the root, out of its reach.
+    @Test func roleDefineOverADepartmentDoesNotReachTheRoles() throws {
+        let cli = try CLI()
+        try cli.db("init")
+        let file = try cli.write("dept.json", """
+            {"orgs": [{"id": "dept", "parent": "host", "kind": "host"}],
+             "roles": [{"id": "role-definer", "permissions": ["role:define"]}],
+             "users": [{"id": "ann", "org": "dept"}, {"id": "nina", "org": "host"}],
+             "assignments": [{"user": "ann", "role": "role-definer", "scope": "dept"}, {"user": "nina", "role": "host-admin", "scope": "host"}]}
+            """)
+        #expect(try cli.db("import", file).code == 0)
+        #expect(try cli.db("check", "ann", "define", "role:x").out == "deny out_of_scope\n")
+        #expect(try cli.db("check", "nina", "define", "role:x").out == "allow\n")
+        #expect(try cli.db("check", "nina", "grant", "role:partner-admin").out == "allow\n")
+        #expect(try cli.db("list", "actions", "nina", "role:x").out == "define\ndelete\ngrant\nupdate\n")
+    }
+
     @Test func helpAndVersion() throws {
         let cli = try CLI()
         let help = try cli.run(["--help"])
