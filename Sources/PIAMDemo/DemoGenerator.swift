@@ -79,8 +79,13 @@ public struct DemoGenerator: Sendable {
 
     /// The document to import into a freshly initialized database.
     public func document() -> ImportDocument {
-        if let scale { return generated(scale) }
-        return curated()
+        var doc = scale.map(generated) ?? curated()
+        // Every grant was made 30 days before `now` (granted_at): the same seed and time write
+        // the same file, and no grant expired before it was made.
+        let at = ImportDocument.GrantedAt.at(RFC3339.format(now - 30 * Self.day))
+        for i in doc.assignments.indices { doc.assignments[i].grantedAt = at }
+        for i in doc.orgGrants.indices { doc.orgGrants[i].grantedAt = at }
+        return doc
     }
 
     // MARK: The curated demo

@@ -45,6 +45,20 @@ struct HoldRec: Sendable {
     var scope: Int32
 }
 
+/// Who granted an assignment or org grant, and when: an interned pair. Explanations read it;
+/// checks never do, so it lives beside the records the check path reads, not in them.
+struct Provenance: Sendable, Hashable {
+    /// `granted_at`, or ``Provenance/unknownTime``.
+    var grantedAt: Timestamp
+    /// The granter's index in `granterIDs`, or -1 when not recorded.
+    var granter: Int32
+
+    /// The stored value of an unknown `granted_at`.
+    static let unknownTime: Timestamp = .min
+    /// Neither granter nor time recorded: provenance 0 of every graph.
+    static let none = Provenance(grantedAt: unknownTime, granter: -1)
+}
+
 /// An interned permission.
 struct PermRec: Sendable {
     var type: Int32
@@ -110,6 +124,8 @@ public final class AccessGraph: Sendable {
     let grantRole: [Int32]
     let grantIncludeSub: [Bool]
     let grantValidUntil: [Timestamp]
+    /// Per org grant: its provenance (an index into `provenance`).
+    let grantProvenance: [Int32]
     /// Per org slot (CSR): the org grants its members hold — the org's own grants and its
     /// ancestors' grants that include sub-orgs — so a check reads one slice instead of walking up the tree.
     let memberGrantStart: [Int32]
@@ -145,6 +161,17 @@ public final class AccessGraph: Sendable {
     let assignByScope: KeyedLists
     /// Per role slot: live assignment indices of the role, for `list_subjects` on shared resources.
     let assignByRole: KeyedLists
+
+    // MARK: Provenance (who granted, and when: for explanations)
+    /// Per assignment slot: its provenance (an index into `provenance`), 4 bytes each.
+    let assignProvenance: ChunkedArray<Int32>
+    /// Interned (granter, time) pairs; 0 is ``Provenance/none``. A graph built from records
+    /// holds each distinct pair once (a bulk import's rows share one); an applied change
+    /// appends the pairs it needs, which a full load compacts again.
+    let provenance: ChunkedArray<Provenance>
+    /// Interned `granted_by` values.
+    let granterIDs: [String]
+    let granterIndex: [String: Int32]
 
     // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
     /// Per type id: resource id → resource slot.
@@ -197,6 +224,8 @@ public final class AccessGraph: Sendable {
         var grantRole: [Int32] = []
         var grantIncludeSub: [Bool] = []
         var grantValidUntil: [Timestamp] = []
+        /// Per org grant: its provenance (an index into `provenance`).
+        var grantProvenance: [Int32] = []
         /// Per org slot (CSR): the org grants its members hold — the org's own grants and its
         /// ancestors' grants that include sub-orgs — so a check reads one slice instead of walking up the tree.
         var memberGrantStart: [Int32] = []
@@ -233,6 +262,15 @@ public final class AccessGraph: Sendable {
         /// Per role slot: live assignment indices of the role, for `list_subjects` on shared resources.
         var assignByRole: KeyedLists = KeyedLists()
 
+        // MARK: Provenance (who granted, and when: for explanations)
+        /// Per assignment slot: its provenance (an index into `provenance`), 4 bytes each.
+        var assignProvenance: ChunkedArray<Int32> = ChunkedArray()
+        /// Interned (granter, time) pairs; 0 is ``Provenance/none``.
+        var provenance: ChunkedArray<Provenance> = ChunkedArray([Provenance.none])
+        /// Interned `granted_by` values.
+        var granterIDs: [String] = []
+        var granterIndex: [String: Int32] = [:]
+
         // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
         /// Per type id: resource id → resource slot.
         var resourceIndex: [IDTable] = []
@@ -265,6 +303,7 @@ public final class AccessGraph: Sendable {
         grantRole = p.grantRole
         grantIncludeSub = p.grantIncludeSub
         grantValidUntil = p.grantValidUntil
+        grantProvenance = p.grantProvenance
         memberGrantStart = p.memberGrantStart
         memberGrants = p.memberGrants
         roleIDs = p.roleIDs
@@ -284,6 +323,10 @@ public final class AccessGraph: Sendable {
         liveAssigns = p.liveAssigns
         assignByScope = p.assignByScope
         assignByRole = p.assignByRole
+        assignProvenance = p.assignProvenance
+        provenance = p.provenance
+        granterIDs = p.granterIDs
+        granterIndex = p.granterIndex
         resourceIndex = p.resourceIndex
         resourceTables = ResourceTables(resourceIndex)
         resIDs = p.resIDs
@@ -300,7 +343,7 @@ public final class AccessGraph: Sendable {
 
     /// This graph's parts, sharing every buffer with it.
     var parts: Parts {
-        Parts(typeIndex: typeIndex, typeNames: typeNames, actionIndex: actionIndex, actionNames: actionNames, typeVocabulary: typeVocabulary, orgIDs: orgIDs, orgIndex: orgIndex, orgs: orgs, orgByPre: orgByPre, orgCeiling: orgCeiling, roleWords: roleWords, orgEntitlements: orgEntitlements, grantOrg: grantOrg, grantRole: grantRole, grantIncludeSub: grantIncludeSub, grantValidUntil: grantValidUntil, memberGrantStart: memberGrantStart, memberGrants: memberGrants, roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart, perms: perms, roleTypeMask: roleTypeMask, rolePermissions: rolePermissions, userIDs: userIDs, userIndex: userIndex, users: users, usersByOrg: usersByOrg, liveUsers: liveUsers, aliasCount: aliasCount, assigns: assigns, assignUser: assignUser, liveAssigns: liveAssigns, assignByScope: assignByScope, assignByRole: assignByRole, resourceIndex: resourceIndex, resIDs: resIDs, res: res, liveResources: liveResources, resByOrg: resByOrg, sharedHostResources: sharedHostResources)
+        Parts(typeIndex: typeIndex, typeNames: typeNames, actionIndex: actionIndex, actionNames: actionNames, typeVocabulary: typeVocabulary, orgIDs: orgIDs, orgIndex: orgIndex, orgs: orgs, orgByPre: orgByPre, orgCeiling: orgCeiling, roleWords: roleWords, orgEntitlements: orgEntitlements, grantOrg: grantOrg, grantRole: grantRole, grantIncludeSub: grantIncludeSub, grantValidUntil: grantValidUntil, grantProvenance: grantProvenance, memberGrantStart: memberGrantStart, memberGrants: memberGrants, roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart, perms: perms, roleTypeMask: roleTypeMask, rolePermissions: rolePermissions, userIDs: userIDs, userIndex: userIndex, users: users, usersByOrg: usersByOrg, liveUsers: liveUsers, aliasCount: aliasCount, assigns: assigns, assignUser: assignUser, liveAssigns: liveAssigns, assignByScope: assignByScope, assignByRole: assignByRole, assignProvenance: assignProvenance, provenance: provenance, granterIDs: granterIDs, granterIndex: granterIndex, resourceIndex: resourceIndex, resIDs: resIDs, res: res, liveResources: liveResources, resByOrg: resByOrg, sharedHostResources: sharedHostResources)
     }
 
     /// Counts of the graph's entities.

@@ -12,9 +12,12 @@ public final class Store {
     /// Opens an existing database.
     ///
     /// - A writable store is migrated to ``Schema/latestVersion`` when it is older.
+    /// - A read-only store reads a schema from ``Schema/oldestReadableVersion`` on (what a
+    ///   newer version added reads as absent: `granted_at` before v3).
     /// - A file that does not exist, or holds no PIAM schema, throws `PIAMError/Code/schema`
     ///   "not a PIAM database (run piamctl init)"; a schema newer than this code throws
-    ///   `PIAMError/Code/schema` too, as does (read-only) a schema older than this code.
+    ///   `PIAMError/Code/schema` too, as does (read-only) a schema older than
+    ///   ``Schema/oldestReadableVersion``.
     public init(path: String, readOnly: Bool = false) throws(PIAMError) {
         guard FileManager.default.fileExists(atPath: path) else {
             throw PIAMError(.schema, "\(path): not a PIAM database (run piamctl init)")
@@ -29,9 +32,12 @@ public final class Store {
         }
         if version < Schema.latestVersion {
             if readOnly {
-                throw PIAMError(.schema, "\(path): schema version \(version) is older than \(Schema.latestVersion) (run piamctl init to migrate)")
+                if version < Schema.oldestReadableVersion {
+                    throw PIAMError(.schema, "\(path): schema version \(version) is older than \(Schema.oldestReadableVersion) (run piamctl init to migrate)")
+                }
+            } else {
+                try migrate()
             }
-            try migrate()
         }
     }
 
@@ -65,6 +71,13 @@ public final class Store {
     /// The schema version (`PRAGMA user_version`).
     public var schemaVersion: Int {
         get throws(PIAMError) { Int(try scalar("PRAGMA user_version") ?? 0) }
+    }
+
+    /// The SQL for the `granted_at` column of `assignments` and `org_grants`: the column from
+    /// schema v3 on, `NULL` (unknown) when a read-only store reads an older database. Asked
+    /// inside each read transaction: another process may migrate the file meanwhile.
+    func grantedAtColumn() throws(PIAMError) -> String {
+        try schemaVersion >= Schema.grantedAtVersion ? "granted_at" : "NULL"
     }
 
     /// Applies every migration newer than the database, each in one transaction.
@@ -274,24 +287,24 @@ public final class Store {
     /// The assignments of one user (by id), sorted by (role, scope).
     public func assignments(user: String) throws(PIAMError) -> [AssignmentInfo] {
         let s = try db.prepare("""
-            SELECT user, role, scope, valid_until, granted_by FROM assignments WHERE user = ?1 ORDER BY role, scope
+            SELECT user, role, scope, valid_until, granted_by, \(try grantedAtColumn()) FROM assignments WHERE user = ?1 ORDER BY role, scope
             """)
         s.bind(1, user)
         return try s.rows {
             AssignmentInfo(user: $0.text(0), role: $0.text(1), scope: $0.text(2),
-                           validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4))
+                           validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4), grantedAt: $0.optionalInt64(5))
         }
     }
 
     /// The org grants on one org, sorted by role.
     public func orgGrants(org: String) throws(PIAMError) -> [OrgGrantInfo] {
         let s = try db.prepare("""
-            SELECT org, role, include_suborgs, valid_until, granted_by FROM org_grants WHERE org = ?1 ORDER BY role
+            SELECT org, role, include_suborgs, valid_until, granted_by, \(try grantedAtColumn()) FROM org_grants WHERE org = ?1 ORDER BY role
             """)
         s.bind(1, org)
         return try s.rows {
             OrgGrantInfo(org: $0.text(0), role: $0.text(1), includeSuborgs: $0.int64(2) != 0,
-                         validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4))
+                         validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4), grantedAt: $0.optionalInt64(5))
         }
     }
 
@@ -371,7 +384,10 @@ public struct AssignmentInfo: Sendable, Hashable {
     public var role: String
     public var scope: String
     public var validUntil: Timestamp?
+    /// Who granted it (a user id as recorded), if recorded.
     public var grantedBy: String?
+    /// When it was granted, if known (not for rows written before schema v3).
+    public var grantedAt: Timestamp?
 }
 
 /// An org grant row.
@@ -380,7 +396,10 @@ public struct OrgGrantInfo: Sendable, Hashable {
     public var role: String
     public var includeSuborgs: Bool
     public var validUntil: Timestamp?
+    /// Who granted it (a user id as recorded), if recorded.
     public var grantedBy: String?
+    /// When it was granted, if known (not for rows written before schema v3).
+    public var grantedAt: Timestamp?
 }
 
 /// What `piamctl init` seeds (DESIGN §2, §6).

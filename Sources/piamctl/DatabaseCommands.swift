@@ -164,7 +164,17 @@ struct ImportCommand: AsyncParsableCommand {
             equal to the file (the seeds included: export first, edit, import).
 
             On any error nothing is written, not even the revision, and the error names the \
-            JSON path, e.g. users[17].org: no such org "acme-eu".
+            JSON path, e.g. users[17].org: no such org "acme-eu" (quoting at most about 100 \
+            bytes of a value).
+
+            Each run is audited (piamctl audit): one row with the operating-system user as \
+            actor, the mode, the file's name, size and SHA-256, the revision before and after \
+            and the rows per table, written in the import's transaction. A failed import writes \
+            nothing but, afterwards, one failed row with its error.
+
+            A grant's granted_by must name a user (of the file or the database); granted_at \
+            (RFC 3339) left out means the import's time for a new or changed grant, null means \
+            unknown.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -186,13 +196,14 @@ struct ImportCommand: AsyncParsableCommand {
         let onProgress: ImportProgress = { done, total in bar.update(done, total) }
         let before = try store.revision()
         let result: ImportResult
+        let actor = Output.osUser()
         if file == "-" {
             let data = FileHandle.standardInput.readDataToEndOfFile()
-            result = try store.importJSON(data, mode: m, progress: onProgress)
+            result = try store.importJSON(data, mode: m, audit: ImportAudit(actor: actor, file: "-"), progress: onProgress)
         } else {
             let bytes = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.int64Value ?? 0
             bar.note("reading \(file) (\(Output.bytes(bytes)); a large file takes a while to decode before rows are written)")
-            result = try store.importFile(path: file, mode: m, progress: onProgress)
+            result = try store.importFile(path: file, mode: m, actor: actor, progress: onProgress)
         }
         if global.json {
             Output.printJSON(ImportJSON(result, before: before))

@@ -54,11 +54,15 @@ struct ExplainCommand: AsyncParsableCommand {
                 print("resource  \(r.type):\(r.id) at \(r.org)\(r.owner.map { ", owner \($0)" } ?? "")\(r.shared ? ", shared" : "")\(r.registered ? "" : ", unregistered (located by --prop)")")
             }
             print("rules     " + e.steps.map { "\($0.step) \($0.rule) \($0.passed ? "ok" : "FAILED")" }.joined(separator: "\n          "))
+            if let inactive = e.inactiveOrgs, !inactive.isEmpty {
+                print("inactive  " + inactive.map { "org:\($0.id) \($0.status)" }.joined(separator: ", "))
+            }
             if !e.holdings.isEmpty {
                 print("holdings")
                 print(Output.table(e.holdings.map { h in
                     [h.source, h.role, "scope \(h.scope)" + (h.grantOrg.map { " (grant on \($0)\(h.includeSuborgs == true ? " +suborgs" : ""))" } ?? ""),
-                     "until \(Output.time(h.validUntil))", h.permission ?? "-", h.rule]
+                     "until \(Output.time(h.validUntil))", "granted by \(h.grantedBy ?? "-") at \(Output.time(h.grantedAt))",
+                     h.permission ?? "-", h.rule]
                 }, indent: "  "))
             }
         }
