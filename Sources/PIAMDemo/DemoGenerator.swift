@@ -14,6 +14,14 @@ import PIAMStore
 /// The curated demo also has: an expiring assignment, an expired one, a contractor whose
 /// access ends, an expiring org grant, an invited user, a suspended user, a suspended partner
 /// and a pending partner registration with its invited first admin.
+///
+/// Every grant is recorded as made by someone who could have made it by the administration
+/// rules (DESIGN §3): grants are decided through the engine in the order the business and its
+/// partners would make them (``Granting``). A partner admin is the granter only where
+/// `can_assign` (or the org-grant rules) allows it; elsewhere — a role no partner admin holds, a
+/// suspended partner whose admins can do nothing — it is the business's host administrator,
+/// whose `host-admin` (`role:*`) may hand out any role. The first host administrator's own
+/// `host-admin` is the bootstrap, written by the installation: it has no `granted_by`.
 public struct DemoGenerator: Sendable {
     /// Sizes for a generated graph; `nil` for the curated demo.
     public struct Scale: Sendable, Hashable {
@@ -71,8 +79,13 @@ public struct DemoGenerator: Sendable {
 
     /// The document to import into a freshly initialized database.
     public func document() -> ImportDocument {
-        if let scale { return generated(scale) }
-        return curated()
+        var doc = scale.map(generated) ?? curated()
+        // Every grant was made 30 days before `now` (granted_at): the same seed and time write
+        // the same file, and no grant expired before it was made.
+        let at = ImportDocument.GrantedAt.at(RFC3339.format(now - 30 * Self.day))
+        for i in doc.assignments.indices { doc.assignments[i].grantedAt = at }
+        for i in doc.orgGrants.indices { doc.orgGrants[i].grantedAt = at }
+        return doc
     }
 
     // MARK: The curated demo
@@ -103,6 +116,8 @@ public struct DemoGenerator: Sendable {
     func curated() -> ImportDocument {
         var doc = ImportDocument()
         var rng = SplitMix64(seed: seed)
+        let hostAdmin = "nina.hq", partnerManager = "pete.pm"
+        var grants = Granting(hostAdmin: hostAdmin, now: now)
         doc.roles = Self.roles
         doc.orgs = [
             .init(id: "hq-claims", parent: "host", name: "Northwind Mutual — Claims", kind: "host"),
@@ -110,17 +125,18 @@ public struct DemoGenerator: Sendable {
             .init(id: "hq-partner-mgmt", parent: "host", name: "Northwind Mutual — Partner management", kind: "host"),
         ]
         doc.users = [
-            .init(id: "nina.hq", org: "host", name: "Nina Alvarez", email: "nina@northwind.example", aliases: ["okta|nina"]),
+            .init(id: hostAdmin, org: "host", name: "Nina Alvarez", email: "nina@northwind.example", aliases: ["okta|nina"]),
             .init(id: "carl.claims", org: "hq-claims", name: "Carl Jensen", email: "carl@northwind.example", aliases: ["okta|carl"]),
             .init(id: "uma.uw", org: "hq-underwriting", name: "Uma Patel", email: "uma@northwind.example"),
-            .init(id: "pete.pm", org: "hq-partner-mgmt", name: "Pete Okafor", email: "pete@northwind.example"),
+            .init(id: partnerManager, org: "hq-partner-mgmt", name: "Pete Okafor", email: "pete@northwind.example"),
         ]
-        doc.assignments = [
-            .init(user: "nina.hq", role: "host-admin", scope: "host"),
-            .init(user: "carl.claims", role: "claims-supervisor", scope: "host"),
-            .init(user: "uma.uw", role: "underwriter", scope: "host"),
-            .init(user: "pete.pm", role: "partner-manager", scope: "partners"),
-        ]
+        // The bootstrap: the first host administrator, made by the installation.
+        doc.assignments = [.init(user: hostAdmin, role: "host-admin", scope: "host")]
+        // Phase 1: the business — its staff, each partner's first admin, its org grants.
+        grants.nextPhase()
+        grants.assign(.init(user: "carl.claims", role: "claims-supervisor", scope: "host"))
+        grants.assign(.init(user: "uma.uw", role: "underwriter", scope: "host"))
+        grants.assign(.init(user: partnerManager, role: "partner-manager", scope: "partners"))
         doc.resources = [
             .init(type: "document", id: "product-guide-2027", org: "host", shared: true, name: "Product guide 2027"),
             .init(type: "document", id: "rate-card-q1", org: "host", shared: true, name: "Rate card Q1"),
@@ -128,7 +144,7 @@ public struct DemoGenerator: Sendable {
             .init(type: "claim", id: "CLM-HQ-0001", org: "hq-claims", name: "Head-office claim"),
         ]
         doc.entitlements = [.init(org: "partners", role: "partner-user")]
-        doc.orgGrants = [.init(org: "partners", role: "partner-user", includeSuborgs: true)]
+        grants.grantToOrg(.init(org: "partners", role: "partner-user", includeSuborgs: true), by: [partnerManager])
         let first = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Iris", "Jonas", "Kira", "Liam", "Maya", "Noah", "Olga", "Priya"]
         let last = ["Smith", "Nguyen", "Garcia", "Kowalski", "Brown", "Haddad", "Lee", "Rossi", "Müller", "Silva"]
         func person(_ id: String, org: String, domain: String, name: String? = nil, status: String? = nil, validUntil: Timestamp? = nil) -> String {
@@ -137,35 +153,37 @@ public struct DemoGenerator: Sendable {
                                    status: status, validUntil: validUntil.map(RFC3339.format)))
             return id
         }
+        // Phases 2 and 3: what each partner's root admin, then its region admins, hand out.
+        var byRootAdmins: [Granting.Planned] = [], byRegionAdmins: [Granting.Planned] = []
         var claimNo = 1
         for p in Self.partners {
             doc.orgs.append(.init(id: p.id, parent: "partners", name: p.name, kind: "partner", status: p.status))
             for r in p.kind == "adjuster" ? Self.adjusterRoles : Self.brokerRoles {
                 doc.entitlements.append(.init(org: p.id, role: r))
             }
-            doc.orgGrants.append(.init(org: p.id, role: "catalog-reader", includeSuborgs: true))
+            grants.grantToOrg(.init(org: p.id, role: "catalog-reader", includeSuborgs: true), by: [partnerManager])
             let domain = "\(p.id).example"
             if p.status == "pending" {
                 // A registration awaiting approval: the org and its invited first admin.
                 let admin = person("\(p.id)-admin", org: p.id, domain: domain, status: "invited")
-                doc.assignments.append(.init(user: admin, role: "partner-admin", scope: p.id, grantedBy: "pete.pm"))
+                grants.assign(.init(user: admin, role: "partner-admin", scope: p.id), by: [partnerManager])
                 continue
             }
             let rootAdmin = person("\(p.id)-admin", org: p.id, domain: domain)
-            doc.assignments.append(.init(user: rootAdmin, role: "partner-admin", scope: p.id, grantedBy: "pete.pm"))
+            grants.assign(.init(user: rootAdmin, role: "partner-admin", scope: p.id), by: [partnerManager])
             if p.kind != "adjuster" {
-                doc.assignments.append(.init(user: rootAdmin, role: "commission-manager", scope: p.id, grantedBy: "pete.pm"))
-                doc.assignments.append(.init(user: rootAdmin, role: "quote-manager", scope: p.id, grantedBy: "pete.pm"))
+                grants.assign(.init(user: rootAdmin, role: "commission-manager", scope: p.id), by: [partnerManager])
+                grants.assign(.init(user: rootAdmin, role: "quote-manager", scope: p.id), by: [partnerManager])
             } else {
-                doc.assignments.append(.init(user: rootAdmin, role: "claims-adjuster", scope: p.id, grantedBy: "pete.pm"))
+                grants.assign(.init(user: rootAdmin, role: "claims-adjuster", scope: p.id), by: [partnerManager])
             }
             for region in p.regions {
                 let rOrg = "\(p.id)-\(region)"
                 doc.orgs.append(.init(id: rOrg, parent: p.id, name: "\(p.name) — \(region.capitalized) region", kind: "partner"))
                 let rAdmin = person("\(rOrg)-admin", org: rOrg, domain: domain)
-                doc.assignments.append(.init(user: rAdmin, role: "partner-admin", scope: rOrg, grantedBy: rootAdmin))
+                byRootAdmins.append(.assignment(.init(user: rAdmin, role: "partner-admin", scope: rOrg), candidates: [rootAdmin]))
                 if p.kind != "adjuster" {
-                    doc.orgGrants.append(.init(org: rOrg, role: "policy-viewer", includeSuborgs: true, grantedBy: rootAdmin))
+                    byRootAdmins.append(.orgGrant(.init(org: rOrg, role: "policy-viewer", includeSuborgs: true), candidates: [rootAdmin, partnerManager]))
                 }
                 for b in 1...2 {
                     let bOrg = "\(rOrg)-b\(b)"
@@ -174,12 +192,11 @@ public struct DemoGenerator: Sendable {
                     doc.orgs.append(.init(id: tOrg, parent: bOrg, name: "\(p.name) — \(region.capitalized) branch \(b) team 1", kind: "partner"))
                     for (k, org) in [bOrg, bOrg, tOrg].enumerated() {
                         let agent = person("\(org)-agent\(k + 1)", org: org, domain: domain)
-                        if p.kind == "adjuster" {
-                            doc.assignments.append(.init(user: agent, role: "claims-handler", grantedBy: rAdmin))
-                        } else {
-                            doc.assignments.append(.init(user: agent, role: "quote-creator", grantedBy: rAdmin))
-                            doc.assignments.append(.init(user: agent, role: "policy-servicer", grantedBy: rAdmin))
-                            doc.assignments.append(.init(user: agent, role: "commission-viewer", grantedBy: rAdmin))
+                        let roles = p.kind == "adjuster" ? ["claims-handler"] : ["quote-creator", "policy-servicer", "commission-viewer"]
+                        for role in roles {
+                            byRegionAdmins.append(.assignment(.init(user: agent, role: role), candidates: [rAdmin, rootAdmin]))
+                        }
+                        if p.kind != "adjuster" {
                             doc.resources.append(.init(type: "statement", id: "ST-2026-10-\(agent)", org: org, owner: agent, name: "Commission statement Oct 2026"))
                             doc.resources.append(.init(type: "quote", id: "Q-\(agent)-1", org: org, owner: agent, name: "Home quote"))
                         }
@@ -192,15 +209,22 @@ public struct DemoGenerator: Sendable {
             }
         }
         // The lifecycle cases, on Acme's north region.
-        let acme = "acme-brokers"
+        let acme = "acme-brokers", acmeAdmin = "\(acme)-admin", northAdmin = "\(acme)-north-admin"
         _ = person("temp.agent", org: "\(acme)-north-b1", domain: "\(acme).example", name: "Tom Temp", validUntil: now + 90 * Self.day)
-        doc.assignments.append(.init(user: "temp.agent", role: "quote-creator", validUntil: RFC3339.format(now + 90 * Self.day), grantedBy: "\(acme)-north-admin"))
-        doc.assignments.append(.init(user: "\(acme)-north-b1-agent1", role: "claims-viewer", validUntil: RFC3339.format(now + 14 * Self.day), grantedBy: "\(acme)-north-admin"))
-        doc.assignments.append(.init(user: "\(acme)-north-b1-agent2", role: "claims-viewer", validUntil: RFC3339.format(now - 10 * Self.day), grantedBy: "\(acme)-north-admin"))
-        doc.orgGrants.append(.init(org: "\(acme)-south", role: "quote-manager", includeSuborgs: true, validUntil: RFC3339.format(now + 30 * Self.day), grantedBy: "\(acme)-admin"))
+        byRegionAdmins.append(.assignment(.init(user: "temp.agent", role: "quote-creator", validUntil: RFC3339.format(now + 90 * Self.day)),
+                                          candidates: [northAdmin, acmeAdmin]))
+        byRegionAdmins.append(.assignment(.init(user: "\(acme)-north-b1-agent1", role: "claims-viewer", validUntil: RFC3339.format(now + 14 * Self.day)),
+                                          candidates: [northAdmin, acmeAdmin]))
+        byRegionAdmins.append(.assignment(.init(user: "\(acme)-north-b1-agent2", role: "claims-viewer", validUntil: RFC3339.format(now - 10 * Self.day)),
+                                          candidates: [northAdmin, acmeAdmin]))
+        byRootAdmins.append(.orgGrant(.init(org: "\(acme)-south", role: "quote-manager", includeSuborgs: true, validUntil: RFC3339.format(now + 30 * Self.day)),
+                                      candidates: [acmeAdmin]))
         _ = person("new.hire", org: "\(acme)-north-b2", domain: "\(acme).example", name: "Nora Newhire", status: "invited")
         _ = person("ex.agent", org: "\(acme)-north-b2", domain: "\(acme).example", name: "Ezra Former", status: "suspended")
-        doc.assignments.append(.init(user: "ex.agent", role: "quote-creator", grantedBy: "\(acme)-north-admin"))
+        byRegionAdmins.append(.assignment(.init(user: "ex.agent", role: "quote-creator"), candidates: [northAdmin, acmeAdmin]))
+        grants.phases.append(byRootAdmins)
+        grants.phases.append(byRegionAdmins)
+        grants.record(into: &doc)
         return doc
     }
 
@@ -208,38 +232,46 @@ public struct DemoGenerator: Sendable {
 
     /// A graph of `scale` sizes and the curated demo's shape: partner trees of a root, three
     /// regions, two branches per region and a team per branch (16 orgs); about 100 people per
-    /// org with three assignments each; admins at root and region level; org grants at partner
-    /// roots and regions; claims, policies, quotes and statements owned by agents.
+    /// org with three assignments each; the business's host administrator (`hq.admin`, the
+    /// first of the `users`) and partner admins at root and region level; org grants at partner
+    /// roots and regions; claims, policies, quotes and statements owned by agents. Every grant
+    /// is decided through the rules, as in the curated demo (``Granting``).
     func generated(_ scale: Scale) -> ImportDocument {
         var rng = SplitMix64(seed: seed)
         var doc = ImportDocument()
+        let hostAdmin = "hq.admin"
+        var grants = Granting(hostAdmin: hostAdmin, now: now)
         doc.roles = Self.roles
         doc.orgs = [.init(id: "hq-claims", parent: "host", name: "Claims", kind: "host")]
         doc.entitlements = [.init(org: "partners", role: "partner-user")]
-        doc.orgGrants = [.init(org: "partners", role: "partner-user", includeSuborgs: true)]
         doc.resources = [
             .init(type: "document", id: "product-guide", org: "host", shared: true, name: "Product guide"),
             .init(type: "document", id: "rate-card", org: "host", shared: true, name: "Rate card"),
         ]
+        // The bootstrap (no granter), then phase 1: the business.
+        doc.users = [.init(id: hostAdmin, org: "host", name: "Host administrator", email: "admin@host.example")]
+        doc.assignments = [.init(user: hostAdmin, role: "host-admin", scope: "host")]
+        grants.nextPhase()
+        grants.grantToOrg(.init(org: "partners", role: "partner-user", includeSuborgs: true))
         let partnerCount = max(1, (scale.orgs - 3) / 16)
         struct Partner { var root: String; var regions: [String] = []; var orgs: [String] = []; var adjuster: Bool }
         var partners: [Partner] = []
         partners.reserveCapacity(partnerCount)
         doc.orgs.reserveCapacity(partnerCount * 16 + 2)
+        var byRootAdmins: [Granting.Planned] = [], byRegionAdmins: [Granting.Planned] = []
         for p in 0..<partnerCount {
             let root = "p\(format0(p, width: 5))"
             let adjuster = p % 7 == 3
             let status = p % 97 == 13 ? "suspended" : (p % 101 == 17 ? "pending" : "active")
             doc.orgs.append(.init(id: root, parent: "partners", name: "Partner \(p)", kind: "partner", status: status))
             for r in adjuster ? Self.adjusterRoles : Self.brokerRoles { doc.entitlements.append(.init(org: root, role: r)) }
-            doc.orgGrants.append(.init(org: root, role: "catalog-reader", includeSuborgs: true))
+            grants.grantToOrg(.init(org: root, role: "catalog-reader", includeSuborgs: true))
             var partner = Partner(root: root, orgs: [root], adjuster: adjuster)
             for r in 1...3 {
                 let region = "\(root)-r\(r)"
                 doc.orgs.append(.init(id: region, parent: root, name: "Partner \(p) region \(r)", kind: "partner"))
                 partner.regions.append(region)
                 partner.orgs.append(region)
-                if !adjuster { doc.orgGrants.append(.init(org: region, role: "policy-viewer", includeSuborgs: true)) }
                 for b in 1...2 {
                     let branch = "\(region)b\(b)"
                     let team = "\(branch)t1"
@@ -251,11 +283,11 @@ public struct DemoGenerator: Sendable {
             }
             partners.append(partner)
         }
-        // People: admins first (root and regions), then agents spread over every org.
+        // People: the host administrator, admins (root and regions), then agents spread over
+        // every org.
         doc.users.reserveCapacity(scale.users)
-        doc.assignments.reserveCapacity(scale.users * 3)
         var agentsByOrg: [String: [String]] = [:]
-        var n = 0
+        var n = 1  // the host administrator
         func newUser(_ org: String, status: String? = nil) -> String {
             let id = "u\(format0(n, width: 7))"
             n += 1
@@ -263,17 +295,31 @@ public struct DemoGenerator: Sendable {
             doc.users.append(.init(id: id, org: org, name: "User \(n)", email: "\(id)@partner.example", aliases: alias, status: status))
             return id
         }
-        for partner in partners where n < scale.users {
+        // The admin over each org: its region's admin (the root's for the root), then the root's.
+        var adminsOver: [String: [String]] = [:]
+        for partner in partners {
             let root = partner.root
+            guard n < scale.users else { break }
             let admin = newUser(root)
-            doc.assignments.append(.init(user: admin, role: "partner-admin", scope: root))
-            doc.assignments.append(.init(user: admin, role: "catalog-reader"))
-            doc.assignments.append(.init(user: admin, role: "claims-viewer"))
-            for region in partner.regions where n < scale.users {
+            adminsOver[root] = [admin]
+            grants.assign(.init(user: admin, role: "partner-admin", scope: root))
+            grants.assign(.init(user: admin, role: "catalog-reader"))
+            grants.assign(.init(user: admin, role: "claims-viewer"))
+            for region in partner.regions {
+                if !partner.adjuster { byRootAdmins.append(.orgGrant(.init(org: region, role: "policy-viewer", includeSuborgs: true), candidates: [admin])) }
+                guard n < scale.users else { continue }
                 let ra = newUser(region)
-                doc.assignments.append(.init(user: ra, role: "partner-admin", scope: region))
-                doc.assignments.append(.init(user: ra, role: "policy-viewer"))
-                doc.assignments.append(.init(user: ra, role: "claims-viewer"))
+                for o in partner.orgs where o == region || o.hasPrefix(region + "b") { adminsOver[o] = [ra, admin] }
+                byRootAdmins.append(.assignment(.init(user: ra, role: "partner-admin", scope: region), candidates: [admin]))
+                // (policy-viewer is not in an adjuster's ceiling: its region admins handle claims.)
+                byRootAdmins.append(.assignment(.init(user: ra, role: partner.adjuster ? "claims-handler" : "policy-viewer"), candidates: [admin]))
+                byRootAdmins.append(.assignment(.init(user: ra, role: "claims-viewer"), candidates: [admin]))
+            }
+        }
+        for partner in partners where adminsOver[partner.root] == nil {
+            // Not enough users for this partner's admins: its region org grants come from the business.
+            if !partner.adjuster {
+                for region in partner.regions { grants.grantToOrg(.init(org: region, role: "policy-viewer", includeSuborgs: true)) }
             }
         }
         let agentRoles = [["quote-creator", "policy-servicer", "commission-viewer"], ["claims-handler", "claims-viewer", "catalog-reader"]]
@@ -285,10 +331,14 @@ public struct DemoGenerator: Sendable {
             let u = newUser(org, status: status)
             for (k, role) in agentRoles[partner.adjuster ? 1 : 0].enumerated() {
                 let expiring = k == 2 && r % 50 == 7
-                doc.assignments.append(.init(user: u, role: role, validUntil: expiring ? RFC3339.format(now + Timestamp(r) * Self.day / 10) : nil))
+                byRegionAdmins.append(.assignment(.init(user: u, role: role, validUntil: expiring ? RFC3339.format(now + Timestamp(r) * Self.day / 10) : nil),
+                                                  candidates: adminsOver[org] ?? []))
             }
             if agentsByOrg[org, default: []].count < 64 { agentsByOrg[org, default: []].append(u) }
         }
+        grants.phases.append(byRootAdmins)
+        grants.phases.append(byRegionAdmins)
+        grants.record(into: &doc)
         // Resources at the agents' orgs, owned by one of them.
         let types = ["claim", "policy", "quote", "statement"]
         var i = 0

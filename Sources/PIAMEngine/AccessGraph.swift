@@ -45,6 +45,20 @@ struct HoldRec: Sendable {
     var scope: Int32
 }
 
+/// Who granted an assignment or org grant, and when: an interned pair. Explanations read it;
+/// checks never do, so it lives beside the records the check path reads, not in them.
+struct Provenance: Sendable, Hashable {
+    /// `granted_at`, or ``Provenance/unknownTime``.
+    var grantedAt: Timestamp
+    /// The granter's index in `granterIDs`, or -1 when not recorded.
+    var granter: Int32
+
+    /// The stored value of an unknown `granted_at`.
+    static let unknownTime: Timestamp = .min
+    /// Neither granter nor time recorded: provenance 0 of every graph.
+    static let none = Provenance(grantedAt: unknownTime, granter: -1)
+}
+
 /// An interned permission.
 struct PermRec: Sendable {
     var type: Int32
@@ -97,6 +111,9 @@ public final class AccessGraph: Sendable {
     let orgs: [OrgRec]
     /// Pre-order number → slot, live orgs only.
     let orgByPre: [Int32]
+    /// The root org's slot (`orgByPre[0]`): where every `role:<id>` is located. Slots are
+    /// given in load order, so slot 0 is whichever org arrived first — never assume it is the root.
+    let rootOrg: Int32
     /// Ceiling bitsets, `roleWords` words per org slot.
     let orgCeiling: [UInt64]
     let roleWords: Int
@@ -107,6 +124,8 @@ public final class AccessGraph: Sendable {
     let grantRole: [Int32]
     let grantIncludeSub: [Bool]
     let grantValidUntil: [Timestamp]
+    /// Per org grant: its provenance (an index into `provenance`).
+    let grantProvenance: [Int32]
     /// Per org slot (CSR): the org grants its members hold — the org's own grants and its
     /// ancestors' grants that include sub-orgs — so a check reads one slice instead of walking up the tree.
     let memberGrantStart: [Int32]
@@ -143,6 +162,17 @@ public final class AccessGraph: Sendable {
     /// Per role slot: live assignment indices of the role, for `list_subjects` on shared resources.
     let assignByRole: KeyedLists
 
+    // MARK: Provenance (who granted, and when: for explanations)
+    /// Per assignment slot: its provenance (an index into `provenance`), 4 bytes each.
+    let assignProvenance: ChunkedArray<Int32>
+    /// Interned (granter, time) pairs; 0 is ``Provenance/none``. A graph built from records
+    /// holds each distinct pair once (a bulk import's rows share one); an applied change
+    /// appends the pairs it needs, which a full load compacts again.
+    let provenance: ChunkedArray<Provenance>
+    /// Interned `granted_by` values.
+    let granterIDs: [String]
+    let granterIndex: [String: Int32]
+
     // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
     /// Per type id: resource id → resource slot.
     let resourceIndex: [IDTable]
@@ -162,6 +192,8 @@ public final class AccessGraph: Sendable {
     let builtinRole: Int32 = 2
     let approveAction: Int32
     let entitleAction: Int32
+    /// `grant` (on `role:<R>`: hand out R whatever the actor holds).
+    let grantAction: Int32
     let suspendAction: Int32
     let removeAction: Int32
 
@@ -192,6 +224,8 @@ public final class AccessGraph: Sendable {
         var grantRole: [Int32] = []
         var grantIncludeSub: [Bool] = []
         var grantValidUntil: [Timestamp] = []
+        /// Per org grant: its provenance (an index into `provenance`).
+        var grantProvenance: [Int32] = []
         /// Per org slot (CSR): the org grants its members hold — the org's own grants and its
         /// ancestors' grants that include sub-orgs — so a check reads one slice instead of walking up the tree.
         var memberGrantStart: [Int32] = []
@@ -228,6 +262,15 @@ public final class AccessGraph: Sendable {
         /// Per role slot: live assignment indices of the role, for `list_subjects` on shared resources.
         var assignByRole: KeyedLists = KeyedLists()
 
+        // MARK: Provenance (who granted, and when: for explanations)
+        /// Per assignment slot: its provenance (an index into `provenance`), 4 bytes each.
+        var assignProvenance: ChunkedArray<Int32> = ChunkedArray()
+        /// Interned (granter, time) pairs; 0 is ``Provenance/none``.
+        var provenance: ChunkedArray<Provenance> = ChunkedArray([Provenance.none])
+        /// Interned `granted_by` values.
+        var granterIDs: [String] = []
+        var granterIndex: [String: Int32] = [:]
+
         // MARK: Resources (by slot; a removed resource's slot stays, with an empty id)
         /// Per type id: resource id → resource slot.
         var resourceIndex: [IDTable] = []
@@ -250,6 +293,9 @@ public final class AccessGraph: Sendable {
         orgIndex = p.orgIndex
         orgs = p.orgs
         orgByPre = p.orgByPre
+        // A built graph always has a root (the builder and `applying(_:)` renumber the tree and
+        // refuse one without); pre-order number 0 is it.
+        rootOrg = p.orgByPre.first ?? -1
         orgCeiling = p.orgCeiling
         roleWords = p.roleWords
         orgEntitlements = p.orgEntitlements
@@ -257,6 +303,7 @@ public final class AccessGraph: Sendable {
         grantRole = p.grantRole
         grantIncludeSub = p.grantIncludeSub
         grantValidUntil = p.grantValidUntil
+        grantProvenance = p.grantProvenance
         memberGrantStart = p.memberGrantStart
         memberGrants = p.memberGrants
         roleIDs = p.roleIDs
@@ -276,6 +323,10 @@ public final class AccessGraph: Sendable {
         liveAssigns = p.liveAssigns
         assignByScope = p.assignByScope
         assignByRole = p.assignByRole
+        assignProvenance = p.assignProvenance
+        provenance = p.provenance
+        granterIDs = p.granterIDs
+        granterIndex = p.granterIndex
         resourceIndex = p.resourceIndex
         resourceTables = ResourceTables(resourceIndex)
         resIDs = p.resIDs
@@ -285,13 +336,14 @@ public final class AccessGraph: Sendable {
         sharedHostResources = p.sharedHostResources
         approveAction = p.actionIndex["approve"] ?? -2
         entitleAction = p.actionIndex["entitle"] ?? -2
+        grantAction = p.actionIndex["grant"] ?? -2
         suspendAction = p.actionIndex["suspend"] ?? -2
         removeAction = p.actionIndex["remove"] ?? -2
     }
 
     /// This graph's parts, sharing every buffer with it.
     var parts: Parts {
-        Parts(typeIndex: typeIndex, typeNames: typeNames, actionIndex: actionIndex, actionNames: actionNames, typeVocabulary: typeVocabulary, orgIDs: orgIDs, orgIndex: orgIndex, orgs: orgs, orgByPre: orgByPre, orgCeiling: orgCeiling, roleWords: roleWords, orgEntitlements: orgEntitlements, grantOrg: grantOrg, grantRole: grantRole, grantIncludeSub: grantIncludeSub, grantValidUntil: grantValidUntil, memberGrantStart: memberGrantStart, memberGrants: memberGrants, roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart, perms: perms, roleTypeMask: roleTypeMask, rolePermissions: rolePermissions, userIDs: userIDs, userIndex: userIndex, users: users, usersByOrg: usersByOrg, liveUsers: liveUsers, aliasCount: aliasCount, assigns: assigns, assignUser: assignUser, liveAssigns: liveAssigns, assignByScope: assignByScope, assignByRole: assignByRole, resourceIndex: resourceIndex, resIDs: resIDs, res: res, liveResources: liveResources, resByOrg: resByOrg, sharedHostResources: sharedHostResources)
+        Parts(typeIndex: typeIndex, typeNames: typeNames, actionIndex: actionIndex, actionNames: actionNames, typeVocabulary: typeVocabulary, orgIDs: orgIDs, orgIndex: orgIndex, orgs: orgs, orgByPre: orgByPre, orgCeiling: orgCeiling, roleWords: roleWords, orgEntitlements: orgEntitlements, grantOrg: grantOrg, grantRole: grantRole, grantIncludeSub: grantIncludeSub, grantValidUntil: grantValidUntil, grantProvenance: grantProvenance, memberGrantStart: memberGrantStart, memberGrants: memberGrants, roleIDs: roleIDs, roleIndex: roleIndex, rolePermStart: rolePermStart, perms: perms, roleTypeMask: roleTypeMask, rolePermissions: rolePermissions, userIDs: userIDs, userIndex: userIndex, users: users, usersByOrg: usersByOrg, liveUsers: liveUsers, aliasCount: aliasCount, assigns: assigns, assignUser: assignUser, liveAssigns: liveAssigns, assignByScope: assignByScope, assignByRole: assignByRole, assignProvenance: assignProvenance, provenance: provenance, granterIDs: granterIDs, granterIndex: granterIndex, resourceIndex: resourceIndex, resIDs: resIDs, res: res, liveResources: liveResources, resByOrg: resByOrg, sharedHostResources: sharedHostResources)
     }
 
     /// Counts of the graph's entities.
@@ -344,8 +396,11 @@ public final class AccessGraph: Sendable {
         orgs[Int(users[Int(u)].org)].kind == .host
     }
 
+    /// Whether `action` on `type` is host-only (DESIGN §2): any action on `role`, `approve` and
+    /// `entitle` on `org`. For a permission's action, `*` (-1) on `org` is not host-only: held by
+    /// a partner user, `org:*` grants every org action except those two.
     @inline(__always) func isHostOnly(type: Int32, action: Int32) -> Bool {
-        type == builtinRole || (type == builtinOrg && (action == approveAction || action == entitleAction))
+        type == builtinRole || (type == builtinOrg && action >= 0 && (action == approveAction || action == entitleAction))
     }
 }
 

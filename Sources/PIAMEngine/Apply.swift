@@ -59,6 +59,8 @@ extension AccessGraph.Parts {
         }
         var tree = false, orgState = false, grants = false, roles = false
         var kindChanged: [Int32] = []
+        /// Provenance pairs appended by this apply (several rows of one transaction share one).
+        var known: [Provenance: Int32] = [:]
 
         // A. Orgs and roles that others may refer to.
         for o in orgUps {
@@ -145,15 +147,19 @@ extension AccessGraph.Parts {
             if let i = grantIndex(os, rs) {
                 grantIncludeSub[i] = g.includeSuborgs
                 grantValidUntil[i] = g.validUntil ?? noExpiry
+                if !provenance(grantProvenance[i], is: g.grantedBy, g.grantedAt) {
+                    grantProvenance[i] = internProvenance(by: g.grantedBy, at: g.grantedAt, known: &known)
+                }
             } else {
                 grantOrg.append(os)
                 grantRole.append(rs)
                 grantIncludeSub.append(g.includeSuborgs)
                 grantValidUntil.append(g.validUntil ?? noExpiry)
+                grantProvenance.append(internProvenance(by: g.grantedBy, at: g.grantedAt, known: &known))
             }
             grants = true
         }
-        for (user, list) in assignByUser { try changeAssignments(of: user, list) }
+        for (user, list) in assignByUser { try changeAssignments(of: user, list, known: &known) }
 
         // D. Roles and orgs that are gone: nothing may still refer to them.
         for id in roleDels {
@@ -222,6 +228,7 @@ extension AccessGraph.Parts {
         grantRole.swapAt(g, grantRole.count - 1); grantRole.removeLast()
         grantIncludeSub.swapAt(g, grantIncludeSub.count - 1); grantIncludeSub.removeLast()
         grantValidUntil.swapAt(g, grantValidUntil.count - 1); grantValidUntil.removeLast()
+        grantProvenance.swapAt(g, grantProvenance.count - 1); grantProvenance.removeLast()
     }
 
     // MARK: Users and assignments
@@ -277,15 +284,17 @@ extension AccessGraph.Parts {
         }
     }
 
-    /// Applies a user's changed assignments: an expiry change in place; an added or removed
-    /// assignment writes the user's new slice at the end and abandons the old one.
-    private mutating func changeAssignments(of user: String, _ list: [(role: String, scope: String, record: AssignmentRecord?)]) throws(PIAMError) {
+    /// Applies a user's changed assignments: an expiry or provenance change in place; an added
+    /// or removed assignment writes the user's new slice at the end and abandons the old one.
+    private mutating func changeAssignments(of user: String, _ list: [(role: String, scope: String, record: AssignmentRecord?)],
+                                            known: inout [Provenance: Int32]) throws(PIAMError) {
         guard let u = userSlot(user) else {
             if list.allSatisfy({ $0.record == nil }) { return }  // the user is gone, and so are they
             throw PIAMError(.notFound, "assignment: no such user \"\(user)\"")
         }
         let rec = users[Int(u)]
         var holds: [HoldRec] = (Int(rec.assignStart)..<Int(rec.assignEnd)).map { assigns[$0] }
+        var provs: [Int32] = (Int(rec.assignStart)..<Int(rec.assignEnd)).map { assignProvenance[$0] }
         var reshaped = false
         for c in list {
             let r: Int32, s: Int32
@@ -299,13 +308,22 @@ extension AccessGraph.Parts {
             let existing = holds.firstIndex { $0.role == r && $0.scope == s }
             switch (existing, c.record) {
             case (let i?, let a?):
-                holds[i].validUntil = a.validUntil ?? noExpiry
-                assigns[Int(rec.assignStart) + i].validUntil = holds[i].validUntil
-            case (_?, nil):
-                holds.removeAll { $0.role == r && $0.scope == s }
+                let validUntil = a.validUntil ?? noExpiry
+                if holds[i].validUntil != validUntil {
+                    holds[i].validUntil = validUntil
+                    if !reshaped { assigns[Int(rec.assignStart) + i].validUntil = validUntil }
+                }
+                if !provenance(provs[i], is: a.grantedBy, a.grantedAt) {
+                    provs[i] = internProvenance(by: a.grantedBy, at: a.grantedAt, known: &known)
+                    if !reshaped { assignProvenance[Int(rec.assignStart) + i] = provs[i] }
+                }
+            case (let i?, nil):
+                holds.remove(at: i)
+                provs.remove(at: i)
                 reshaped = true
             case (nil, let a?):
                 holds.append(HoldRec(validUntil: a.validUntil ?? noExpiry, role: r, scope: s))
+                provs.append(internProvenance(by: a.grantedBy, at: a.grantedAt, known: &known))
                 reshaped = true
             case (nil, nil):
                 break
@@ -314,9 +332,10 @@ extension AccessGraph.Parts {
         guard reshaped else { return }
         abandonAssignments(of: u)
         let start = assigns.count
-        for h in holds {
+        for (h, prov) in zip(holds, provs) {
             let i = Int32(assigns.count)
             assigns.append(h)
+            assignProvenance.append(prov)
             assignUser.append(u)
             assignByScope.add(i, key: h.scope)
             assignByRole.add(i, key: h.role)

@@ -129,7 +129,8 @@ extension AccessGraph {
             guard let o = orgIndex.find(r.idKey) else { return nil }
             return ResolvedResource(type: builtinOrg, org: o, owner: -1, shared: false, registered: true)
         case builtinRole:
-            return ResolvedResource(type: builtinRole, org: 0, owner: -1, shared: false, registered: roleIndex.find(r.idKey) != nil)
+            // Every role, defined or not yet, is located at the root (not at slot 0).
+            return ResolvedResource(type: builtinRole, org: rootOrg, owner: -1, shared: false, registered: roleIndex.find(r.idKey) != nil)
         default:
             if let x = resourceTables.find(r.idKey, inTable: t) {
                 let i = Int(x)
@@ -257,7 +258,18 @@ extension AccessGraph {
     // MARK: can_assign
 
     /// Whether `actor` may give `role` to `target` over `scope` (default: the target's org),
-    /// by the five rules of DESIGN §3.
+    /// by the five rules of DESIGN §3:
+    ///
+    /// 1. `check(actor, assign_role, user:target)` is allowed (else that reason);
+    /// 2. the role exists (else `unknown_role`), the scope exists (else `unknown_org`);
+    /// 3. the role is in the ceiling of the target's org, or the target is a host user (else
+    ///    `outside_ceiling`);
+    /// 4. the scope is the target's org or below it, or the target is a host user (else
+    ///    `out_of_scope`);
+    /// 5. no escalation (else `escalation`): `check(actor, grant, role:R)` is allowed — the
+    ///    business's role administrators (`host-admin` holds `role:*`) hand out any role — or
+    ///    every permission of the role is covered at the scope by the actor's own effective
+    ///    holdings (see ``canGrantToOrg(actor:org:role:now:)``, which shares this rule).
     public func canAssign(actor: String, target: String, role: String, scope: String? = nil, now: Timestamp) -> Decision {
         // Rule 1.
         let d = check(subject: actor, action: "assign_role", resource: ResourceRef(type: BuiltinType.user, id: target), now: now)
@@ -277,14 +289,49 @@ extension AccessGraph {
         if !targetIsHost && !inCeiling(org: tOrg, role: r) { return .deny(.outsideCeiling) }
         // Rule 4.
         if !targetIsHost && !isWithin(l, tOrg) { return .deny(.outOfScope) }
-        // Rule 5: every permission of the role is covered at L by the actor's effective holdings.
-        return coversRole(actor: a, role: r, at: l, now: now) ? .allow : .deny(.escalation)
+        // Rule 5.
+        return noEscalation(actor: a, role: r, at: l, now: now) ? .allow : .deny(.escalation)
     }
 
-    /// Whether permission (type, action, ownerOnly) is covered for `actor` at org `l`.
+    /// Rule 5 of `can_assign`, which org grants share (at the org granted to): no escalation.
+    /// Actor `a` may hand out role `r` at `l` when `check(a, grant, role:R)` is allowed (a role
+    /// administrator hands out R whatever it holds itself), or when every permission of R is
+    /// covered at `l` by `a`'s own effective holdings (``coversRole(actor:role:at:now:)``).
+    func noEscalation(actor a: Int32, role r: Int32, at l: Int32, now: Timestamp) -> Bool {
+        mayGrantRole(actor: a, role: r, now: now) || coversRole(actor: a, role: r, at: l, now: now)
+    }
+
+    /// `check(a, grant, role:R)` is allowed: steps 2–4 for the actor, then steps 6–7 on
+    /// `role:R`, which always resolves (step 5) and is located at the root. `grant` on `role` is
+    /// host-only, so only a host user whose holding's scope is the root (and whose role has
+    /// `role:grant` or `role:*`) qualifies.
+    func mayGrantRole(actor a: Int32, role r: Int32, now: Timestamp) -> Bool {
+        guard subjectState(a, now: now) == .allowed else { return false }
+        let res = ResolvedResource(type: builtinRole, org: rootOrg, owner: -1, shared: false, registered: true)
+        var t = NoTracer()
+        return decide(subject: a, action: grantAction, resource: res, now: now, tracer: &t).allowed
+    }
+
+    /// Whether every permission of role `r` is covered at `l` for actor `a` (the second half of
+    /// rule 5).
+    func coversRole(actor a: Int32, role r: Int32, at l: Int32, now: Timestamp) -> Bool {
+        let actorIsHost = isHostUser(a)
+        for p in Int(rolePermStart[Int(r)])..<Int(rolePermStart[Int(r) + 1]) {
+            if !covers(actor: a, actorIsHost: actorIsHost, type: perms[p].type, action: perms[p].action, ownerOnly: perms[p].owner, at: l, now: now) {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Whether permission P = (type, action, ownerOnly) is *covered* at org `l` for actor `a`:
+    /// `a` has an effective holding whose scope is `l` or above it, with a permission Q of P's
+    /// type whose action is `*` or (P's action is not `*` and) equals P's action, and Q carries
+    /// `:owner` only if P does. A host-only P (any on `role`, `org:approve`, `org:entitle`) is
+    /// covered only for a host actor; `org:*` is not host-only, so a Q of `org:*` covers it for
+    /// any actor.
     func covers(actor a: Int32, actorIsHost: Bool, type: Int32, action: Int32, ownerOnly: Bool, at l: Int32, now: Timestamp) -> Bool {
-        let hostOnly = type == builtinRole || (type == builtinOrg && (action == -1 || action == approveAction || action == entitleAction))
-        if hostOnly && !actorIsHost { return false }
+        if isHostOnly(type: type, action: action) && !actorIsHost { return false }
         var covered = false
         forEachHolding(of: a) { _, role, scope, validUntil in
             guard isEffective(subject: a, role: role, scope: scope, validUntil: validUntil, now: now), isWithin(l, scope) else { return true }

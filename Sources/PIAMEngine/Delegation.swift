@@ -3,14 +3,16 @@
 // administration layer needs to know which parts of the graph a decision depends on.
 
 extension AccessGraph {
-    /// Whether `actor` may give `role` to every member of `org` (an org grant), by the rules of
-    /// `can_assign` applied to an organization:
+    /// Whether `actor` may give `role` to every member of `org` (an org grant): the rules of
+    /// `can_assign` with the org in place of the user (DESIGN §3) —
     ///
     /// 1. `check(actor, grant_role, org:O)` is allowed (else that reason);
     /// 2. the role exists (else `unknown_role`);
-    /// 3. the role is in the ceiling of O, or O is a host org (else `outside_ceiling`);
-    /// 4. no escalation: every permission of the role is covered at O by the actor's effective
-    ///    holdings, exactly as in `can_assign` rule 5 (else `escalation`).
+    /// 3. the role is in the ceiling of O, unless O is a host org (else `outside_ceiling`);
+    /// 4. rule 5 of `can_assign` at O (else `escalation`): `check(actor, grant, role:R)` is
+    ///    allowed — the business's role administrators hand out any role — or every permission
+    ///    of the role is covered at O by the actor's own effective holdings. It is the same
+    ///    function ``canAssign(actor:target:role:scope:now:)`` calls.
     ///
     /// A grant with `include_suborgs` reaches only orgs below O, whose ceilings include O's, and
     /// whose scopes lie below O: covering the role at O covers it everywhere the grant acts.
@@ -18,19 +20,8 @@ extension AccessGraph {
         let d = check(subject: actor, action: "grant_role", resource: ResourceRef(type: BuiltinType.org, id: org), now: now)
         guard d.allowed, let a = userIndex[actor], let o = orgIndex[org] else { return d }
         guard let r = roleIndex[role] else { return .deny(.unknownRole) }
-        if orgs[Int(o)].kind == .partner && !inCeiling(org: o, role: r) { return .deny(.outsideCeiling) }
-        return coversRole(actor: a, role: r, at: o, now: now) ? .allow : .deny(.escalation)
-    }
-
-    /// Rule 5 of `can_assign`: every permission of role `r` is covered at `l` for actor `a`.
-    func coversRole(actor a: Int32, role r: Int32, at l: Int32, now: Timestamp) -> Bool {
-        let actorIsHost = isHostUser(a)
-        for p in Int(rolePermStart[Int(r)])..<Int(rolePermStart[Int(r) + 1]) {
-            if !covers(actor: a, actorIsHost: actorIsHost, type: perms[p].type, action: perms[p].action, ownerOnly: perms[p].owner, at: l, now: now) {
-                return false
-            }
-        }
-        return true
+        if orgs[Int(o)].kind != .host && !inCeiling(org: o, role: r) { return .deny(.outsideCeiling) }
+        return noEscalation(actor: a, role: r, at: o, now: now) ? .allow : .deny(.escalation)
     }
 
     /// The users at or below `org` who may act now (active, not expired, every org up to the

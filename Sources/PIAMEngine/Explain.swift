@@ -36,6 +36,18 @@ public struct Explanation: Sendable, Hashable, Codable {
         public var registered: Bool
     }
 
+    /// An org on the subject's path to the root that is not `active` (why step 4 failed).
+    public struct InactiveOrg: Sendable, Hashable, Codable {
+        public var id: String
+        /// `pending` or `suspended`.
+        public var status: String
+
+        public init(id: String, status: String) {
+            self.id = id
+            self.status = status
+        }
+    }
+
     /// One holding (and, when one matched, the permission) and what rule 7 made of it.
     public struct Holding: Sendable, Hashable, Codable {
         /// `assignment` or `org_grant`.
@@ -48,6 +60,11 @@ public struct Explanation: Sendable, Hashable, Codable {
         /// For org grants: whether it reaches sub-orgs.
         public var includeSuborgs: Bool?
         public var validUntil: Timestamp?
+        /// Who granted the assignment or org grant (a user id as recorded); absent when not recorded.
+        public var grantedBy: String?
+        /// When it was granted (milliseconds since the epoch, like `valid_until`); absent when
+        /// unknown (grants written before schema v3).
+        public var grantedAt: Timestamp?
         /// The matching permission, if any.
         public var permission: String?
         /// `allowed`, `no_matching_permission`, `expired`, `outside_ceiling`, `out_of_bounds`,
@@ -59,6 +76,8 @@ public struct Explanation: Sendable, Hashable, Codable {
             case grantOrg = "grant_org"
             case includeSuborgs = "include_suborgs"
             case validUntil = "valid_until"
+            case grantedBy = "granted_by"
+            case grantedAt = "granted_at"
         }
     }
 
@@ -68,7 +87,15 @@ public struct Explanation: Sendable, Hashable, Codable {
     public var resource: Resource?
     public var action: String
     public var steps: [Step]
+    /// For `org_inactive`: every org from the subject's org up to the root that is not
+    /// `active`, nearest first. Absent for every other decision.
+    public var inactiveOrgs: [InactiveOrg]? = nil
     public var holdings: [Holding]
+
+    enum CodingKeys: String, CodingKey {
+        case allowed, reason, subject, resource, action, steps, holdings
+        case inactiveOrgs = "inactive_orgs"
+    }
 
     /// The decision this explanation justifies.
     public var decision: Decision { Decision(allowed: allowed, reason: reason) }
@@ -84,11 +111,17 @@ struct RecordingTracer: EvalTracer {
             source: "assignment", role: graph.roleIDs[Int(role)], scope: graph.orgIDs[Int(scope)],
             validUntil: validUntil == noExpiry ? nil : validUntil,
             permission: permission >= 0 ? graph.permissionString(Int(permission)) : nil, rule: rule.rawValue)
-        if case .orgGrant(let g) = source {
+        let provenance: Int32
+        switch source {
+        case .assignment(let i):
+            provenance = graph.assignProvenance[Int(i)]
+        case .orgGrant(let g):
             h.source = "org_grant"
             h.grantOrg = graph.orgIDs[Int(graph.grantOrgOf(g))]
             h.includeSuborgs = graph.grantIncludeSub[Int(g)]
+            provenance = graph.grantProvenance[Int(g)]
         }
+        (h.grantedBy, h.grantedAt) = graph.provenanceFields(provenance)
         holdings.append(h)
     }
 }
@@ -120,7 +153,10 @@ extension AccessGraph {
         steps.append(.init(step: 3, rule: "subject_not_expired", passed: state != .subjectExpired))
         if state == .subjectExpired { return finish(.deny(state)) }
         steps.append(.init(step: 4, rule: "orgs_active", passed: state != .orgInactive))
-        if state == .orgInactive { return finish(.deny(state)) }
+        if state == .orgInactive {
+            e.inactiveOrgs = inactiveOrgs(above: users[si].org)
+            return finish(.deny(state))
+        }
         guard let res = resolve(request.resource) else {
             steps.append(.init(step: 5, rule: "resource_resolves", passed: false))
             return finish(.deny(.unknownResource))
@@ -141,6 +177,18 @@ extension AccessGraph {
         steps.append(.init(step: 7, rule: "permitted_by_holding", passed: d.allowed))
         e.holdings = tracer.holdings
         return finish(d)
+    }
+
+    /// The orgs from `o` up to the root that are not `active`, nearest first.
+    func inactiveOrgs(above o: Int32) -> [Explanation.InactiveOrg] {
+        var out: [Explanation.InactiveOrg] = []
+        var cur = o
+        while cur >= 0 {
+            let rec = orgs[Int(cur)]
+            if rec.status != .active { out.append(.init(id: orgIDs[Int(cur)], status: rec.status.name)) }
+            cur = rec.parent
+        }
+        return out
     }
 
     func permissionString(_ p: Int) -> String {

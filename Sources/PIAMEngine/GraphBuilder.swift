@@ -30,6 +30,11 @@ public struct GraphBuilder: ~Copyable {
     private var aRole: [Int32] = []
     private var aScope: [Int32] = []
     private var aValid: [Timestamp] = []
+    private var aProv: [Int32] = []
+    /// Provenance pairs interned so far, and the last one asked for (a bulk import's rows
+    /// arrive together and share one: the lookup is then a comparison).
+    private var knownProvenance: [Provenance: Int32] = [:]
+    private var lastProvenance: (by: String?, at: Timestamp?, index: Int32) = (nil, nil, 0)
 
     private var resType: [Int32] = []
     private var resIDs: [String] = []
@@ -42,6 +47,7 @@ public struct GraphBuilder: ~Copyable {
         for t in [BuiltinType.user, BuiltinType.org, BuiltinType.role] { _ = p.internType(t) }
         for a in BuiltinType.userActions { _ = p.internAction(a) }
         for a in BuiltinType.orgActions { _ = p.internAction(a) }
+        for a in BuiltinType.roleActions { _ = p.internAction(a) }
     }
 
     /// Reserves space for large graphs (optional; a loader that knows its counts calls it).
@@ -55,6 +61,7 @@ public struct GraphBuilder: ~Copyable {
         aRole.reserveCapacity(assignments)
         aScope.reserveCapacity(assignments)
         aValid.reserveCapacity(assignments)
+        aProv.reserveCapacity(assignments)
         resType.reserveCapacity(resources)
         resIDs.reserveCapacity(resources)
         resOrg.reserveCapacity(resources)
@@ -158,6 +165,15 @@ public struct GraphBuilder: ~Copyable {
         aRole.append(try p.role(a.role, "assignment of \"\(a.user)\""))
         aScope.append(try a.scope.map { s throws(PIAMError) in try p.org(s, "assignment of \"\(a.user)\"") } ?? userOrg[Int(u)])
         aValid.append(a.validUntil ?? noExpiry)
+        aProv.append(provenance(by: a.grantedBy, at: a.grantedAt))
+    }
+
+    private mutating func provenance(by: String?, at: Timestamp?) -> Int32 {
+        if by == nil && at == nil { return 0 }
+        if by == lastProvenance.by && at == lastProvenance.at { return lastProvenance.index }
+        let i = p.internProvenance(by: by, at: at, known: &knownProvenance)
+        lastProvenance = (by, at, i)
+        return i
     }
 
     public mutating func addOrgGrant(_ g: OrgGrantRecord) throws(PIAMError) {
@@ -166,6 +182,7 @@ public struct GraphBuilder: ~Copyable {
         p.grantRole.append(try p.role(g.role, "org grant on \"\(g.org)\""))
         p.grantIncludeSub.append(g.includeSuborgs)
         p.grantValidUntil.append(g.validUntil ?? noExpiry)
+        p.grantProvenance.append(provenance(by: g.grantedBy, at: g.grantedAt))
     }
 
     /// Builds a graph from plain records.
@@ -204,6 +221,9 @@ public struct GraphBuilder: ~Copyable {
             HoldRec(validUntil: self.aValid[Int($0)], role: self.aRole[Int($0)], scope: self.aScope[Int($0)])
         })
         p.liveAssigns = p.assigns.count
+        p.assignProvenance = ChunkedArray(aPerm.order.lazy.map { self.aProv[Int($0)] })
+        aProv = []
+        knownProvenance = [:]
         let assignScope = aPerm.order.map { aScope[Int($0)] }
         let assignRole = aPerm.order.map { aRole[Int($0)] }
         aUser = []; aRole = []; aScope = []; aValid = []

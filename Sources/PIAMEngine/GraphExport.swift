@@ -20,8 +20,10 @@ extension AccessGraph {
                                       status: rec.status, validUntil: rec.validUntil == noExpiry ? nil : rec.validUntil))
             for i in Int(rec.assignStart)..<Int(rec.assignEnd) {
                 let a = assigns[i]
+                let p = provenanceFields(assignProvenance[i])
                 d.assignments.append(AssignmentRecord(user: userIDs[u], role: roleIDs[Int(a.role)], scope: orgIDs[Int(a.scope)],
-                                                      validUntil: a.validUntil == noExpiry ? nil : a.validUntil))
+                                                      validUntil: a.validUntil == noExpiry ? nil : a.validUntil,
+                                                      grantedBy: p.grantedBy, grantedAt: p.grantedAt))
             }
         }
         for r in resIDs.indices where !resIDs[r].isEmpty {
@@ -29,9 +31,11 @@ extension AccessGraph {
                                               owner: res[r].owner >= 0 ? userIDs[Int(res[r].owner)] : nil, shared: res[r].shared))
         }
         for g in grantRole.indices {
+            let p = provenanceFields(grantProvenance[g])
             d.orgGrants.append(OrgGrantRecord(org: orgIDs[Int(grantOrg[g])], role: roleIDs[Int(grantRole[g])],
                                               includeSuborgs: grantIncludeSub[g],
-                                              validUntil: grantValidUntil[g] == noExpiry ? nil : grantValidUntil[g]))
+                                              validUntil: grantValidUntil[g] == noExpiry ? nil : grantValidUntil[g],
+                                              grantedBy: p.grantedBy, grantedAt: p.grantedAt))
         }
         return d
     }

@@ -144,7 +144,7 @@ extension AccessGraph.Parts {
     }
 
     /// Interned permissions, type masks and every type's vocabulary, from the roles'
-    /// permissions (plus the built-in actions of `user` and `org`).
+    /// permissions (plus the built-in actions of `user`, `org` and `role`).
     mutating func deriveRoles() {
         var start: [Int32] = [0]
         var list: [PermRec] = []
@@ -152,6 +152,7 @@ extension AccessGraph.Parts {
         var vocab = [Set<Int32>](repeating: [], count: typeNames.count)
         for a in BuiltinType.userActions { vocab[0].insert(internAction(a)) }
         for a in BuiltinType.orgActions { vocab[1].insert(internAction(a)) }
+        for a in BuiltinType.roleActions { vocab[2].insert(internAction(a)) }
         for r in rolePermissions.indices {
             var mask: UInt64 = 0
             for p in rolePermissions[r] {
@@ -172,5 +173,46 @@ extension AccessGraph.Parts {
         perms = list
         roleTypeMask = masks
         typeVocabulary = vocab.map { $0.sorted { actionNames[Int($0)] < actionNames[Int($1)] } }
+    }
+}
+
+// MARK: Provenance
+
+extension AccessGraph.Parts {
+    /// The provenance index of (`grantedBy`, `grantedAt`): 0 when neither is recorded, else the
+    /// pair `known` already holds, else a new pair (interning a new granter id).
+    mutating func internProvenance(by grantedBy: String?, at grantedAt: Timestamp?, known: inout [Provenance: Int32]) -> Int32 {
+        if grantedBy == nil && grantedAt == nil { return 0 }
+        var granter: Int32 = -1
+        if let grantedBy {
+            if let g = granterIndex[grantedBy] {
+                granter = g
+            } else {
+                granter = Int32(granterIDs.count)
+                granterIDs.append(grantedBy)
+                granterIndex[grantedBy] = granter
+            }
+        }
+        let pair = Provenance(grantedAt: grantedAt ?? Provenance.unknownTime, granter: granter)
+        if let i = known[pair] { return i }
+        let i = Int32(provenance.count)
+        provenance.append(pair)
+        known[pair] = i
+        return i
+    }
+
+    /// Whether provenance `i` is (`grantedBy`, `grantedAt`).
+    func provenance(_ i: Int32, is grantedBy: String?, _ grantedAt: Timestamp?) -> Bool {
+        let p = provenance[Int(i)]
+        return p.grantedAt == (grantedAt ?? Provenance.unknownTime)
+            && (p.granter < 0 ? grantedBy == nil : granterIDs[Int(p.granter)] == grantedBy)
+    }
+}
+
+extension AccessGraph {
+    /// Provenance `i` as (`granted_by`, `granted_at`), each `nil` when not recorded.
+    func provenanceFields(_ i: Int32) -> (grantedBy: String?, grantedAt: Timestamp?) {
+        let p = provenance[Int(i)]
+        return (p.granter < 0 ? nil : granterIDs[Int(p.granter)], p.grantedAt == Provenance.unknownTime ? nil : p.grantedAt)
     }
 }

@@ -57,9 +57,11 @@ extension AccessGraph {
                 }
             }
         case builtinRole:
+            // Roles are located at the root (pre-order number 0, whatever its slot): only a
+            // holding scoped there reaches them.
             if intervals.first?.0 == 0 {
                 for r in roleIDs where !r.isEmpty {
-                    consider(ResolvedResource(type: t, org: 0, owner: -1, shared: false, registered: true), r)
+                    consider(ResolvedResource(type: t, org: rootOrg, owner: -1, shared: false, registered: true), r)
                 }
             }
         default:
@@ -146,7 +148,7 @@ extension AccessGraph {
     }
 
     /// The vocabulary of a resource type: every action any role names for it, plus the
-    /// built-in actions for `user` and `org`, sorted.
+    /// built-in actions for `user`, `org` and `role` (``BuiltinType``), sorted.
     public func vocabulary(ofType type: String) -> [String] {
         guard let t = typeIndex[type] else { return [] }
         return typeVocabulary[Int(t)].map { actionNames[Int($0)] }

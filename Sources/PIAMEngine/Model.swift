@@ -167,12 +167,19 @@ public struct AssignmentRecord: Sendable, Hashable {
     /// The org whose subtree the role acts over; `nil` means the user's own org.
     public var scope: String?
     public var validUntil: Timestamp?
+    /// Who granted it: a user id as recorded, or `nil` when not recorded.
+    public var grantedBy: String?
+    /// When it was granted, or `nil` when unknown (rows written before schema v3).
+    public var grantedAt: Timestamp?
 
-    public init(user: String, role: String, scope: String? = nil, validUntil: Timestamp? = nil) {
+    public init(user: String, role: String, scope: String? = nil, validUntil: Timestamp? = nil,
+                grantedBy: String? = nil, grantedAt: Timestamp? = nil) {
         self.user = user
         self.role = role
         self.scope = scope
         self.validUntil = validUntil
+        self.grantedBy = grantedBy
+        self.grantedAt = grantedAt
     }
 }
 
@@ -182,12 +189,19 @@ public struct OrgGrantRecord: Sendable, Hashable {
     public var role: String
     public var includeSuborgs: Bool
     public var validUntil: Timestamp?
+    /// Who granted it: a user id as recorded, or `nil` when not recorded.
+    public var grantedBy: String?
+    /// When it was granted, or `nil` when unknown (rows written before schema v3).
+    public var grantedAt: Timestamp?
 
-    public init(org: String, role: String, includeSuborgs: Bool = false, validUntil: Timestamp? = nil) {
+    public init(org: String, role: String, includeSuborgs: Bool = false, validUntil: Timestamp? = nil,
+                grantedBy: String? = nil, grantedAt: Timestamp? = nil) {
         self.org = org
         self.role = role
         self.includeSuborgs = includeSuborgs
         self.validUntil = validUntil
+        self.grantedBy = grantedBy
+        self.grantedAt = grantedAt
     }
 }
 

@@ -47,14 +47,18 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible, Comparabl
     public var description: String { ownerOnly ? "\(type):\(action):owner" : "\(type):\(action)" }
 
     /// Whether this permission is host-only (DESIGN §2): any on `role`, and `org:approve`,
-    /// `org:entitle` (and therefore `org:*`, which includes them).
+    /// `org:entitle`. Such a permission takes effect only for host users, whatever roles a
+    /// partner user is given.
+    ///
+    /// `org:*` is *not* host-only: held by a partner user it grants every org action except
+    /// `approve` and `entitle` (the check asks whether the requested action is host-only).
     public var isHostOnly: Bool { Permission.isHostOnly(type: type, action: action) }
 
     /// Whether the action on the type is host-only: any action on `role`, or `approve`/`entitle`
-    /// (or `*`) on `org`.
+    /// on `org`. (`*` on `org` is not: it stands for the host-only actions only for host users.)
     public static func isHostOnly(type: String, action: String) -> Bool {
         if type == BuiltinType.role { return true }
-        if type == BuiltinType.org { return action == "approve" || action == "entitle" || action == anyAction }
+        if type == BuiltinType.org { return action == "approve" || action == "entitle" }
         return false
     }
 
@@ -89,6 +93,10 @@ public enum BuiltinType {
     public static let userActions = [
         "view", "update", "suspend", "reactivate", "remove", "assign_role", "revoke_role", "request_role",
     ]
+    /// The business's actions on `role:<R>`, all host-only (every role is located at the root):
+    /// `define`, `update`, `delete`, and `grant` — hand out R whatever the actor itself holds
+    /// (rule 5 of `can_assign`).
+    public static let roleActions = ["define", "update", "delete", "grant"]
 
     /// Whether `type` is one of `user`, `org`, `role` (never registered as graph resources).
     public static func isBuiltin(_ type: String) -> Bool { type == user || type == org || type == role }

@@ -30,13 +30,15 @@ final class ChangeWatcher: Sendable {
     /// Why inotify is off, when it is.
     let inotifyError: String?
 
-    init(databasePath: String) throws(PIAMError) {
+    /// - Parameter replica: also wake on `<database>-txid`, the transaction-id file Litestream's
+    ///   follow mode rewrites beside a replica after each applied transaction.
+    init(databasePath: String, replica: Bool = false) throws(PIAMError) {
         let slash = databasePath.lastIndex(of: "/")
         let dir = slash.map { $0 == databasePath.startIndex ? "/" : String(databasePath[..<$0]) } ?? "."
         let base = slash.map { String(databasePath[databasePath.index(after: $0)...]) } ?? databasePath
         // Not `-shm`: readers (piamd itself among them) write their read marks there, and a
         // commit always writes the database, `-wal` or `-journal`.
-        names = [base, base + "-wal", base + "-journal"]
+        names = Set([base, base + "-wal", base + "-journal"] + (replica ? [base + "-txid"] : []))
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else { throw PIAMError(.io, "pipe: \(String(cString: strerror(errno)))") }
         for fd in pipeFDs {
@@ -49,7 +51,12 @@ final class ChangeWatcher: Sendable {
         if fd < 0 {
             error = "inotify_init1: \(String(cString: strerror(errno)))"
         } else {
-            let mask = UInt32(IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB)
+            // Neither IN_CLOSE_WRITE nor IN_ATTRIB: SQLite opens `-wal` read-write even for a
+            // read-only connection, and as root fchown()s it to the database's owner, so piamd's
+            // own open and close (every verification; every cycle of a replica) would wake it
+            // again and again. A commit is an IN_MODIFY; a replacement a rename or a creation;
+            // anything else (a chmod) is found by the next verification.
+            let mask = UInt32(IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)
             if inotify_add_watch(fd, dir, mask) < 0 {
                 error = "inotify_add_watch \(dir): \(String(cString: strerror(errno)))"
                 close(fd)

@@ -15,7 +15,8 @@ public enum Daemon {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
 
         let triggers = GraphLoader.makeTriggers()
-        let state = GraphState(pollMS: config.reloadVerifyMS, timeoutMS: config.consistencyTimeoutMS) { triggers.1.yield(.catchUp) }
+        let state = GraphState(pollMS: config.reloadVerifyMS, timeoutMS: config.consistencyTimeoutMS,
+                               replicaMaxAgeMS: config.databaseReplica ? config.replicaMaxAgeMS : nil) { triggers.1.yield(.catchUp) }
         let loader = GraphLoader(config: config, state: state, notifier: notifier, logger: logger, triggers: triggers)
         let metrics = ServerMetrics()
         let server = SocketServer(config: config, state: state, notifier: notifier, logger: logger, group: group, metrics: metrics)

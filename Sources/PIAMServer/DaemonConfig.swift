@@ -15,6 +15,13 @@ import SystemPackage
 public struct DaemonConfig: Sendable, Hashable {
     /// The graph database, opened read-only.
     public var databasePath = "/var/lib/piam/piam.db"
+    /// The database is a replica a replication engine (Litestream's `restore -f`) keeps current:
+    /// piamd never holds it open between reads (a long-held connection freezes the follower), and
+    /// reports the replica's age from the primary's heartbeat (`piamctl heartbeat`).
+    public var databaseReplica = false
+    /// A replica whose last heartbeat from the primary is older than this is degraded (503 on
+    /// `/healthz`): it keeps answering from what it has, and says how old that is.
+    public var replicaMaxAgeMS = 30_000
     /// The binary protocol's socket path (used when systemd passes no socket).
     public var socketPath = "/run/piam/piamd.sock"
     /// The socket file's permission bits.
@@ -90,7 +97,7 @@ public struct DaemonConfig: Sendable, Hashable {
 
     /// The keys understood, with their JSON types, in documentation order.
     public static let keys: [(key: String, type: KeyType)] = [
-        ("database.path", .string),
+        ("database.path", .string), ("database.replica", .bool), ("database.replica_max_age_ms", .int),
         ("socket.path", .string), ("socket.mode", .string), ("socket.owner", .string), ("socket.group", .string),
         ("socket.allowed_uids", .intArray), ("socket.allowed_gids", .intArray),
         ("http.listen", .string), ("http.public_url", .string), ("http.socket_mode", .string),
@@ -108,7 +115,7 @@ public struct DaemonConfig: Sendable, Hashable {
 
     /// A key's JSON type. `objectArray` keys (the route table) are read from the file, or from
     /// their environment variable as JSON text.
-    public enum KeyType: Sendable { case string, int, intArray, objectArray }
+    public enum KeyType: Sendable { case string, int, bool, intArray, objectArray }
 
     /// The environment variable that overrides `key`.
     public static func environmentName(_ key: String) -> String {
@@ -139,6 +146,7 @@ public struct DaemonConfig: Sendable, Hashable {
                 switch type {
                 case .string: content = .string(v as! String)
                 case .int: content = .int((v as! NSNumber).intValue)
+                case .bool: content = .bool(v as! Bool)
                 case .intArray: content = .intArray((v as! [NSNumber]).map(\.intValue))
                 case .objectArray: continue
                 }
@@ -171,6 +179,11 @@ public struct DaemonConfig: Sendable, Hashable {
             return []
         }
         c.databasePath = str("database.path") ?? c.databasePath
+        if let b = reader.bool(forKey: ConfigKey("database.replica")) {
+            c.databaseReplica = b
+        } else if let s = str("database.replica") {
+            throw PIAMError(.invalidInput, "config database.replica: \"\(s)\" is not true or false")
+        }
         c.socketPath = str("socket.path") ?? c.socketPath
         func mode(_ key: String) throws(PIAMError) -> UInt32? {
             guard let m = str(key) else { return nil }
@@ -227,6 +240,7 @@ public struct DaemonConfig: Sendable, Hashable {
         c.maxWaitingRequests = try int("limits.max_waiting_requests", c.maxWaitingRequests, min: 1)
         c.consistencyTimeoutMS = try int("consistency.timeout_ms", c.consistencyTimeoutMS)
         c.reloadPollMS = try int("reload.poll_ms", c.reloadPollMS)
+        c.replicaMaxAgeMS = try int("database.replica_max_age_ms", c.replicaMaxAgeMS, min: 1)
         c.reloadReclaimSlots = try int("reload.reclaim_slots", c.reloadReclaimSlots)
         c.threads = try int("server.threads", c.threads)
         if let l = str("log.level") {
@@ -274,7 +288,8 @@ public struct DaemonConfig: Sendable, Hashable {
                 let ok: Bool
                 switch t {
                 case .string: ok = v is String
-                case .int: ok = !(v is String) && (v as? NSNumber).map { $0.doubleValue.rounded() == $0.doubleValue } ?? false
+                case .int: ok = !(v is String) && !(v is Bool) && (v as? NSNumber).map { $0.doubleValue.rounded() == $0.doubleValue } ?? false
+                case .bool: ok = v is Bool
                 case .intArray: ok = (v as? [Any])?.allSatisfy { $0 is NSNumber } ?? false
                 case .objectArray: ok = (v as? [Any])?.allSatisfy { $0 is [String: Any] } ?? false
                 }
@@ -282,6 +297,7 @@ public struct DaemonConfig: Sendable, Hashable {
                     let want = switch t {
                     case .string: "a string"
                     case .int: "an integer"
+                    case .bool: "true or false"
                     case .intArray: "a list of integers"
                     case .objectArray: "a list of objects"
                     }
@@ -299,7 +315,7 @@ extension DaemonConfig {
     /// The effective configuration as a JSON document in the file's nested shape.
     public func json() -> String {
         let doc: [String: Any] = [
-            "database": ["path": databasePath],
+            "database": ["path": databasePath, "replica": databaseReplica, "replica_max_age_ms": replicaMaxAgeMS] as [String: Any],
             "socket": [
                 "path": socketPath, "mode": "0" + String(socketMode, radix: 8),
                 "owner": socketOwner ?? NSNull(), "group": socketGroup ?? NSNull(),

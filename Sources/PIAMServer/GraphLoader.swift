@@ -72,7 +72,7 @@ public final class GraphLoader: Service, Sendable {
     }
 
     public func run() async throws {
-        let watcher = try ChangeWatcher(databasePath: config.databasePath)
+        let watcher = try ChangeWatcher(databasePath: config.databasePath, replica: config.databaseReplica)
         if let e = watcher.inotifyError {
             logger.warning("inotify is off; commits are found by reload.poll_ms and min_revision requests only", metadata: ["error": "\(e)"])
         }
@@ -218,10 +218,21 @@ final class JournalFollower {
     static let maxBackoff: Duration = .seconds(5)
     /// The freshness verdict last logged (``GraphState/degraded`` minus faults), to log a change once.
     private var staleLogged = false
+    /// Replica mode (`database.replica`): the connection is closed at the end of every cycle, so
+    /// the replication engine (Litestream's follow mode applies nothing while a connection stays
+    /// open) can write between reads; each cycle is therefore a verification too.
+    let replica: Bool
 
     init(loader: GraphLoader) {
         self.loader = loader
         verifyInterval = .milliseconds(loader.config.reloadVerifyMS)
+        replica = loader.config.databaseReplica
+    }
+
+    /// Replica mode: records the primary's heartbeat the replica holds.
+    private func readHeartbeat(_ s: Store) throws(PIAMError) {
+        guard replica else { return }
+        state.recordHeartbeat(try s.heartbeat().map { Date(timeIntervalSince1970: Double($0) / 1000) })
     }
 
     /// Milliseconds until the thread must run a cycle by itself: the next verification, the end
@@ -274,6 +285,7 @@ final class JournalFollower {
             // The database's revision, recorded before the build: a graph that cannot be built
             // still shows how far behind the served one is.
             state.recordVerification(databaseRevision: try s.revision(), at: start, wall: wall)
+            try readHeartbeat(s)
             return (try s.loadGraph(), try s.schemaVersion, try s.dataVersion())
         }
         guard case .ok(let after) = FileProbe.probe(path), after == before else {
@@ -285,7 +297,7 @@ final class JournalFollower {
         state.reloads.recordFullReload()
         state.publish(snapshot)
         nextVerify = start + verifyInterval
-        store = s
+        store = replica ? nil : s
         identity = after
         schemaVersion = version
         dataVersion = dv
@@ -342,6 +354,8 @@ final class JournalFollower {
     /// as proven (``GraphState/recordVerification(databaseRevision:at:wall:)``).
     func check(_ trigger: GraphLoader.Cause, verify: Bool) {
         guard let current = state.snapshot else { return }
+        // Replica mode: never hold the replica open between cycles.
+        defer { if replica { store = nil } }
         switch FileProbe.probe(config.databasePath) {
         case .fault(let why):
             return fail(why, reopen: why)
@@ -351,8 +365,11 @@ final class JournalFollower {
         if let why = reopenReason { return tryFullReload(cause: "recovery", why: why) }
         let start = ContinuousClock.now
         let wall = Date()
+        // A freshly opened connection proves what it reads (always in replica mode: the
+        // connection is closed after every cycle).
+        let fresh = verify || store == nil
         do throws(PIAMError) {
-            if verify || store == nil {
+            if fresh {
                 nextVerify = start + verifyInterval
                 store = nil  // closed first: see fullReload
                 store = try openConnection()
@@ -363,14 +380,15 @@ final class JournalFollower {
             if dv == dataVersion {
                 // A request waits for a revision a writer already returned, yet this connection
                 // sees no commit: prove it with a fresh connection now, not at the next interval.
-                if trigger == .catchUp && !verify { return check(trigger, verify: true) }
+                if trigger == .catchUp && !fresh { return check(trigger, verify: true) }
                 succeeded()
                 return
             }
             let set = try store.changes(after: current.revision, schemaVersion: schemaVersion)
             dataVersion = dv
             // The database's revision as a fresh connection read it: current, or how far behind.
-            if verify { state.recordVerification(databaseRevision: set.revision, at: start, wall: wall) }
+            if fresh { state.recordVerification(databaseRevision: set.revision, at: start, wall: wall) }
+            try readHeartbeat(store)
             if let r = set.fullReload { return tryFullReload(cause: r.cause, why: r.description) }
             guard set.revision != current.revision else {
                 succeeded()

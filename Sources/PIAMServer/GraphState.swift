@@ -65,12 +65,22 @@ public final class GraphState: Sendable {
         public var behindSince: ContinuousClock.Instant?
         /// A full reload is running: the loader is catching up, not idle.
         public var reloading = false
+        /// Replica mode: the primary's last heartbeat as the replica holds it (`meta`
+        /// `heartbeat_at`, written by `piamctl heartbeat` on the primary); nil before one is read.
+        public var heartbeat: Date?
+
+        /// Replica mode: how old the replica's content is (now − the primary's last heartbeat).
+        public func replicaAge(now: Date = Date()) -> Duration? {
+            heartbeat.map { .milliseconds(Int64((now.timeIntervalSince($0) * 1000).rounded())) }
+        }
     }
 
     /// How long the served graph may go unverified, or known behind, before piamd calls itself
     /// degraded: `reload.poll_ms` + `consistency.timeout_ms`, and `consistency.timeout_ms`.
     private let verifyGrace: Duration
     private let behindGrace: Duration
+    /// Replica mode (`database.replica`): the oldest the replica may be (`database.replica_max_age_ms`).
+    public let replicaMaxAge: Duration?
 
     private let locked = NIOLockedValueBox(Locked())
     /// Open client connections.
@@ -95,10 +105,13 @@ public final class GraphState: Sendable {
     ///   - timeoutMS: `consistency.timeout_ms`: how long piamd may be behind, or go unverified
     ///     beyond one interval, before it reports itself degraded.
     ///   - wake: asks the loader to look for a newer revision at once.
-    public init(pollMS: Int = 1000, timeoutMS: Int = 1000, wake: @escaping @Sendable () -> Void) {
+    ///   - replicaMaxAgeMS: replica mode: a replica whose primary's last heartbeat is older than
+    ///     this (or that has none) is degraded; nil for a local database.
+    public init(pollMS: Int = 1000, timeoutMS: Int = 1000, replicaMaxAgeMS: Int? = nil, wake: @escaping @Sendable () -> Void) {
         self.wake = wake
         behindGrace = .milliseconds(max(0, timeoutMS))
         verifyGrace = .milliseconds(max(1, pollMS) + max(0, timeoutMS))
+        replicaMaxAge = replicaMaxAgeMS.map { .milliseconds($0) }
     }
 
     /// How many snapshots have been published: a connection that took ``snapshot`` at one
@@ -118,7 +131,9 @@ public final class GraphState: Sendable {
     /// never reports `serving` while it is, or cannot prove it is not, behind the database.
     public var degraded: String? {
         let now = ContinuousClock.now
-        return locked.withLockedValue { s in s.degraded ?? Self.staleness(s, now: now, verifyGrace: verifyGrace, behindGrace: behindGrace) }
+        return locked.withLockedValue { s in
+            s.degraded ?? Self.staleness(s, now: now, verifyGrace: verifyGrace, behindGrace: behindGrace, replicaMaxAge: replicaMaxAge)
+        }
     }
 
     /// The last fault the loader reported (nil when its last cycle succeeded), without the
@@ -160,9 +175,23 @@ public final class GraphState: Sendable {
         locked.withLockedValue { $0.freshness.reloading = on }
     }
 
-    private static func staleness(_ s: Locked, now: ContinuousClock.Instant, verifyGrace: Duration, behindGrace: Duration) -> String? {
+    /// Replica mode: the primary's heartbeat read from the replica (nil: none there).
+    public func recordHeartbeat(_ at: Date?) {
+        locked.withLockedValue { $0.freshness.heartbeat = at }
+    }
+
+    private static func staleness(_ s: Locked, now: ContinuousClock.Instant, verifyGrace: Duration, behindGrace: Duration,
+                                  replicaMaxAge: Duration?) -> String? {
         guard let snap = s.snapshot else { return nil }
         let f = s.freshness
+        if let maxAge = replicaMaxAge {
+            guard let age = f.replicaAge() else {
+                return "replica of unknown age: no heartbeat from the primary in the database (run piamctl heartbeat on the primary)"
+            }
+            if age > maxAge {
+                return "replica is \(Self.ms(age)) ms old (the primary's last heartbeat; database.replica_max_age_ms \(Self.ms(maxAge))): the primary or the replication is unreachable"
+            }
+        }
         if let since = f.behindSince, f.databaseRevision > snap.revision, now - since > behindGrace {
             return "behind the database: serving revision \(snap.revision), the database is at \(f.databaseRevision) (for \(Self.ms(now - since)) ms)"
         }

@@ -156,6 +156,7 @@ public struct HTTPFace: Sendable {
         let f = state.freshness
         var body: [String: Any] = ["revision": snapshot.revision, "lag": max(0, f.databaseRevision - snapshot.revision)]
         if let wall = f.verifiedWall { body["last_verified"] = RFC3339.format(Timestamp(wall.timeIntervalSince1970 * 1000)) }
+        if state.replicaMaxAge != nil { body["replica_age_ms"] = f.replicaAge().map(GraphState.ms) ?? NSNull() }
         if let reason = state.degraded {
             body["status"] = "degraded"
             body["reason"] = reason

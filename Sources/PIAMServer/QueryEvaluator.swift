@@ -207,9 +207,17 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         public var lastVerified: String?
         /// Milliseconds since then.
         public var verifiedMSAgo: Int64?
+        /// Replica mode only: `true`.
+        public var replica: Bool?
+        /// Replica mode: the primary's last heartbeat the replica holds (RFC 3339), and how old
+        /// the replica's content is (now − that heartbeat), in milliseconds.
+        public var heartbeatAt: String?
+        public var replicaAgeMS: Int64?
 
         enum CodingKeys: String, CodingKey {
-            case lag
+            case lag, replica
+            case heartbeatAt = "heartbeat_at"
+            case replicaAgeMS = "replica_age_ms"
             case databaseRevision = "database_revision"
             case lastVerified = "last_verified"
             case verifiedMSAgo = "verified_ms_ago"
@@ -266,7 +274,10 @@ public struct StatusDocument: Codable, Sendable, Hashable {
         let f = state.freshness
         freshness = Freshness(databaseRevision: f.databaseRevision, lag: max(0, f.databaseRevision - snapshot.revision),
                               lastVerified: f.verifiedWall.map { RFC3339.format(Timestamp($0.timeIntervalSince1970 * 1000)) },
-                              verifiedMSAgo: f.verifiedAt.map { GraphState.ms(ContinuousClock.now - $0) })
+                              verifiedMSAgo: f.verifiedAt.map { GraphState.ms(ContinuousClock.now - $0) },
+                              replica: state.replicaMaxAge == nil ? nil : true,
+                              heartbeatAt: f.heartbeat.map { RFC3339.format(Timestamp($0.timeIntervalSince1970 * 1000)) },
+                              replicaAgeMS: f.replicaAge().map(GraphState.ms))
     }
 }
 

@@ -40,6 +40,7 @@ public final class ServerMetrics: Sendable {
     private let degraded: Gauge
     private let lag: Gauge
     private let lastVerified: Gauge
+    private let replicaAge: Gauge
     private let connections: [Gauge]
     /// Open HTTP connections (the socket's are ``GraphState/connections``).
     public let httpConnections = Atomic<Int>(0)
@@ -81,6 +82,7 @@ public final class ServerMetrics: Sendable {
         loadSeconds = registry.makeGauge(descriptor: name("graph_load", "seconds", "How long the last graph load took."))
         degraded = registry.makeGauge(descriptor: name("degraded", "", "1 while piamd serves its last good graph after a failed reload, or cannot prove that graph is current, else 0."))
         lag = registry.makeGauge(descriptor: name("graph_lag", "revisions", "The database's revision at the last verification minus the served revision."))
+        replicaAge = registry.makeGauge(descriptor: name("replica_age", "seconds", "Replica mode: now minus the primary's last heartbeat the replica holds (0 on a local database)."))
         lastVerified = registry.makeGauge(descriptor: name("graph_last_verified", "timestamp_seconds", "When piamd last proved its graph against the database (a freshly opened connection read its revision), Unix time."))
         let conn = name("connections", "", "Open client connections, by interface.")
         connections = Interface.allCases.map { registry.makeGauge(descriptor: conn, labels: [("interface", $0.label)]) }
@@ -120,6 +122,7 @@ public final class ServerMetrics: Sendable {
         let f = state.freshness
         lag.set(Double(max(0, f.databaseRevision - (state.snapshot?.revision ?? 0))))
         if let wall = f.verifiedWall { lastVerified.set(wall.timeIntervalSince1970) }
+        if state.replicaMaxAge != nil, let age = f.replicaAge() { replicaAge.set(Double(GraphState.ms(age)) / 1000) }
         connections[Interface.socket.rawValue].set(Double(state.connections.load(ordering: .relaxed)))
         connections[Interface.http.rawValue].set(Double(httpConnections.load(ordering: .relaxed)))
         var out: [UInt8] = []

@@ -168,11 +168,13 @@ extension AdminSession {
         case let .grant(u, r, scope, validUntil):
             let info = try user(u)
             let l = scope ?? info.org
+            // A re-grant that changes nothing keeps who granted it and when.
             try exec("""
-                INSERT INTO assignments(user, role, scope, valid_until, granted_by) VALUES (?1, ?2, ?3, ?4, ?5)
-                ON CONFLICT(user, role, scope) DO UPDATE SET valid_until = excluded.valid_until, granted_by = excluded.granted_by
+                INSERT INTO assignments(user, role, scope, valid_until, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                ON CONFLICT(user, role, scope) DO UPDATE SET valid_until = excluded.valid_until, granted_by = excluded.granted_by,
+                  granted_at = excluded.granted_at
                 WHERE valid_until IS NOT excluded.valid_until
-                """, info.id, r, l, validUntil, actor)
+                """, info.id, r, l, validUntil, actor, now)
             touchUser(info.id, orgs: [info.org])
             out.message = "granted role \(r) to user:\(info.id) over org:\(l)" + (validUntil.map { " until \(RFC3339.format($0))" } ?? "")
         case let .revoke(u, r, scope):
@@ -188,11 +190,11 @@ extension AdminSession {
             out.message = "revoked role \(r) over org:\(l) from user:\(info.id)"
         case let .grantToOrg(o, r, include, validUntil):
             try exec("""
-                INSERT INTO org_grants(org, role, include_suborgs, valid_until, granted_by) VALUES (?1, ?2, ?3, ?4, ?5)
+                INSERT INTO org_grants(org, role, include_suborgs, valid_until, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                 ON CONFLICT(org, role) DO UPDATE SET include_suborgs = excluded.include_suborgs, valid_until = excluded.valid_until,
-                  granted_by = excluded.granted_by
+                  granted_by = excluded.granted_by, granted_at = excluded.granted_at
                 WHERE include_suborgs IS NOT excluded.include_suborgs OR valid_until IS NOT excluded.valid_until
-                """, o, r, include, validUntil, actor)
+                """, o, r, include, validUntil, actor, now)
             touchOrg(o)
             out.message = "granted role \(r) to every member of org:\(o)\(include ? " and its sub-orgs" : "")"
         case let .revokeFromOrg(o, r):
@@ -210,10 +212,11 @@ extension AdminSession {
             let req = try store.accessRequest(id: id)
             try requirePending(req)
             try exec("""
-                INSERT INTO assignments(user, role, scope, valid_until, granted_by) VALUES (?1, ?2, ?3, NULL, ?4)
-                ON CONFLICT(user, role, scope) DO UPDATE SET valid_until = NULL, granted_by = excluded.granted_by
+                INSERT INTO assignments(user, role, scope, valid_until, granted_by, granted_at) VALUES (?1, ?2, ?3, NULL, ?4, ?5)
+                ON CONFLICT(user, role, scope) DO UPDATE SET valid_until = NULL, granted_by = excluded.granted_by,
+                  granted_at = excluded.granted_at
                 WHERE valid_until IS NOT NULL
-                """, req.user, req.role, req.scope, actor)
+                """, req.user, req.role, req.scope, actor, now)
             try decideRequest(id, status: "approved", actor: actor, note: note)
             touchUser(req.user, orgs: [graph.org(ofUser: req.user)])
             out.requestID = id
@@ -246,8 +249,8 @@ extension AdminSession {
         try exec("INSERT INTO orgs(id, parent, name, kind, status) VALUES (?1, ?2, ?3, 'partner', 'pending')", o, parent, name ?? o)
         try exec("INSERT INTO users(id, org, name, email, status) VALUES (?1, ?2, ?3, ?4, 'invited')", admin, o, adminName, adminEmail)
         // In effect once the org is approved, partner-admin entitled, and the invitation accepted.
-        try exec("INSERT INTO assignments(user, role, scope, granted_by) VALUES (?1, ?2, ?3, ?4)",
-                 admin, Seed.partnerAdmin.id, o, actor == admin ? "registration" : actor)
+        try exec("INSERT INTO assignments(user, role, scope, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                 admin, Seed.partnerAdmin.id, o, actor == admin ? "registration" : actor, now)
         touchOrg(o)
         touchUser(admin, orgs: [o])
         out.message = "registered org:\(o) (pending approval) with its first admin user:\(admin) (invited)"

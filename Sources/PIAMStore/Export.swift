@@ -4,7 +4,8 @@ import PIAMEngine
 extension Store {
     /// Writes the whole graph in the import format (DESIGN §5), canonical and deterministic:
     /// top-level keys in §5's order, one entity per line with every field written (null where
-    /// absent, `[]` for no aliases), entities sorted by key (byte order). Streams: `sink` receives
+    /// absent, `[]` for no aliases; `"granted_at": null` where the time is unknown, which an
+    /// import keeps unknown), entities sorted by key (byte order). Streams: `sink` receives
     /// chunks of about 1 MiB. Reads in one transaction, so the file is one consistent revision.
     ///
     /// - Returns: the revision exported.
@@ -12,6 +13,7 @@ extension Store {
     public func export(to sink: (UnsafeRawBufferPointer) throws(PIAMError) -> Void) throws(PIAMError) -> Int64 {
         try db.withTransaction { () throws(PIAMError) -> Int64 in
             let revision = try revision()
+            let grantedAt = try grantedAtColumn()
             var out: [UInt8] = []
             out.reserveCapacity(1 << 20 + 4096)
             func flush(_ force: Bool) throws(PIAMError) {
@@ -89,16 +91,16 @@ extension Store {
                 lit("\"org\": "); str(s, 0); lit(", \"role\": "); str(s, 1)
             }
             try section("assignments", """
-                SELECT user, role, scope, valid_until, granted_by FROM assignments ORDER BY user, role, scope
+                SELECT user, role, scope, valid_until, granted_by, \(grantedAt) FROM assignments ORDER BY user, role, scope
                 """) { s in
                 lit("\"user\": "); str(s, 0); lit(", \"role\": "); str(s, 1); lit(", \"scope\": "); str(s, 2)
-                lit(", \"valid_until\": "); time(s, 3); lit(", \"granted_by\": "); str(s, 4)
+                lit(", \"valid_until\": "); time(s, 3); lit(", \"granted_by\": "); str(s, 4); lit(", \"granted_at\": "); time(s, 5)
             }
             try section("org_grants", last: true, """
-                SELECT org, role, include_suborgs, valid_until, granted_by FROM org_grants ORDER BY org, role
+                SELECT org, role, include_suborgs, valid_until, granted_by, \(grantedAt) FROM org_grants ORDER BY org, role
                 """) { s in
                 lit("\"org\": "); str(s, 0); lit(", \"role\": "); str(s, 1); lit(", \"include_suborgs\": "); bool(s, 2)
-                lit(", \"valid_until\": "); time(s, 3); lit(", \"granted_by\": "); str(s, 4)
+                lit(", \"valid_until\": "); time(s, 3); lit(", \"granted_by\": "); str(s, 4); lit(", \"granted_at\": "); time(s, 5)
             }
             lit("}\n")
             try flush(true)

@@ -134,22 +134,55 @@ public struct ImportDocument: Codable, Sendable, Hashable {
         }
     }
 
+    /// When a grant was made, as a file gives it (`granted_at`): the three cases differ for an
+    /// import, so leaving the key out is not the same as writing `null`.
+    public enum GrantedAt: Sendable, Hashable {
+        /// The key is left out: a new row, or a row whose grant changes (validity, granter,
+        /// sub-orgs), gets the import's time; an unchanged row keeps the time it has.
+        case importTime
+        /// `null`: unknown (as `export` writes rows from before schema v3); kept unknown.
+        case unknown
+        /// An RFC 3339 time, kept as written here; the importer parses it (and reports a bad
+        /// one with its JSON path).
+        case at(String)
+
+        static func decode<K: CodingKey>(_ c: KeyedDecodingContainer<K>, _ key: K) throws -> GrantedAt {
+            guard c.contains(key) else { return .importTime }
+            if try c.decodeNil(forKey: key) { return .unknown }
+            return .at(try c.decode(String.self, forKey: key))
+        }
+
+        func encode<K: CodingKey>(_ c: inout KeyedEncodingContainer<K>, _ key: K) throws {
+            switch self {
+            case .importTime: break
+            case .unknown: try c.encodeNil(forKey: key)
+            case .at(let t): try c.encode(t, forKey: key)
+            }
+        }
+    }
+
     /// A role given to one user. Default `scope` = the user's org.
     public struct Assignment: Codable, Sendable, Hashable {
         public var user: String
         public var role: String
         public var scope: String?
         public var validUntil: String?
+        /// Who granted it: a user id, of the file or of the database (or the value the
+        /// database already records for this row).
         public var grantedBy: String?
+        public var grantedAt: GrantedAt
 
-        public init(user: String, role: String, scope: String? = nil, validUntil: String? = nil, grantedBy: String? = nil) {
+        public init(user: String, role: String, scope: String? = nil, validUntil: String? = nil, grantedBy: String? = nil,
+                    grantedAt: GrantedAt = .importTime) {
             self.user = user; self.role = role; self.scope = scope; self.validUntil = validUntil; self.grantedBy = grantedBy
+            self.grantedAt = grantedAt
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case user, role, scope
             case validUntil = "valid_until"
             case grantedBy = "granted_by"
+            case grantedAt = "granted_at"
         }
 
         public init(from decoder: Decoder) throws {
@@ -160,6 +193,17 @@ public struct ImportDocument: Codable, Sendable, Hashable {
             scope = try c.decodeIfPresent(String.self, forKey: .scope)
             validUntil = try c.decodeIfPresent(String.self, forKey: .validUntil)
             grantedBy = try c.decodeIfPresent(String.self, forKey: .grantedBy)
+            grantedAt = try GrantedAt.decode(c, .grantedAt)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(user, forKey: .user)
+            try c.encode(role, forKey: .role)
+            try c.encodeIfPresent(scope, forKey: .scope)
+            try c.encodeIfPresent(validUntil, forKey: .validUntil)
+            try c.encodeIfPresent(grantedBy, forKey: .grantedBy)
+            try grantedAt.encode(&c, .grantedAt)
         }
     }
 
@@ -169,11 +213,14 @@ public struct ImportDocument: Codable, Sendable, Hashable {
         public var role: String
         public var includeSuborgs: Bool?
         public var validUntil: String?
+        /// Who granted it, as for ``Assignment/grantedBy``.
         public var grantedBy: String?
+        public var grantedAt: GrantedAt
 
-        public init(org: String, role: String, includeSuborgs: Bool? = nil, validUntil: String? = nil, grantedBy: String? = nil) {
+        public init(org: String, role: String, includeSuborgs: Bool? = nil, validUntil: String? = nil, grantedBy: String? = nil,
+                    grantedAt: GrantedAt = .importTime) {
             self.org = org; self.role = role; self.includeSuborgs = includeSuborgs; self.validUntil = validUntil
-            self.grantedBy = grantedBy
+            self.grantedBy = grantedBy; self.grantedAt = grantedAt
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
@@ -181,6 +228,17 @@ public struct ImportDocument: Codable, Sendable, Hashable {
             case includeSuborgs = "include_suborgs"
             case validUntil = "valid_until"
             case grantedBy = "granted_by"
+            case grantedAt = "granted_at"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(org, forKey: .org)
+            try c.encode(role, forKey: .role)
+            try c.encodeIfPresent(includeSuborgs, forKey: .includeSuborgs)
+            try c.encodeIfPresent(validUntil, forKey: .validUntil)
+            try c.encodeIfPresent(grantedBy, forKey: .grantedBy)
+            try grantedAt.encode(&c, .grantedAt)
         }
 
         public init(from decoder: Decoder) throws {
@@ -191,6 +249,7 @@ public struct ImportDocument: Codable, Sendable, Hashable {
             includeSuborgs = try c.decodeIfPresent(Bool.self, forKey: .includeSuborgs)
             validUntil = try c.decodeIfPresent(String.self, forKey: .validUntil)
             grantedBy = try c.decodeIfPresent(String.self, forKey: .grantedBy)
+            grantedAt = try GrantedAt.decode(c, .grantedAt)
         }
     }
 
@@ -236,12 +295,12 @@ public struct ImportDocument: Codable, Sendable, Hashable {
                 do { _ = try JSONSerialization.jsonObject(with: data) } catch {
                     let ns = error as NSError
                     let detail = ns.userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-                    throw PIAMError(.invalidInput, "invalid JSON: \(detail)")
+                    throw PIAMError(.invalidInput, "invalid JSON: \(bounded(detail, limit: 4 * quoteLimit))")
                 }
             }
             throw PIAMError(.invalidInput, describe(e))
         } catch {
-            throw PIAMError(.invalidInput, "invalid JSON: \(error)")
+            throw PIAMError(.invalidInput, "invalid JSON: \(bounded("\(error)", limit: 4 * quoteLimit))")
         }
     }
 
@@ -263,7 +322,7 @@ public struct ImportDocument: Codable, Sendable, Hashable {
                 s += "[\(i)]"
             } else {
                 if !s.isEmpty { s += "." }
-                s += k.stringValue
+                s += bounded(k.stringValue)  // an unknown key is the file's text
             }
         }
         return s
@@ -298,7 +357,8 @@ public struct ImportDocument: Codable, Sendable, Hashable {
                 let ns = u as NSError
                 if let d = ns.userInfo[NSDebugDescriptionErrorKey] as? String { detail += " " + d } else { detail += " \(u)" }
             }
-            return "\(at(ctx))\(detail)"
+            // The decoder's own words may cite the file's text: bounded like a quoted value.
+            return "\(at(ctx))\(bounded(detail, limit: 4 * quoteLimit))"
         @unknown default:
             return "\(e)"
         }
@@ -316,6 +376,41 @@ func rejectUnknownKeys<K: CodingKey & CaseIterable>(_ decoder: Decoder, _: K.Typ
     let c = try decoder.container(keyedBy: AnyKey.self)
     for k in c.allKeys where K(stringValue: k.stringValue) == nil {
         throw DecodingError.dataCorrupted(.init(
-            codingPath: c.codingPath + [k], debugDescription: "unknown key \"\(k.stringValue)\""))
+            codingPath: c.codingPath + [k], debugDescription: "unknown key \(quoted(k.stringValue))"))
     }
+}
+
+// MARK: Quoting values in error messages
+
+/// Bytes of a value an import error quotes (about; the cut falls on a character boundary).
+let quoteLimit = 100
+
+/// A value from an import file as every import error message quotes it: in double quotes,
+/// whole when it is at most ``quoteLimit`` bytes, else its first bytes up to a character
+/// boundary, an ellipsis and the whole value's length — `"aaaa…" (10485760 bytes)`. The one
+/// place import errors quote the file's values, so no message grows with its input.
+func quoted(_ value: String) -> String {
+    let n = value.utf8.count
+    guard n > quoteLimit else { return "\"\(value)\"" }
+    return "\"\(utf8Prefix(value, quoteLimit))…\" (\(n) bytes)"
+}
+
+/// `text` unquoted, cut like ``quoted(_:)`` when longer than `limit` bytes (for a JSON path's
+/// keys and the decoder's messages).
+func bounded(_ text: String, limit: Int = quoteLimit) -> String {
+    let n = text.utf8.count
+    guard n > limit else { return text }
+    return "\(utf8Prefix(text, limit))… (\(n) bytes)"
+}
+
+/// The longest prefix of whole characters of at most `limit` UTF-8 bytes.
+private func utf8Prefix(_ s: String, _ limit: Int) -> Substring {
+    var end = s.startIndex
+    var bytes = 0
+    for i in s.indices {
+        bytes += s[i].utf8.count
+        if bytes > limit { break }
+        end = s.index(after: i)
+    }
+    return s[..<end]
 }

@@ -116,7 +116,7 @@ extension Store {
             if count != pending {
                 return full(.journalCompacted(through: (first ?? current + 1) - 1))
             }
-            var reader = CurrentRowReader(db: db)
+            var reader = CurrentRowReader(db: db, grantedAt: try grantedAtColumn())
             var changes: [GraphChange] = []
             changes.reserveCapacity(keys.count)
             for k in keys { changes.append(try reader.change(k)) }
@@ -175,9 +175,14 @@ struct JournalKey: Hashable {
 /// Re-reads one journaled key's current row (compiled statements reused across keys).
 struct CurrentRowReader {
     let db: Database
+    /// ``Store/grantedAtColumn()`` in the reading transaction.
+    let grantedAt: String
     private var statements: [String: Statement] = [:]
 
-    init(db: Database) { self.db = db }
+    init(db: Database, grantedAt: String) {
+        self.db = db
+        self.grantedAt = grantedAt
+    }
 
     private mutating func statement(_ table: String, _ sql: String) throws(PIAMError) -> Statement {
         if let s = statements[table] {
@@ -227,13 +232,13 @@ struct CurrentRowReader {
             return .entitlement(org: p[0], role: p[1], present: try s.step())
         case "assignments":
             let p = try parts(k, 3)
-            let s = try statement(k.table, "SELECT \(Rows.assignmentColumns) FROM assignments WHERE user = ?1 AND role = ?2 AND scope = ?3")
+            let s = try statement(k.table, "SELECT \(Rows.assignmentColumns(grantedAt)) FROM assignments WHERE user = ?1 AND role = ?2 AND scope = ?3")
             s.bind(1, p[0]); s.bind(2, p[1]); s.bind(3, p[2])
             return .assignment(user: p[0], role: p[1], scope: p[2],
                                try s.step() ? Rows.assignment(user: p[0], role: p[1], scope: p[2], s, from: 0) : nil)
         case "org_grants":
             let p = try parts(k, 2)
-            let s = try statement(k.table, "SELECT \(Rows.orgGrantColumns) FROM org_grants WHERE org = ?1 AND role = ?2")
+            let s = try statement(k.table, "SELECT \(Rows.orgGrantColumns(grantedAt)) FROM org_grants WHERE org = ?1 AND role = ?2")
             s.bind(1, p[0]); s.bind(2, p[1])
             return .orgGrant(org: p[0], role: p[1], try s.step() ? Rows.orgGrant(org: p[0], role: p[1], s, from: 0) : nil)
         default:

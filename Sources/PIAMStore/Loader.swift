@@ -32,13 +32,14 @@ extension Store {
 
     private func readGraph() throws(PIAMError) -> LoadedGraph {
         let revision = try revision()
+        let grantedAt = try grantedAtColumn()
         func count(_ t: String) throws(PIAMError) -> Int { Int(try db.scalarInt("SELECT count(*) FROM \(t)") ?? 0) }
         var b = GraphBuilder()
         b.reserve(users: try count("users"), aliases: try count("user_aliases"),
                   assignments: try count("assignments"), resources: try count("resources"))
 
         let handoff = RowHandoff()
-        let reader = Thread { [box = ExclusiveUse(self)] in box.store.readRows(into: handoff) }
+        let reader = Thread { [box = ExclusiveUse(self)] in box.store.readRows(into: handoff, grantedAt: grantedAt) }
         reader.name = "piam-graph-reader"
         reader.start()
         do throws(PIAMError) {
@@ -53,8 +54,9 @@ extension Store {
     }
 
     /// The reader thread: every graph table in the builder's order, in chunks, then the end
-    /// (`nil`) or the first error. Stops early when the builder has given up.
-    fileprivate func readRows(into out: RowHandoff) {
+    /// (`nil`) or the first error. Stops early when the builder has given up. `grantedAt` is
+    /// ``grantedAtColumn()`` as the caller read it in the same transaction.
+    fileprivate func readRows(into out: RowHandoff, grantedAt: String) {
         defer { out.finish() }
         do throws(PIAMError) {
             func stream<R: Sendable>(_ sql: String, _ wrap: ([R]) -> RowChunk,
@@ -79,9 +81,9 @@ extension Store {
                   try stream("SELECT user, alias FROM user_aliases", RowChunk.aliases, { s in AliasRow(user: s.text(0), alias: s.text(1)) }),
                   try stream("SELECT type, id, \(Rows.resourceColumns) FROM resources", RowChunk.resources,
                              { s in Rows.resource(type: s.text(0), id: s.text(1), s, from: 2) }),
-                  try stream("SELECT user, role, scope, \(Rows.assignmentColumns) FROM assignments", RowChunk.assignments,
+                  try stream("SELECT user, role, scope, \(Rows.assignmentColumns(grantedAt)) FROM assignments", RowChunk.assignments,
                              { s in Rows.assignment(user: s.text(0), role: s.text(1), scope: s.text(2), s, from: 3) }),
-                  try stream("SELECT org, role, \(Rows.orgGrantColumns) FROM org_grants", RowChunk.orgGrants,
+                  try stream("SELECT org, role, \(Rows.orgGrantColumns(grantedAt)) FROM org_grants", RowChunk.orgGrants,
                              { s in Rows.orgGrant(org: s.text(0), role: s.text(1), s, from: 2) })
             else { return }
             _ = out.put(.success(nil))
@@ -224,13 +226,16 @@ enum Rows {
         ResourceRecord(type: type, id: id, org: s.text(i), owner: s.optionalText(i + 1), shared: s.int64(i + 2) != 0)
     }
 
-    static let assignmentColumns = "valid_until"
+    /// `grantedAt`: ``Store/grantedAtColumn()`` (the column, or `NULL` before schema v3).
+    static func assignmentColumns(_ grantedAt: String) -> String { "valid_until, granted_by, \(grantedAt)" }
     static func assignment(user: String, role: String, scope: String, _ s: Statement, from i: Int32) -> AssignmentRecord {
-        AssignmentRecord(user: user, role: role, scope: scope, validUntil: s.optionalInt64(i))
+        AssignmentRecord(user: user, role: role, scope: scope, validUntil: s.optionalInt64(i),
+                         grantedBy: s.optionalText(i + 1), grantedAt: s.optionalInt64(i + 2))
     }
 
-    static let orgGrantColumns = "include_suborgs, valid_until"
+    static func orgGrantColumns(_ grantedAt: String) -> String { "include_suborgs, valid_until, granted_by, \(grantedAt)" }
     static func orgGrant(org: String, role: String, _ s: Statement, from i: Int32) -> OrgGrantRecord {
-        OrgGrantRecord(org: org, role: role, includeSuborgs: s.int64(i) != 0, validUntil: s.optionalInt64(i + 1))
+        OrgGrantRecord(org: org, role: role, includeSuborgs: s.int64(i) != 0, validUntil: s.optionalInt64(i + 1),
+                       grantedBy: s.optionalText(i + 2), grantedAt: s.optionalInt64(i + 3))
     }
 }

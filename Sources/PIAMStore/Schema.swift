@@ -8,14 +8,34 @@ public enum Schema {
     /// The schema version this code writes and reads.
     public static var latestVersion: Int { migrations.count }
 
+    /// The oldest schema version a read-only store reads (``Store/init(path:readOnly:)``): the
+    /// graph of a v2 database loads with every `granted_at` unknown, so a `piamd` upgraded
+    /// before its database keeps serving until `piamctl init` migrates it, then reloads.
+    public static let oldestReadableVersion = 2
+
+    /// Schema v3 added `granted_at` to `assignments` and `org_grants`.
+    static let grantedAtVersion = 3
+
     /// The graph tables, in dependency order (parents first). Every one is journaled.
     public static let graphTables = [
         "orgs", "roles", "users", "user_aliases", "resources", "entitlements", "assignments", "org_grants",
     ]
 
     /// Migration `i` brings the schema from version `i` to `i + 1`: v1 the graph and its
-    /// journal, v2 the administration tables (audit log, access requests; not journaled).
-    static let migrations: [String] = [v1, v2]
+    /// journal, v2 the administration tables (audit log, access requests; not journaled), v3
+    /// `granted_at` on assignments and org grants. Append only: a migration, once released,
+    /// never changes.
+    static let migrations: [String] = [v1, v2, v3]
+
+    /// Schema v3: when each assignment and org grant was made (`granted_at`, milliseconds since
+    /// the epoch like `valid_until`), beside who made it (`granted_by`, since v1). Rows written
+    /// before keep `NULL`: unknown, shown as absent. Adding a column rewrites no row, so the
+    /// migration journals nothing and the revision stays; followers see the schema version
+    /// change and load the graph afresh.
+    static let v3 = """
+    ALTER TABLE assignments ADD COLUMN granted_at INTEGER;
+    ALTER TABLE org_grants ADD COLUMN granted_at INTEGER;
+    """
 
     static func idCheck(_ column: String) -> String {
         "CHECK(length(CAST(\(column) AS BLOB)) BETWEEN 1 AND 255)"

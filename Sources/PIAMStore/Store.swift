@@ -12,9 +12,12 @@ public final class Store {
     /// Opens an existing database.
     ///
     /// - A writable store is migrated to ``Schema/latestVersion`` when it is older.
+    /// - A read-only store reads a schema from ``Schema/oldestReadableVersion`` on (what a
+    ///   newer version added reads as absent: `granted_at` before v3).
     /// - A file that does not exist, or holds no PIAM schema, throws `PIAMError/Code/schema`
     ///   "not a PIAM database (run piamctl init)"; a schema newer than this code throws
-    ///   `PIAMError/Code/schema` too, as does (read-only) a schema older than this code.
+    ///   `PIAMError/Code/schema` too, as does (read-only) a schema older than
+    ///   ``Schema/oldestReadableVersion``.
     public init(path: String, readOnly: Bool = false) throws(PIAMError) {
         guard FileManager.default.fileExists(atPath: path) else {
             throw PIAMError(.schema, "\(path): not a PIAM database (run piamctl init)")
@@ -29,9 +32,12 @@ public final class Store {
         }
         if version < Schema.latestVersion {
             if readOnly {
-                throw PIAMError(.schema, "\(path): schema version \(version) is older than \(Schema.latestVersion) (run piamctl init to migrate)")
+                if version < Schema.oldestReadableVersion {
+                    throw PIAMError(.schema, "\(path): schema version \(version) is older than \(Schema.oldestReadableVersion) (run piamctl init to migrate)")
+                }
+            } else {
+                try migrate()
             }
-            try migrate()
         }
     }
 
@@ -65,6 +71,13 @@ public final class Store {
     /// The schema version (`PRAGMA user_version`).
     public var schemaVersion: Int {
         get throws(PIAMError) { Int(try scalar("PRAGMA user_version") ?? 0) }
+    }
+
+    /// The SQL for the `granted_at` column of `assignments` and `org_grants`: the column from
+    /// schema v3 on, `NULL` (unknown) when a read-only store reads an older database. Asked
+    /// inside each read transaction: another process may migrate the file meanwhile.
+    func grantedAtColumn() throws(PIAMError) -> String {
+        try schemaVersion >= Schema.grantedAtVersion ? "granted_at" : "NULL"
     }
 
     /// Applies every migration newer than the database, each in one transaction.
@@ -161,6 +174,28 @@ public final class Store {
         return try s.step() ? s.optionalText(0) : nil
     }
 
+    // MARK: Replica heartbeat
+
+    /// The `meta` key of the primary's heartbeat: milliseconds since the epoch.
+    public static let heartbeatKey = "heartbeat_at"
+
+    /// Records that the primary is alive at `now` (ms since the epoch), in its own transaction.
+    ///
+    /// `meta` is not journaled: a heartbeat moves no revision and changes no graph, but it is a
+    /// commit, so a replication engine carries it to every replica, where piamd reads it to know
+    /// how old its copy is (`database.replica`). `piamctl heartbeat` writes one every interval.
+    public func writeHeartbeat(now: Timestamp) throws(PIAMError) {
+        let s = try db.cached("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        s.bind(1, Self.heartbeatKey)
+        s.bind(2, String(now))
+        try s.run()
+    }
+
+    /// The primary's last heartbeat as this database holds it (nil: none, or not a number).
+    public func heartbeat() throws(PIAMError) -> Timestamp? {
+        try meta(Self.heartbeatKey).flatMap { Timestamp($0) }
+    }
+
     // MARK: Listing and lookups
 
     /// Orgs, sorted by id; only the children of `parent` when given.
@@ -252,24 +287,24 @@ public final class Store {
     /// The assignments of one user (by id), sorted by (role, scope).
     public func assignments(user: String) throws(PIAMError) -> [AssignmentInfo] {
         let s = try db.prepare("""
-            SELECT user, role, scope, valid_until, granted_by FROM assignments WHERE user = ?1 ORDER BY role, scope
+            SELECT user, role, scope, valid_until, granted_by, \(try grantedAtColumn()) FROM assignments WHERE user = ?1 ORDER BY role, scope
             """)
         s.bind(1, user)
         return try s.rows {
             AssignmentInfo(user: $0.text(0), role: $0.text(1), scope: $0.text(2),
-                           validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4))
+                           validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4), grantedAt: $0.optionalInt64(5))
         }
     }
 
     /// The org grants on one org, sorted by role.
     public func orgGrants(org: String) throws(PIAMError) -> [OrgGrantInfo] {
         let s = try db.prepare("""
-            SELECT org, role, include_suborgs, valid_until, granted_by FROM org_grants WHERE org = ?1 ORDER BY role
+            SELECT org, role, include_suborgs, valid_until, granted_by, \(try grantedAtColumn()) FROM org_grants WHERE org = ?1 ORDER BY role
             """)
         s.bind(1, org)
         return try s.rows {
             OrgGrantInfo(org: $0.text(0), role: $0.text(1), includeSuborgs: $0.int64(2) != 0,
-                         validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4))
+                         validUntil: $0.optionalInt64(3), grantedBy: $0.optionalText(4), grantedAt: $0.optionalInt64(5))
         }
     }
 
@@ -349,7 +384,10 @@ public struct AssignmentInfo: Sendable, Hashable {
     public var role: String
     public var scope: String
     public var validUntil: Timestamp?
+    /// Who granted it (a user id as recorded), if recorded.
     public var grantedBy: String?
+    /// When it was granted, if known (not for rows written before schema v3).
+    public var grantedAt: Timestamp?
 }
 
 /// An org grant row.
@@ -358,7 +396,10 @@ public struct OrgGrantInfo: Sendable, Hashable {
     public var role: String
     public var includeSuborgs: Bool
     public var validUntil: Timestamp?
+    /// Who granted it (a user id as recorded), if recorded.
     public var grantedBy: String?
+    /// When it was granted, if known (not for rows written before schema v3).
+    public var grantedAt: Timestamp?
 }
 
 /// What `piamctl init` seeds (DESIGN §2, §6).
@@ -390,7 +431,8 @@ public enum Seed {
         Org(id: partnersOrgID, parent: rootOrgID, name: "Partners", kind: .host),
     ]
 
-    /// A partner company's delegated administrator.
+    /// A partner company's delegated administrator. It hands out only what it holds itself
+    /// over the scope (rule 5 of `can_assign`): its own role, and the business roles it was given.
     public static let partnerAdmin = Role(
         id: "partner-admin", name: "Partner administrator",
         description: "Manages the people and sub-organizations of its scope",
@@ -404,10 +446,14 @@ public enum Seed {
         id: "partner-user", name: "Partner user",
         description: "Sees its organization and colleagues, may request roles for itself",
         permissions: ["org:view", "user:view", "user:request_role:owner"])
-    /// The business's administrator: everything on orgs, users and roles.
+    /// The business's administrator: every action on orgs, users and roles, the host-only
+    /// ones included — `org:approve` and `org:entitle`, and on every `role:<id>` (located at the
+    /// root) `define`, `update`, `delete` and `grant`. `role:grant` makes it a role
+    /// administrator: rule 5 of `can_assign` (and of org grants) lets it hand out any role,
+    /// whatever it holds itself; rules 1–4 (ceiling, scope) still apply.
     public static let hostAdmin = Role(
         id: "host-admin", name: "Host administrator",
-        description: "Every action on orgs, users and roles, host-only ones included",
+        description: "Every action on orgs, users and roles, host-only ones included (role:grant: hands out any role)",
         permissions: ["org:*", "user:*", "role:*"])
 
     /// The default roles (DESIGN §6).

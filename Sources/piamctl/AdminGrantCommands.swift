@@ -8,8 +8,13 @@ struct RoleCommand: AsyncParsableCommand {
         commandName: "role",
         abstract: "Define, change and delete roles (host-only).",
         discussion: """
-            Roles are the business's: every action on role:<id> is host-only (host-admin has \
-            role:*). A permission is TYPE:ACTION or TYPE:ACTION:owner; ACTION may be *.
+            Roles are the business's: every action on role:<id> — define, update, delete, and \
+            grant (hand the role out whatever one holds) — is host-only, and every role is \
+            located at the root org, so only a host user whose holding is scoped at the root \
+            has them (host-admin has role:*). A permission is TYPE:ACTION or \
+            TYPE:ACTION:owner; ACTION may be *. Host-only permissions (any on role, \
+            org:approve, org:entitle) take effect only for host users; org:* held by a \
+            partner user grants every org action except approve and entitle.
 
             \(Admin.common)
             """,
@@ -77,8 +82,9 @@ struct GrantCommand: AdminCommand {
         discussion: """
             Allowed when can_assign is: the actor may assign_role on the user; the role and scope \
             exist; the role is in the user's ceiling (outside_ceiling); the scope is the user's \
-            org or below (out_of_scope); and no escalation: the actor itself holds every \
-            permission of the role at that scope (escalation). Granting an existing assignment \
+            org or below (out_of_scope); and no escalation (escalation): the actor is one of \
+            the business's role administrators (role:grant over the root, as host-admin has), \
+            or itself holds every permission of the role at that scope. Granting an existing assignment \
             again sets its --until.
 
             \(Admin.common)
@@ -115,8 +121,9 @@ struct OrgGrantCommand: AdminCommand {
         commandName: "org-grant",
         abstract: "Give ROLE to every member of ORG (and its sub-orgs with --include-suborgs).",
         discussion: """
-            Needs org:grant_role on the org, the role within the org's ceiling (outside_ceiling), \
-            and no escalation: the actor holds every permission of the role at the org. Granting \
+            Needs org:grant_role on the org, the role within the org's ceiling unless it is a host \
+            org (outside_ceiling), and no escalation: the actor is a role administrator \
+            (role:grant, as host-admin has) or holds every permission of the role at the org. Granting \
             again updates --include-suborgs and --until.
 
             \(Admin.common)

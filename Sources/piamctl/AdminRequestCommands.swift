@@ -10,8 +10,9 @@ struct RequestCommand: AsyncParsableCommand {
         discussion: """
             A user asks for a role for itself (user:request_role with :owner, which \
             partner-user has). An approver sees exactly the requests it may approve — those \
-            can_assign allows it to grant — and approving grants the role by can_assign. Nobody \
-            approves its own request (self_action).
+            can_assign allows it to grant — and approving grants the role by can_assign. A \
+            request for a role no partner admin holds reaches the business: host-admin \
+            (role:grant) may hand out any role. Nobody approves its own request (self_action).
 
             EXAMPLES
               piamctl request create claims-viewer --note "covering in March" --as dana

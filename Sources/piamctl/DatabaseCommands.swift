@@ -15,7 +15,9 @@ struct InitCommand: AsyncParsableCommand {
               partner-admin  org: view invite_user create_suborg update suspend reactivate grant_role;
                              user: view update suspend reactivate remove assign_role revoke_role
               partner-user   org:view user:view user:request_role:owner
-              host-admin     org:* user:* role:*
+              host-admin     org:* user:* role:* (host-only actions included: org:approve,
+                             org:entitle, and role:define/update/delete/grant — it may hand out
+                             any role, whatever it holds itself)
             Running it again changes nothing. Prints the revision.
             """)
 
@@ -59,7 +61,13 @@ struct DemoCommand: AsyncParsableCommand {
             (newleaf-agency).
 
             With --orgs/--users/--resources: a generated graph of the same shape and those sizes, \
-            e.g. --orgs 10000 --users 1000000 --resources 100000 (about 3 million grants).
+            e.g. --orgs 10000 --users 1000000 --resources 100000 (about 3 million grants); the \
+            users include the business's administrator, hq.admin.
+
+            Every grant is decided through the administration rules: its granted_by is a \
+            partner admin where can_assign (or the org-grant rules) let that admin make it, \
+            else the business's host-admin, who may hand out any role. The first host \
+            administrator's own host-admin has no granted_by (the installation made it).
 
             Writes to --db, else $PIAM_DB, else ./piam-demo.db. The file must not exist unless \
             --force is given.
@@ -156,7 +164,17 @@ struct ImportCommand: AsyncParsableCommand {
             equal to the file (the seeds included: export first, edit, import).
 
             On any error nothing is written, not even the revision, and the error names the \
-            JSON path, e.g. users[17].org: no such org "acme-eu".
+            JSON path, e.g. users[17].org: no such org "acme-eu" (quoting at most about 100 \
+            bytes of a value).
+
+            Each run is audited (piamctl audit): one row with the operating-system user as \
+            actor, the mode, the file's name, size and SHA-256, the revision before and after \
+            and the rows per table, written in the import's transaction. A failed import writes \
+            nothing but, afterwards, one failed row with its error.
+
+            A grant's granted_by must name a user (of the file or the database); granted_at \
+            (RFC 3339) left out means the import's time for a new or changed grant, null means \
+            unknown.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -178,13 +196,14 @@ struct ImportCommand: AsyncParsableCommand {
         let onProgress: ImportProgress = { done, total in bar.update(done, total) }
         let before = try store.revision()
         let result: ImportResult
+        let actor = Output.osUser()
         if file == "-" {
             let data = FileHandle.standardInput.readDataToEndOfFile()
-            result = try store.importJSON(data, mode: m, progress: onProgress)
+            result = try store.importJSON(data, mode: m, audit: ImportAudit(actor: actor, file: "-"), progress: onProgress)
         } else {
             let bytes = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.int64Value ?? 0
             bar.note("reading \(file) (\(Output.bytes(bytes)); a large file takes a while to decode before rows are written)")
-            result = try store.importFile(path: file, mode: m, progress: onProgress)
+            result = try store.importFile(path: file, mode: m, actor: actor, progress: onProgress)
         }
         if global.json {
             Output.printJSON(ImportJSON(result, before: before))

@@ -188,10 +188,12 @@ struct ListGrants: AsyncParsableCommand {
             if global.json {
                 Output.printJSON(rows.map {
                     GrantJSON(kind: "assignment", user: $0.user, org: nil, role: $0.role, scope: $0.scope, includeSuborgs: nil,
-                              validUntil: $0.validUntil.map(RFC3339.format), grantedBy: $0.grantedBy)
+                              validUntil: $0.validUntil.map(RFC3339.format), grantedBy: $0.grantedBy, grantedAt: $0.grantedAt.map(RFC3339.format))
                 })
             } else {
-                print(Output.table(rows.map { [$0.role, "scope \($0.scope)", "until \(Output.time($0.validUntil))", "by \($0.grantedBy ?? "-")"] }))
+                print(Output.table(rows.map {
+                    [$0.role, "scope \($0.scope)", "until \(Output.time($0.validUntil))", "by \($0.grantedBy ?? "-")", "at \(Output.time($0.grantedAt))"]
+                }))
             }
         } else if let org {
             guard try store.org(id: org) != nil else { throw PIAMError(.notFound, "no such org \"\(org)\"") }
@@ -202,13 +204,15 @@ struct ListGrants: AsyncParsableCommand {
                     entitlements: ents,
                     orgGrants: grants.map {
                         GrantJSON(kind: "org_grant", user: nil, org: $0.org, role: $0.role, scope: nil, includeSuborgs: $0.includeSuborgs,
-                                  validUntil: $0.validUntil.map(RFC3339.format), grantedBy: $0.grantedBy)
+                                  validUntil: $0.validUntil.map(RFC3339.format), grantedBy: $0.grantedBy,
+                                  grantedAt: $0.grantedAt.map(RFC3339.format))
                     }))
             } else {
                 print("entitlements  \(ents.isEmpty ? "(none)" : ents.joined(separator: ", "))")
                 print("org grants")
                 print(Output.table(grants.map {
-                    [$0.role, $0.includeSuborgs ? "+suborgs" : "org only", "until \(Output.time($0.validUntil))", "by \($0.grantedBy ?? "-")"]
+                    [$0.role, $0.includeSuborgs ? "+suborgs" : "org only", "until \(Output.time($0.validUntil))", "by \($0.grantedBy ?? "-")",
+                     "at \(Output.time($0.grantedAt))"]
                 }, indent: "  "))
             }
         }
@@ -223,11 +227,13 @@ struct ListGrants: AsyncParsableCommand {
         var includeSuborgs: Bool?
         var validUntil: String?
         var grantedBy: String?
+        var grantedAt: String?
         enum CodingKeys: String, CodingKey {
             case kind, user, org, role, scope
             case includeSuborgs = "include_suborgs"
             case validUntil = "valid_until"
             case grantedBy = "granted_by"
+            case grantedAt = "granted_at"
         }
     }
 

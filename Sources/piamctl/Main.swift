@@ -36,6 +36,7 @@ struct Piamctl: AsyncParsableCommand {
             InitCommand.self, DemoCommand.self, ImportCommand.self, ExportCommand.self,
             CheckCommand.self, ExplainCommand.self, WhoCanCommand.self, CanAssignCommand.self,
             AccessCommand.self, ListCommand.self, StatusCommand.self, ReloadCommand.self, JournalCommand.self,
+            HeartbeatCommand.self,
             // Delegated administration (AdminCommands*.swift).
             OrgCommand.self, EntitleCommand.self, UnentitleCommand.self, UserCommand.self, RoleCommand.self,
             GrantCommand.self, RevokeCommand.self, OrgGrantCommand.self, OrgRevokeCommand.self,

@@ -54,11 +54,15 @@ struct ExplainCommand: AsyncParsableCommand {
                 print("resource  \(r.type):\(r.id) at \(r.org)\(r.owner.map { ", owner \($0)" } ?? "")\(r.shared ? ", shared" : "")\(r.registered ? "" : ", unregistered (located by --prop)")")
             }
             print("rules     " + e.steps.map { "\($0.step) \($0.rule) \($0.passed ? "ok" : "FAILED")" }.joined(separator: "\n          "))
+            if let inactive = e.inactiveOrgs, !inactive.isEmpty {
+                print("inactive  " + inactive.map { "org:\($0.id) \($0.status)" }.joined(separator: ", "))
+            }
             if !e.holdings.isEmpty {
                 print("holdings")
                 print(Output.table(e.holdings.map { h in
                     [h.source, h.role, "scope \(h.scope)" + (h.grantOrg.map { " (grant on \($0)\(h.includeSuborgs == true ? " +suborgs" : ""))" } ?? ""),
-                     "until \(Output.time(h.validUntil))", h.permission ?? "-", h.rule]
+                     "until \(Output.time(h.validUntil))", "granted by \(h.grantedBy ?? "-") at \(Output.time(h.grantedAt))",
+                     h.permission ?? "-", h.rule]
                 }, indent: "  "))
             }
         }
@@ -112,7 +116,8 @@ struct CanAssignCommand: AsyncParsableCommand {
         discussion: """
             The five rules of delegated assignment: the actor may assign_role on the user; the \
             role and scope exist; the role is in the user's ceiling; the scope is the user's org \
-            or below; and no escalation: the actor holds every permission of the role at that \
+            or below; and no escalation: the actor is a role administrator (check ACTOR grant \
+            role:ROLE allows, as for host-admin) or holds every permission of the role at that \
             scope itself. Exit status: 0 allow, 1 deny, 2 error.
             """)
 

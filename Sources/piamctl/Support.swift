@@ -175,6 +175,12 @@ enum Output {
 
     static func time(_ t: Timestamp?) -> String { t.map(RFC3339.format) ?? "-" }
 
+    /// The operating-system user running piamctl (the effective user), as audit rows name it.
+    static func osUser() -> String {
+        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "uid \(geteuid())"
+    }
+
     /// Left-aligned columns.
     static func table(_ rows: [[String]], indent: String = "") -> String {
         guard let width = rows.map(\.count).max() else { return "" }

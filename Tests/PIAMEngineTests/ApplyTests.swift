@@ -25,8 +25,11 @@ struct ApplyTests {
         }
         var keys = Set<String>()  // and keeps one assignment per (user, role, scope)
         model.assignments = model.assignments.filter { keys.insert("\($0.user)|\($0.role)|\($0.scope!)").inserted }
-        var graph = try GraphBuilder.build(model)
         var m = Mutator(seed: seed)
+        // Who granted, and when: the records carry them through the builder and every apply.
+        for i in model.assignments.indices { (model.assignments[i].grantedBy, model.assignments[i].grantedAt) = m.provenance(model) }
+        for i in model.orgGrants.indices { (model.orgGrants[i].grantedBy, model.orgGrants[i].grantedAt) = m.provenance(model) }
+        var graph = try GraphBuilder.build(model)
         for step in 0..<150 {
             let changes = m.randomChanges(&model)
             model.apply(changes)
@@ -49,9 +52,11 @@ struct ApplyTests {
     }
 
     func expectSameAnswers(_ g: AccessGraph, _ f: AccessGraph, _ d: GraphData, _ rng: inout SeededRNG, _ what: String) throws {
-        let actions = ["view", "read", "suspend", "remove", "assign_role", "approve", "submit"]
+        let actions = ["view", "read", "suspend", "remove", "assign_role", "approve", "submit", "define", "grant"]
         var refs = d.resources.map { ResourceRef(type: $0.type, id: $0.id) }
         refs += d.users.map { ResourceRef(type: "user", id: $0.id) } + d.orgs.map { ResourceRef(type: "org", id: $0.id) }
+        // Roles lie at the root, whatever slot it has after orgs were added and removed.
+        refs += d.roles.map { ResourceRef(type: "role", id: $0.id) } + [ResourceRef(type: "role", id: "not-yet-defined")]
         let subjects = d.users.map(\.id) + d.users.flatMap(\.aliases)
         for _ in 0..<150 {
             let s = subjects.randomElement(using: &rng)!, a = actions.randomElement(using: &rng)!, r = refs.randomElement(using: &rng)!
@@ -74,6 +79,9 @@ struct ApplyTests {
             let target = d.users.randomElement(using: &rng)!.id, role = d.roles.randomElement(using: &rng)!.id
             #expect(g.canAssign(actor: s, target: target, role: role, now: now) == f.canAssign(actor: s, target: target, role: role, now: now),
                     "\(what): canAssign \(s) \(target) \(role)")
+            let org = d.orgs.randomElement(using: &rng)!.id
+            #expect(g.canGrantToOrg(actor: s, org: org, role: role, now: now) == f.canGrantToOrg(actor: s, org: org, role: role, now: now),
+                    "\(what): canGrantToOrg \(s) \(org) \(role)")
         }
     }
 
@@ -109,6 +117,14 @@ struct Mutator {
     mutating func pick<T>(_ xs: [T]) -> T { xs.randomElement(using: &rng)! }
 
     mutating func expiry() -> Timestamp? { chance(0.7) ? nil : now + (chance(0.5) ? -day : day) }
+
+    /// A grant's `granted_by` and `granted_at`: often shared (a bulk import), sometimes unknown,
+    /// sometimes a granter that is no user (as recorded before the user was removed).
+    mutating func provenance(_ d: GraphData) -> (String?, Timestamp?) {
+        let by: String? = chance(0.2) ? nil : chance(0.1) ? "registration" : d.users.randomElement(using: &rng)?.id
+        let at: Timestamp? = chance(0.2) ? nil : chance(0.5) ? now - 7 * day : now - Timestamp.random(in: 0..<(30 * day), using: &rng)
+        return (by, at)
+    }
 
     func isHost(_ d: GraphData, _ org: String) -> Bool { d.orgs.first { $0.id == org }!.kind == .host }
 
@@ -178,11 +194,17 @@ struct Mutator {
             if let a = d.assignments.randomElement(using: &rng), chance(0.5) {
                 if chance(0.5) { return [.assignment(user: a.user, role: a.role, scope: a.scope!, nil)] }
                 var a2 = a
-                a2.validUntil = expiry()
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: a2.validUntil = expiry()
+                case 1: (a2.grantedBy, a2.grantedAt) = provenance(d)  // re-granted by someone else
+                default: a2.validUntil = expiry(); (a2.grantedBy, a2.grantedAt) = provenance(d)
+                }
                 return [.assignment(user: a.user, role: a.role, scope: a.scope!, a2)]
             }
             guard let u = d.users.randomElement(using: &rng) else { return [] }
-            let a = AssignmentRecord(user: u.id, role: pick(d.roles).id, scope: chance(0.5) ? u.org : pick(orgIDs), validUntil: expiry())
+            let (by, at) = provenance(d)
+            let a = AssignmentRecord(user: u.id, role: pick(d.roles).id, scope: chance(0.5) ? u.org : pick(orgIDs), validUntil: expiry(),
+                                     grantedBy: by, grantedAt: at)
             return [.assignment(user: a.user, role: a.role, scope: a.scope!, a)]
         case 6:  // resources
             if var r = d.resources.randomElement(using: &rng), chance(0.6) {
@@ -206,11 +228,12 @@ struct Mutator {
             if d.orgGrants.contains(where: { $0.org == o && $0.role == r }) && chance(0.5) {
                 return [.orgGrant(org: o, role: r, nil)]
             }
-            let g = OrgGrantRecord(org: o, role: r, includeSuborgs: chance(0.5), validUntil: expiry())
+            let (by, at) = provenance(d)
+            let g = OrgGrantRecord(org: o, role: r, includeSuborgs: chance(0.5), validUntil: expiry(), grantedBy: by, grantedAt: at)
             return [.orgGrant(org: o, role: r, g)]
         case 9:  // role permission edits, new roles
-            let types = ["claim", "document", "user", "org", "ticket"]
-            let actions = ["view", "read", "suspend", "remove", "assign_role", "approve", "submit", "*"]
+            let types = ["claim", "document", "user", "org", "role", "ticket"]
+            let actions = ["view", "read", "suspend", "remove", "assign_role", "approve", "submit", "grant", "define", "*"]
             var ps: [Permission] = []
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
                 ps.append(Permission(type: pick(types), action: pick(actions), ownerOnly: chance(0.2)))

@@ -383,7 +383,7 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
         // Read-only: refused until migrated.
         #expect(throws: PIAMError.self) { try Store(path: path, readOnly: true) }
         let store = try Store(path: path)
-        #expect(try store.schemaVersion == 2)
+        #expect(try store.schemaVersion == Schema.latestVersion)
         #expect(try store.auditLog().isEmpty)
         #expect(try store.accessRequests().isEmpty)
         #expect(try store.revision() == 1)  // the migration journals nothing

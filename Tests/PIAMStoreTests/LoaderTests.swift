@@ -38,9 +38,9 @@ struct ThreadedLoaderTests {
         }
         let res = try db.prepare("SELECT type, id, \(Rows.resourceColumns) FROM resources")
         while try res.step() { d.resources.append(Rows.resource(type: res.text(0), id: res.text(1), res, from: 2)) }
-        let asg = try db.prepare("SELECT user, role, scope, \(Rows.assignmentColumns) FROM assignments")
+        let asg = try db.prepare("SELECT user, role, scope, \(Rows.assignmentColumns("granted_at")) FROM assignments")
         while try asg.step() { d.assignments.append(Rows.assignment(user: asg.text(0), role: asg.text(1), scope: asg.text(2), asg, from: 3)) }
-        let g = try db.prepare("SELECT org, role, \(Rows.orgGrantColumns) FROM org_grants")
+        let g = try db.prepare("SELECT org, role, \(Rows.orgGrantColumns("granted_at")) FROM org_grants")
         while try g.step() { d.orgGrants.append(Rows.orgGrant(org: g.text(0), role: g.text(1), g, from: 2)) }
         return try GraphBuilder.build(d)
     }

@@ -62,12 +62,12 @@ let canonicalFixture = """
     {"org": "acme", "role": "partner-admin"}
   ],
   "assignments": [
-    {"user": "alice", "role": "partner-admin", "scope": "acme", "valid_until": null, "granted_by": "root"},
-    {"user": "bob", "role": "claims-agent", "scope": "acme-eu", "valid_until": "2030-01-01T00:00:00Z", "granted_by": null},
-    {"user": "root", "role": "host-admin", "scope": "host", "valid_until": null, "granted_by": null}
+    {"user": "alice", "role": "partner-admin", "scope": "acme", "valid_until": null, "granted_by": "root", "granted_at": "2026-03-01T09:30:00Z"},
+    {"user": "bob", "role": "claims-agent", "scope": "acme-eu", "valid_until": "2030-01-01T00:00:00Z", "granted_by": null, "granted_at": "2026-03-02T10:00:00.125Z"},
+    {"user": "root", "role": "host-admin", "scope": "host", "valid_until": null, "granted_by": null, "granted_at": null}
   ],
   "org_grants": [
-    {"org": "acme", "role": "claims-agent", "include_suborgs": true, "valid_until": null, "granted_by": "root"}
+    {"org": "acme", "role": "claims-agent", "include_suborgs": true, "valid_until": null, "granted_by": "root", "granted_at": "2026-03-01T09:31:00Z"}
   ]
 }
 

@@ -110,7 +110,7 @@ struct PiamctlTests {
         let again = try cli.db("init", "--json")
         #expect(again.code == 0 && again.object["created"] as? Bool == false && again.object["revision"] as? Int == rev)
         let text = try cli.db("init")
-        #expect(text.out.hasPrefix("migrated \(cli.db) (schema v2, revision \(rev))"))
+        #expect(text.out.hasPrefix("migrated \(cli.db) (schema v3, revision \(rev))"))
     }
 
     @Test func importCheckExplainAndExitCodes() throws {
@@ -241,6 +241,25 @@ struct PiamctlTests {
         let status = try cli.run(["status", "--json"], env: env).object
         #expect((status["counts"] as? [String: Int])?["users"] == 500)
         #expect(try cli.run(["demo", "--orgs", "5"], env: env).code == 2)
+    }
+
+    /// Issue 13's reproduction: a host department whose id sorts before `host` (the store loads
+    /// it first), and a user whose `role:define` acts over that department only. Roles lie at
+    /// the root, out of its reach.
+    @Test func roleDefineOverADepartmentDoesNotReachTheRoles() throws {
+        let cli = try CLI()
+        try cli.db("init")
+        let file = try cli.write("dept.json", """
+            {"orgs": [{"id": "dept", "parent": "host", "kind": "host"}],
+             "roles": [{"id": "role-definer", "permissions": ["role:define"]}],
+             "users": [{"id": "ann", "org": "dept"}, {"id": "nina", "org": "host"}],
+             "assignments": [{"user": "ann", "role": "role-definer", "scope": "dept"}, {"user": "nina", "role": "host-admin", "scope": "host"}]}
+            """)
+        #expect(try cli.db("import", file).code == 0)
+        #expect(try cli.db("check", "ann", "define", "role:x").out == "deny out_of_scope\n")
+        #expect(try cli.db("check", "nina", "define", "role:x").out == "allow\n")
+        #expect(try cli.db("check", "nina", "grant", "role:partner-admin").out == "allow\n")
+        #expect(try cli.db("list", "actions", "nina", "role:x").out == "define\ndelete\ngrant\nupdate\n")
     }
 
     @Test func helpAndVersion() throws {

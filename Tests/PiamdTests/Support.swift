@@ -53,12 +53,15 @@ final class DaemonProcess: @unchecked Sendable {
     let fixture: Fixture
     let process = Process()
     let logPath: String
-    var socket: String { fixture.socket }
+    /// The protocol socket: the fixture's, or the `socket` given (replicas of one fixture).
+    let socket: String
 
-    /// Starts piamd (`--db`, `--socket`, plus `args`) and waits until it answers PING.
+    /// Starts piamd (`--db`, `--socket`, plus `args`) and waits until it answers PING. With
+    /// `executable`, `args` are the whole command line; `socket` then says where it listens.
     init(_ fixture: Fixture, args: [String] = [], env: [String: String] = [:], executable: String? = nil,
-         waitForReady: Bool = true) async throws {
+         socket: String? = nil, waitForReady: Bool = true) async throws {
         self.fixture = fixture
+        self.socket = socket ?? fixture.socket
         logPath = fixture.path("piamd-\(UUID().uuidString.prefix(4)).log")
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         // PIAM_TEST_PIAMD runs the tests against another build (e.g. the code before a fix).

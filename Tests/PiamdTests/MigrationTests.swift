@@ -1,0 +1,123 @@
+import Foundation
+import PIAMClient
+import PIAMDemo
+import PIAMEngine
+@testable import PIAMStore
+import Testing
+
+extension Fixture {
+    /// Rewrites the fixture's database as schema v2 (before `granted_at`) held it: a new file
+    /// made by the v1 and v2 migrations, the graph's rows copied in (the journal triggers
+    /// number them afresh), renamed over the database.
+    func rewriteAsSchemaV2() throws {
+        let old = path("v2.db")
+        do {
+            let db = try Database(path: old, create: true)
+            for (i, sql) in Schema.migrations.prefix(2).enumerated() {
+                try db.execute(sql)
+                try db.execute("PRAGMA user_version = \(i + 1)")
+            }
+            try db.execute("PRAGMA foreign_keys = OFF")
+            try db.execute("ATTACH DATABASE '\(self.db)' AS src")
+            try db.execute("""
+                BEGIN;
+                INSERT INTO meta SELECT key, value FROM src.meta;
+                INSERT INTO orgs SELECT id, parent, name, kind, status FROM src.orgs;
+                INSERT INTO roles SELECT id, name, description, permissions FROM src.roles;
+                INSERT INTO users SELECT id, org, name, email, status, valid_until FROM src.users;
+                INSERT INTO user_aliases SELECT alias, user FROM src.user_aliases;
+                INSERT INTO resources SELECT type, id, org, owner, shared, name FROM src.resources;
+                INSERT INTO entitlements SELECT org, role FROM src.entitlements;
+                INSERT INTO assignments(id, user, role, scope, valid_until, granted_by)
+                  SELECT id, user, role, scope, valid_until, granted_by FROM src.assignments;
+                INSERT INTO org_grants(id, org, role, include_suborgs, valid_until, granted_by)
+                  SELECT id, org, role, include_suborgs, valid_until, granted_by FROM src.org_grants;
+                COMMIT;
+                """)
+            try db.execute("DETACH DATABASE src")
+            try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        let fm = FileManager.default
+        for suffix in ["", "-wal", "-shm"] { try? fm.removeItem(atPath: self.db + suffix) }
+        try fm.moveItem(atPath: old, toPath: self.db)
+        for suffix in ["-wal", "-shm"] { try? fm.removeItem(atPath: old + suffix) }
+    }
+}
+
+@Suite("piamd across the schema v3 migration (the real binary)", .serialized)
+struct MigrationTests {
+    @Test("piamd serving a v2 database keeps answering while piamctl init migrates it, reloads, follows the next commit and decides as a fresh load")
+    func followsTheMigration() async throws {
+        let f = try Fixture()
+        try f.rewriteAsSchemaV2()
+        let v2 = try Store(path: f.db, readOnly: true)
+        #expect(try v2.schemaVersion == 2)
+        let baseline = try v2.loadGraph()
+        let d = try await DaemonProcess(f, env: ["PIAMD_RELOAD_POLL_MS": "100", "PIAMD_CONSISTENCY_TIMEOUT_MS": "5000"])
+        let c = try await d.client()
+        var doc = try await statusDocument(c)
+        #expect(doc["revision"] as? Int == Int(baseline.revision) && doc["state"] as? String == "serving", "\(doc)")
+        let full0 = reloadCounter(doc, "full_reloads")
+        let checks = randomChecks(baseline.graph, count: 200, seed: 13)
+        #expect(try await c.checkBatch(checks).value == baseline.graph.checkBatch(checks, semantic: .executeAll, now: QueryEvaluatorClock.now()))
+
+        // Queries from another connection the whole time: every one is answered.
+        let stop = ManagedFlag()
+        let probe = CheckRequest(subject: "acme-brokers-north-b1-agent1", action: "view", resource: ResourceRef(type: "org", id: "acme-brokers-north"))
+        let expected = baseline.graph.check(probe, now: QueryEvaluatorClock.now())
+        let background = Task { () -> (answered: Int, wrong: [String]) in
+            var answered = 0
+            var wrong: [String] = []
+            guard let bc = try? await d.client() else { return (0, ["cannot connect"]) }
+            while !stop.isSet {
+                do {
+                    let a = try await bc.check(probe)
+                    if a.value != expected { wrong.append("\(a.value) at revision \(a.revision)") }
+                    answered += 1
+                } catch {
+                    wrong.append("\(error)")
+                }
+            }
+            await bc.close()
+            return (answered, wrong)
+        }
+
+        // The operator migrates (the upgraded piamctl): the revision stays, the schema changes.
+        let migrate = try await piamctl(["init", "--db", f.db], in: f)
+        #expect(migrate.code == 0 && migrate.out.contains("schema v3"), "\(migrate)")
+        doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
+        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
+        #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
+
+        // A commit after the migration: a grant with its granter and time.
+        let file = f.path("grant.json")
+        try #"{"assignments": [{"user": "carl.claims", "role": "policy-viewer", "scope": "hq-claims", "granted_by": "pete.pm"}]}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let imported = try await piamctl(["import", "--db", f.db, file, "--json"], in: f)
+        #expect(imported.code == 0, "\(imported)")
+        let fresh = try f.loaded()
+        #expect(fresh.revision > baseline.revision)
+        #expect(try await c.ping(minRevision: fresh.revision) == fresh.revision)
+        stop.set()
+        let (answered, wrong) = await background.value
+        #expect(answered > 0 && wrong.isEmpty, "\(answered) answered; \(wrong.prefix(5))")
+
+        // The daemon decides as a fresh load of the migrated database, and explains the same.
+        let now = QueryEvaluatorClock.now()
+        let after = randomChecks(fresh.graph, count: 300, seed: 14)
+        let batch = try await c.checkBatch(after, minRevision: fresh.revision)
+        #expect(batch.revision == fresh.revision && batch.value == fresh.graph.checkBatch(after, semantic: .executeAll, now: now))
+        let request = CheckRequest(subject: "carl.claims", action: "read", resource: ResourceRef(type: "policy", id: "POL-X", org: "hq-claims"))
+        let trace = try await c.explain(request, minRevision: fresh.revision).value.trace
+        let daemonExplanation = try JSONDecoder().decode(Explanation.self, from: Data(trace.utf8))
+        #expect(daemonExplanation == fresh.graph.explain(request, now: now))
+        let granted = daemonExplanation.holdings.first { $0.role == "policy-viewer" && $0.source == "assignment" }
+        #expect(granted?.grantedBy == "pete.pm" && granted?.grantedAt != nil, "\(daemonExplanation)")
+        let older = daemonExplanation.holdings.filter { $0.source == "assignment" && $0.role != "policy-viewer" }
+        #expect(older.allSatisfy { $0.grantedAt == nil }, "grants from before the migration: time unknown")
+        let final = try await statusDocument(c)
+        #expect(reloadCounter(final, "full_reloads") == full0 + 1, "the commit was applied, not reloaded")
+        await c.close()
+        #expect(await d.stop() == 0)
+    }
+}
