@@ -258,6 +258,13 @@ public struct DaemonConfig: Sendable, Hashable {
     /// The smallest sensible frame limit: a request header.
     static let requestHeaderMinimum = 16
 
+    /// Whether a value JSONSerialization produced is `true` or `false`. Not `v is Bool`: on Linux
+    /// the numbers 0 and 1 bridge to `Bool` too (so `"threads": 0` was refused as not an integer).
+    static func isJSONBool(_ v: Any) -> Bool {
+        guard let n = v as? NSNumber else { return false }
+        return String(cString: n.objCType) == "c"
+    }
+
     /// Refuses unknown keys and values of the wrong JSON type, naming the key; returns the
     /// values by dotted key (nulls left out).
     static func validateFile(_ file: String) throws(PIAMError) -> [String: Any] {
@@ -288,8 +295,8 @@ public struct DaemonConfig: Sendable, Hashable {
                 let ok: Bool
                 switch t {
                 case .string: ok = v is String
-                case .int: ok = !(v is String) && !(v is Bool) && (v as? NSNumber).map { $0.doubleValue.rounded() == $0.doubleValue } ?? false
-                case .bool: ok = v is Bool
+                case .int: ok = !(v is String) && !isJSONBool(v) && (v as? NSNumber).map { $0.doubleValue.rounded() == $0.doubleValue } ?? false
+                case .bool: ok = isJSONBool(v)
                 case .intArray: ok = (v as? [Any])?.allSatisfy { $0 is NSNumber } ?? false
                 case .objectArray: ok = (v as? [Any])?.allSatisfy { $0 is [String: Any] } ?? false
                 }
