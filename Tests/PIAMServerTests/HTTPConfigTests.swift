@@ -89,6 +89,10 @@ struct HTTPConfigTests {
         #expect(r.match(method: "GET", pathSegments: ["partner", "acme", "claims", "C"]) == nil)
         let any = try ForwardAuthRoute(methods: ["*"], path: "/x", action: "a", type: "t", id: "i")
         #expect(any.match(method: "PATCH", pathSegments: ["x"]) != nil)
+        // The path ends at `#` as at `?`: what follows is never matched nor judged (FuzzForwardAuth's
+        // input Corpus/FuzzForwardAuth/regression-fragment-after-bad-percent).
+        #expect(ForwardAuthRoute.pathSegments(of: "/claims/CLM-1#/x/%Lg/..") == ["claims", "CLM-1"])
+        #expect(ForwardAuthRoute.pathSegments(of: "/claims/%Lg#ok") == nil)
         #expect(ForwardAuthRoute.pathSegments(of: "/a//b/") == ["a", "b"])
         for bad in ["/a/../b", "/a/./b", "/a/%2e%2e/b", "/a/b%2Fc", "/a/%zz", "a/b", "http://x/a"] {
             #expect(ForwardAuthRoute.pathSegments(of: bad) == nil, "\(bad)")
