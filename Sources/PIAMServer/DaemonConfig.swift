@@ -132,7 +132,7 @@ public struct DaemonConfig: Sendable, Hashable {
                 switch type {
                 case .string: content = .string(v as! String)
                 case .int: content = .int((v as! NSNumber).intValue)
-                case .bool: content = .bool(v as! Bool)
+                case .bool: content = .bool((v as! NSNumber).boolValue)
                 case .intArray: content = .intArray((v as! [NSNumber]).map(\.intValue))
                 case .objectArray: continue
                 }
@@ -240,6 +240,13 @@ public struct DaemonConfig: Sendable, Hashable {
     /// The smallest sensible frame limit: a request header.
     static let requestHeaderMinimum = 16
 
+    /// Whether a JSONSerialization value is `true` or `false` (on Linux every NSNumber bridges
+    /// to `Bool`; a JSON boolean is the one whose type encoding is `c`).
+    static func isJSONBool(_ v: Any) -> Bool {
+        guard let n = v as? NSNumber else { return false }
+        return String(cString: n.objCType) == "c"
+    }
+
     /// Refuses unknown keys and values of the wrong JSON type, naming the key; returns the
     /// values by dotted key (nulls left out).
     static func validateFile(_ file: String) throws(PIAMError) -> [String: Any] {
@@ -270,8 +277,8 @@ public struct DaemonConfig: Sendable, Hashable {
                 let ok: Bool
                 switch t {
                 case .string: ok = v is String
-                case .int: ok = !(v is String) && !(v is Bool) && (v as? NSNumber).map { $0.doubleValue.rounded() == $0.doubleValue } ?? false
-                case .bool: ok = v is Bool
+                case .int: ok = !(v is String) && !isJSONBool(v) && (v as? NSNumber).map { $0.doubleValue.rounded() == $0.doubleValue } ?? false
+                case .bool: ok = isJSONBool(v)
                 case .intArray: ok = (v as? [Any])?.allSatisfy { $0 is NSNumber } ?? false
                 case .objectArray: ok = (v as? [Any])?.allSatisfy { $0 is [String: Any] } ?? false
                 }
