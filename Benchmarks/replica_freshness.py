@@ -140,6 +140,12 @@ def main():
             w.close()
             t0 = time.monotonic()
             seen = {}
+            # The baseline first: a local piamd sees a commit in about a millisecond, far sooner
+            # than any replica, so polling it alone first measures it without the others' polls.
+            while served_revision(os.path.join(d, "lh.sock")) < rev:
+                if time.monotonic() - t0 > 60:
+                    sys.exit(f"commit {rev} not visible on the local piamd after 60 s")
+            seen["local"] = time.monotonic()
             while len(seen) < 3:
                 now = time.monotonic()
                 if now - t0 > 60:
@@ -154,8 +160,6 @@ def main():
                         pass
                 if "replica" not in seen and served_revision(os.path.join(d, "rh.sock")) >= rev:
                     seen["replica"] = now
-                if "local" not in seen and served_revision(os.path.join(d, "lh.sock")) >= rev:
-                    seen["local"] = now
                 time.sleep(0.002)
             file_t = min(seen["file"], seen["replica"])
             parts["litestream"].append(file_t - t0)
@@ -165,9 +169,10 @@ def main():
         figures = {k: {"p50_ms": pct(v, 50) * 1000, "p99_ms": pct(v, 99) * 1000} for k, v in parts.items()}
         for k, v in figures.items():
             print(f"{k:14s} p50 {v['p50_ms']:8.1f} ms   p99 {v['p99_ms']:8.1f} ms")
-        ratio = figures["replica_total"]["p50_ms"] / max(0.001, figures["local_total"]["p50_ms"])
-        print(f"commit -> visible on the replica vs on a local piamd (same run): p50 {ratio:.0f}x "
-              f"(interval {a.interval}; the goal is p99 <= 2 s)")
+        r50 = figures["replica_total"]["p50_ms"] / max(0.001, figures["local_total"]["p50_ms"])
+        r99 = figures["replica_total"]["p99_ms"] / max(0.001, figures["local_total"]["p99_ms"])
+        print(f"commit -> visible on the replica vs on a local piamd (same run): p50 {r50:.0f}x, p99 {r99:.0f}x "
+              f"(interval {a.interval}; the goal is replica p99 <= 2 s)")
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"interval": a.interval, "commits": a.commits, "users": a.users, "load": load, "freshness": figures}, f, indent=2)
