@@ -4,7 +4,7 @@ import PIAMEngine
 /// What woke the loader's thread.
 struct Wake: OptionSet {
     let rawValue: UInt8
-    /// The database, its `-wal` or `-journal` file was written, created, removed or renamed.
+    /// The database or one of its companion files (`-wal`, `-shm`, `-journal`; a replica's `-txid`) was written, created, removed or renamed.
     static let file = Wake(rawValue: 1)
     /// ``ChangeWatcher/wake()``: a catch-up request, SIGHUP or shutdown.
     static let request = Wake(rawValue: 2)
@@ -36,9 +36,15 @@ final class ChangeWatcher: Sendable {
         let slash = databasePath.lastIndex(of: "/")
         let dir = slash.map { $0 == databasePath.startIndex ? "/" : String(databasePath[..<$0]) } ?? "."
         let base = slash.map { String(databasePath[databasePath.index(after: $0)...]) } ?? databasePath
-        // Not `-shm`: readers (piamd itself among them) write their read marks there, and a
-        // commit always writes the database, `-wal` or `-journal`.
-        names = Set([base, base + "-wal", base + "-journal"] + (replica ? [base + "-txid"] : []))
+        // Local database: the database, `-wal`, `-shm` and `-journal`, and every kind of event —
+        // a writer's first IN_MODIFY on `-wal` can come before its commit is visible; the `-shm`
+        // update and its close (IN_CLOSE_WRITE) come after it. piamd's own verification (a reopen
+        // each reload.poll_ms) wakes it once more, harmlessly.
+        // Replica (Litestream's follow mode): `-txid`, rewritten after each applied transaction,
+        // is the signal, and `-shm` and IN_CLOSE_WRITE/IN_ATTRIB are left out: each cycle opens
+        // the replica anew, which resets `-shm`, and SQLite opens `-wal` read-write (as root it
+        // fchown()s it) — watching those, piamd would wake itself in a loop.
+        names = replica ? [base, base + "-wal", base + "-journal", base + "-txid"] : [base, base + "-wal", base + "-shm", base + "-journal"]
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else { throw PIAMError(.io, "pipe: \(String(cString: strerror(errno)))") }
         for fd in pipeFDs {
@@ -51,12 +57,9 @@ final class ChangeWatcher: Sendable {
         if fd < 0 {
             error = "inotify_init1: \(String(cString: strerror(errno)))"
         } else {
-            // Neither IN_CLOSE_WRITE nor IN_ATTRIB: SQLite opens `-wal` read-write even for a
-            // read-only connection, and as root fchown()s it to the database's owner, so piamd's
-            // own open and close (every verification; every cycle of a replica) would wake it
-            // again and again. A commit is an IN_MODIFY; a replacement a rename or a creation;
-            // anything else (a chmod) is found by the next verification.
-            let mask = UInt32(IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)
+            let mask = replica
+                ? UInt32(IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)
+                : UInt32(IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB)
             if inotify_add_watch(fd, dir, mask) < 0 {
                 error = "inotify_add_watch \(dir): \(String(cString: strerror(errno)))"
                 close(fd)

@@ -146,7 +146,7 @@ public struct DaemonConfig: Sendable, Hashable {
                 switch type {
                 case .string: content = .string(v as! String)
                 case .int: content = .int((v as! NSNumber).intValue)
-                case .bool: content = .bool(v as! Bool)
+                case .bool: content = .bool((v as! NSNumber).boolValue)
                 case .intArray: content = .intArray((v as! [NSNumber]).map(\.intValue))
                 case .objectArray: continue
                 }
@@ -258,8 +258,8 @@ public struct DaemonConfig: Sendable, Hashable {
     /// The smallest sensible frame limit: a request header.
     static let requestHeaderMinimum = 16
 
-    /// Whether a value JSONSerialization produced is `true` or `false`. Not `v is Bool`: on Linux
-    /// the numbers 0 and 1 bridge to `Bool` too (so `"threads": 0` was refused as not an integer).
+    /// Whether a JSONSerialization value is `true` or `false` (on Linux every NSNumber bridges
+    /// to `Bool`; a JSON boolean is the one whose type encoding is `c`).
     static func isJSONBool(_ v: Any) -> Bool {
         guard let n = v as? NSNumber else { return false }
         return String(cString: n.objCType) == "c"

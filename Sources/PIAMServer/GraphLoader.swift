@@ -218,6 +218,13 @@ final class JournalFollower {
     static let maxBackoff: Duration = .seconds(5)
     /// The freshness verdict last logged (``GraphState/degraded`` minus faults), to log a change once.
     private var staleLogged = false
+    /// A file event whose cycle found no commit: a writer's first write to `-wal` wakes the
+    /// thread before its commit is visible, and a long-lived writer sends no event after it. So
+    /// look again shortly (1, 5, 20 and 100 ms after the last event) before leaving it to the next
+    /// verification.
+    private var recheckAt: ContinuousClock.Instant?
+    private var rechecks = 0
+    static let recheckDelays: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100)]
     /// Replica mode (`database.replica`): the connection is closed at the end of every cycle, so
     /// the replication engine (Litestream's follow mode applies nothing while a connection stays
     /// open) can write between reads; each cycle is therefore a verification too.
@@ -242,6 +249,7 @@ final class JournalFollower {
         // While backing off, nothing runs before the retry; otherwise the next verification.
         var due = retryAt ?? nextVerify
         if statusDirty { due = min(due, lastStatus + .seconds(1)) }
+        if let r = recheckAt { due = min(due, r) }
         // The freshness verdict changes with time alone: look again when it can next change.
         due = min(due, now + verifyInterval)
         return Int32(clamping: max(0, GraphState.ms(due - now)) + 1)
@@ -377,6 +385,16 @@ final class JournalFollower {
             }
             guard let store else { return }
             let dv = try store.dataVersion()
+            if dv != dataVersion {
+                recheckAt = nil
+            } else if trigger == .inotify {
+                // Every file event restarts the sequence: what matters is the time after the last.
+                rechecks = 1
+                recheckAt = ContinuousClock.now + Self.recheckDelays[0]
+            } else if recheckAt != nil {
+                recheckAt = rechecks < Self.recheckDelays.count ? ContinuousClock.now + Self.recheckDelays[rechecks] : nil
+                rechecks += 1
+            }
             if dv == dataVersion {
                 // A request waits for a revision a writer already returned, yet this connection
                 // sees no commit: prove it with a fresh connection now, not at the next interval.

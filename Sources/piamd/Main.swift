@@ -22,6 +22,9 @@ struct Piamd: AsyncParsableCommand {
             upper case with dots as underscores override it (socket.path <- PIAMD_SOCKET_PATH; \
             lists comma-separated). --db and --socket override both. Keys and defaults:
                 database.path           /var/lib/piam/piam.db  the graph database (read-only)
+                database.replica        false                  a Litestream replica: never held open between
+                                                               reads; age from the primary's heartbeat
+                database.replica_max_age_ms  30000             replica older than this (or no heartbeat): degraded
                 socket.path             /run/piam/piamd.sock   the protocol socket
                 socket.mode             "0660"                 socket file permissions (octal string)
                 socket.owner            (daemon's)             socket file owner, name or uid

@@ -39,6 +39,7 @@ final class Fleet: @unchecked Sendable {
         e["AWS_ACCESS_KEY_ID"] = "piam-test"
         e["AWS_SECRET_ACCESS_KEY"] = "piam-test"
         e["AWS_REGION"] = "us-east-1"
+        e["PIAM_FOLLOW_INTERVAL"] = "100ms"
         env = e
         s3Port = s3 ? freeLoopbackPort() : nil
         if s3 { try await startStore() }
@@ -111,9 +112,38 @@ final class Fleet: @unchecked Sendable {
         }
     }
 
-    func stopStore() {
-        moto?.terminate()
-        moto?.waitUntilExit()
+    /// The processes whose parent is `pid` (from /proc), and theirs.
+    static func descendants(of pid: Int32) -> [Int32] {
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        var children: [Int32] = []
+        for name in all {
+            guard let child = Int32(name),
+                  let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == pid { children.append(child) }
+        }
+        return children + children.flatMap { descendants(of: $0) }
+    }
+
+    /// Stops `p` and everything it started: SIGTERM, then SIGKILL for whatever is left after
+    /// 10 s (Litestream finishing a request; moto's server may not stop on SIGTERM).
+    func stop(_ p: Process?) async {
+        guard let p, p.isRunning else { return }
+        let tree = [p.processIdentifier] + Self.descendants(of: p.processIdentifier)
+        p.terminate()
+        let deadline = ContinuousClock.now + .seconds(10)
+        // Alive: still in /proc and not a zombie.
+        func alive() -> [Int32] {
+            tree.filter { ((try? String(contentsOfFile: "/proc/\($0)/stat", encoding: .utf8)).map { !$0.contains(") Z ") }) ?? false }
+        }
+        while !alive().isEmpty && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        for pid in alive() { kill(pid, SIGKILL) }
+        while p.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    func stopStore() async {
+        await stop(moto)
         moto = nil
     }
 
@@ -121,17 +151,21 @@ final class Fleet: @unchecked Sendable {
         replicate = try start(try tool("litestream"), ["replicate", "-config", f.path("litestream.yml")], log: "replicate")
     }
 
-    /// `litestream restore -f` into replica `i`'s database (resuming where it stopped).
+    /// The repository's `systemd/piam-replica-follow` (Litestream's follow mode, restoring anew
+    /// when Litestream cannot resume), as the replica unit runs it.
+    static let followScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("systemd/piam-replica-follow").path
+
+    /// Follows the replica store into replica `i`'s database (resuming where it stopped, or
+    /// restoring anew).
     func startFollower(_ i: Int) throws {
+        _ = try tool("litestream")
         let source = s3Port == nil ? ["file://" + f.path("replica")] : ["-config", f.path("litestream.yml"), f.db]
-        replicas[i].follower = try start(try tool("litestream"),
-                                         ["restore", "-f", "-follow-interval", "100ms", "-o", replicas[i].db] + source,
-                                         log: "follower-\(i)")
+        replicas[i].follower = try start(Self.followScript, [replicas[i].db] + source, log: "follower-\(i)")
     }
 
-    func stopFollower(_ i: Int) {
-        replicas[i].follower?.terminate()
-        replicas[i].follower?.waitUntilExit()
+    func stopFollower(_ i: Int) async {
+        await stop(replicas[i].follower)
         replicas[i].follower = nil
     }
 
@@ -163,7 +197,14 @@ final class Fleet: @unchecked Sendable {
         for i in replicas.indices {
             let c = try await client(i)
             defer { Task { await c.close() } }
-            let a = try await c.checkBatch(checks, semantic: .executeAll, minRevision: revision)
+            let a: Answer<[Decision]>
+            do {
+                a = try await c.checkBatch(checks, semantic: .executeAll, minRevision: revision)
+            } catch {
+                // What the replication processes said, for the record.
+                Issue.record("replica \(i): \(error) — \(context)\nfollower: \(log("follower-\(i)").suffix(1500))\nreplicate: \(log("replicate").suffix(1500))\npiamd: \(replicas[i].daemon?.log.suffix(1500) ?? "")")
+                throw error
+            }
             if a.revision != revision || a.value != expected {
                 bad += 1
                 let diff = zip(checks, zip(a.value, expected)).filter { $0.1.0 != $0.1.1 }.prefix(3)
@@ -176,20 +217,19 @@ final class Fleet: @unchecked Sendable {
     /// Anything still running when the fleet goes away (a test that threw) is killed.
     deinit {
         for p in [moto, replicate, heartbeat] + replicas.map(\.follower) {
-            if let p, p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            if let p, p.isRunning {
+                for pid in Self.descendants(of: p.processIdentifier) + [p.processIdentifier] { kill(pid, SIGKILL) }
+            }
         }
     }
 
     func stopAll() async {
         for i in replicas.indices {
             if let d = replicas[i].daemon { await d.stop() }
-            stopFollower(i)
+            await stopFollower(i)
         }
-        for p in [heartbeat, replicate] {
-            p?.terminate()
-            p?.waitUntilExit()
-        }
-        stopStore()
+        for p in [heartbeat, replicate] { await stop(p) }
+        await stopStore()
     }
 }
 
@@ -198,8 +238,9 @@ final class Fleet: @unchecked Sendable {
 /// graph row; the caller counts the writes that moved the revision.
 func randomAdminWrite(_ fleet: Fleet, rng: inout SplitMix64) async throws -> [String] {
     let store = try Store(path: fleet.f.db, readOnly: true)
-    let users = try store.db.prepare("SELECT id FROM users WHERE org <> 'host' ORDER BY id").rows { $0.text(0) }
-    let orgs = try store.db.prepare("SELECT id FROM orgs WHERE kind = 'partner' ORDER BY id").rows { $0.text(0) }
+    // Not invitations and registrations: those are accepted or approved, not (re)activated.
+    let users = try store.db.prepare("SELECT id FROM users WHERE org <> 'host' AND status <> 'invited' ORDER BY id").rows { $0.text(0) }
+    let orgs = try store.db.prepare("SELECT id FROM orgs WHERE kind = 'partner' AND status <> 'pending' ORDER BY id").rows { $0.text(0) }
     let u = users.randomElement(using: &rng)!, o = orgs.randomElement(using: &rng)!
     let args: [String]
     switch Int.random(in: 0..<6, using: &rng) {
@@ -213,7 +254,7 @@ func randomAdminWrite(_ fleet: Fleet, rng: inout SplitMix64) async throws -> [St
     let full = args + ["--as", "nina.hq", "--db", fleet.f.db]
     let r = try await piamctl(full, in: fleet.f)
     // 0 done, 1 refused; 2 only for revoking an assignment that is not there.
-    #expect(r.code == 0 || r.code == 1 || r.err.contains("holds no role"), "piamctl \(full.joined(separator: " ")): \(r.err)")
+    #expect(r.code == 0 || r.code == 1 || r.err.contains("holds no role"), "\(r.err) (exit \(r.code)) — piamctl \(full.joined(separator: " "))")
     return args
 }
 
@@ -285,9 +326,13 @@ struct ReplicaTests {
         _ = try await write()
         try await allEqual("before the faults")
 
+        print("fleet: 1. object store paused for 30 s")
         // 1. The object store is down for 30 s: the replicas keep answering from what they have,
         // report their age, and say degraded (503) past database.replica_max_age_ms.
-        fleet.stopStore()
+        // Paused (SIGSTOP), not killed: moto keeps its objects in memory only, and a real store
+        // that is unreachable for a while still has them when it comes back.
+        let moto = try #require(fleet.moto)
+        kill(moto.processIdentifier, SIGSTOP)
         let down = ContinuousClock.now
         var duringOutage: [Int64] = []
         for _ in 0..<3 { duringOutage.append(try await write()) }  // the primary keeps writing
@@ -306,25 +351,28 @@ struct ReplicaTests {
         #expect(try await c0.ping() < duringOutage.last!)
         let rest = Duration.seconds(30) - (ContinuousClock.now - down)
         if rest > .zero { try await Task.sleep(for: rest) }  // the outage lasts 30 s: a fault's length, not a wait for an event
-        try await fleet.startStore()
+        kill(moto.processIdentifier, SIGCONT)
         // Litestream retries by itself: the replicas catch up and are serving again.
         try await allEqual("after the object store came back")
         let back = try await waitForStatus(c0) { $0["state"] as? String == "serving" }
         #expect(back["state"] as? String == "serving", "\(back)")
         await c0.close()
 
+        print("fleet: 2. follower restart")
         // 2. Replica 1's follower restarted (it resumes from its txid file).
-        fleet.stopFollower(1)
+        await fleet.stopFollower(1)
         _ = try await write()
         try fleet.startFollower(1)
         try await allEqual("after a follower restart")
 
+        print("fleet: 3. piamd restart")
         // 3. piamd restarted on replica 1.
         if let d = fleet.replicas[1].daemon { await d.stop() }
         _ = try await write()
         try await fleet.startDaemon(1)
         try await allEqual("after a piamd restart")
 
+        print("fleet: 4. journal compaction")
         // 4. The primary compacts its journal past the replicas' revision: full reloads.
         let r = try await piamctl(["journal", "compact", "--keep", "0", "--db", fleet.f.db], in: fleet.f)
         #expect(r.code == 0, "\(r.err)")
