@@ -4,24 +4,8 @@ import PIAMEngine
 import Testing
 
 @Suite("HTTP face configuration: http.*, forward_auth.* and the route table")
-struct HTTPConfigTests {
+struct HTTPConfigTests: ConfigLoading {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    func load(_ json: String, env: [String: String] = [:]) async throws(PIAMError) -> DaemonConfig {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("piamd-\(UUID().uuidString).json").path
-        try? json.write(toFile: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        return try await DaemonConfig.load(file: file, environment: env)
-    }
-
-    func message(_ json: String, env: [String: String] = [:]) async -> String {
-        do {
-            _ = try await load(json, env: env)
-            return "no error"
-        } catch {
-            return error.message
-        }
-    }
 
     @Test("Config/piamd.json documents every key and loads")
     func documentedFile() async throws {

@@ -4,23 +4,7 @@ import PIAMEngine
 import Testing
 
 @Suite("database.replica and reload.poll_ms configuration")
-struct ReplicaConfigTests {
-    func load(_ json: String, env: [String: String] = [:]) async throws(PIAMError) -> DaemonConfig {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("piamd-\(UUID().uuidString).json").path
-        try? json.write(toFile: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        return try await DaemonConfig.load(file: file, environment: env)
-    }
-
-    func message(_ json: String, env: [String: String] = [:]) async -> String {
-        do {
-            _ = try await load(json, env: env)
-            return "no error"
-        } catch {
-            return error.message
-        }
-    }
-
+struct ReplicaConfigTests: ConfigLoading {
     @Test("database.replica: a JSON boolean or true/false/yes/no/1/0 in the environment; replica_max_age_ms at least 1")
     func replicaKeys() async throws {
         let d = try await load("{}")

@@ -1,5 +1,7 @@
+import Foundation
 import NIOCore
 import PIAMEngine
+import PIAMServer
 import PIAMWire
 
 let sampleCheck = CheckRequest(subject: "alice", action: "read",
@@ -25,4 +27,26 @@ func frames(_ requests: [Request]) -> ByteBuffer {
     var b = ByteBuffer()
     for r in requests { r.encodeFrame(into: &b) }
     return b
+}
+
+/// The configuration suites' loader: a JSON file with `json` and the environment `env`.
+protocol ConfigLoading {}
+
+extension ConfigLoading {
+    func load(_ json: String, env: [String: String] = [:]) async throws(PIAMError) -> DaemonConfig {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("piamd-\(UUID().uuidString).json").path
+        try? json.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        return try await DaemonConfig.load(file: file, environment: env)
+    }
+
+    /// The error message loading gives, or "no error".
+    func message(_ json: String, env: [String: String] = [:]) async -> String {
+        do {
+            _ = try await load(json, env: env)
+            return "no error"
+        } catch {
+            return error.message
+        }
+    }
 }
