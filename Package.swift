@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "piamctl", targets: ["piamctl"]),
         .executable(name: "piamd", targets: ["piamd"]),
         .executable(name: "piam-bench", targets: ["piam-bench"]),
+        .executable(name: "piam-admind", targets: ["piam-admind"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         // The decision engine: pure Swift, no I/O, no Foundation, no NIO, no SQLite.
@@ -46,7 +50,12 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         // The SQLite store: schema, migrations, change journal, import/export, loader, demo data.
-        .target(name: "PIAMStore", dependencies: ["PIAMEngine", "CSQLite"]),
+        // (swift-crypto: SHA-256 of API tokens and invitation secrets, which the database keeps
+        // instead of the secrets.)
+        .target(
+            name: "PIAMStore",
+            dependencies: ["PIAMEngine", "CSQLite", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Realistic demo databases and large generated graphs of the same shape.
         .target(name: "PIAMDemo", dependencies: ["PIAMEngine", "PIAMStore"]),
         // Wire protocol v1: frames, requests, responses (PROTOCOL.md), on NIO's ByteBuffer.
@@ -69,6 +78,23 @@ let package = Package(
         ),
         // The daemon executable: argument parsing only; everything else is PIAMServer.
         .executableTarget(name: "piamd", dependencies: ["PIAMServer", argumentParser]),
+        // The administration service's library: the live graph and its O(change) writes,
+        // authentication (trusted header, JWT, API tokens) and the HTTP API on Hummingbird.
+        .target(
+            name: "PIAMAdmin",
+            dependencies: [
+                "PIAMEngine", "PIAMStore", "PIAMServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
+        // The administration daemon: argument parsing only; everything else is PIAMAdmin.
+        .executableTarget(name: "piam-admind", dependencies: ["PIAMAdmin", argumentParser]),
         // The administration and query CLI.
         .executableTarget(
             name: "piamctl",
@@ -108,6 +134,16 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PiamctlTests", dependencies: ["PIAMStore", "PIAMEngine"]),
+        // The administration service in process (Hummingbird's test client) and its parts.
+        .testTarget(
+            name: "PIAMAdminTests",
+            dependencies: [
+                "PIAMAdmin", "PIAMStore", "PIAMEngine", "PIAMDemo",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
         .testTarget(name: "PiamBenchTests", dependencies: ["PIAMStore", "PIAMDemo", "PIAMEngine"]),
         .testTarget(
             name: "PiamdTests",
