@@ -246,19 +246,30 @@ extension Store {
     /// - Parameters:
     ///   - op: the operation.
     ///   - actor: the user performing it, by id or alias.
-    ///   - graph: a graph the caller already loaded (its pre-decision). It is used when the
-    ///     database's revision still equals its revision, saving a reload; otherwise the graph
-    ///     is reloaded inside the transaction.
+    ///   - graph: a graph the caller already loaded (its pre-decision). It is brought up to
+    ///     the database's revision through the journal inside the transaction, saving a whole
+    ///     load; without one the graph is loaded inside the transaction.
     ///   - now: the time decisions are made at and the audit row's time (default: the clock).
     public func administer(_ op: AdminOperation, as actor: String, now: Timestamp? = nil, graph: LoadedGraph? = nil) throws(PIAMError) -> AdminResult {
-        let now = now ?? Self.clock()
+        try administer(op, as: actor, now: now ?? Self.clock(), credential: nil, hint: graph, finishing: nil).result
+    }
+
+    /// ``administer(_:as:now:graph:)`` for a writer that keeps its graph: also returns the graph
+    /// at the committed revision (`nil` when nothing was committed), brought there from `hint`
+    /// through the journal, and runs `finishing` with the result inside the transaction, before
+    /// the commit (an idempotency record that must commit with the write it describes).
+    func administer(_ op: AdminOperation, as actor: String, now: Timestamp, credential: String?, hint: LoadedGraph?,
+                    finishing: ((AdminResult) throws(PIAMError) -> Void)?) throws(PIAMError) -> (result: AdminResult, graph: LoadedGraph?) {
         do {
             return try writeTransaction {
-                let session = try AdminSession(store: self, now: now, batch: nil, hint: graph)
-                return try session.perform(op, as: actor)
+                let session = try AdminSession(store: self, now: now, batch: nil, credential: credential, hint: hint)
+                let result = try session.perform(op, as: actor)
+                try session.catchUp()
+                try finishing?(result)
+                return (result, session.loaded)
             }
         } catch {
-            return try record(failure: error, op: op, actor: actor, now: now, batch: nil)
+            return (try record(failure: error, op: op, actor: actor, now: now, batch: nil), nil)
         }
     }
 

@@ -102,16 +102,25 @@ extension Store {
     ///   - progress: called after each entry with (done, total).
     public func apply(_ items: [AdminBatchItem], now: Timestamp? = nil, graph: LoadedGraph? = nil,
                       progress: ((Int, Int) -> Void)? = nil) throws(PIAMError) -> ApplyResult {
-        let now = now ?? Self.clock()
+        try apply(items, now: now ?? Self.clock(), credential: nil, hint: graph, progress: progress, finishing: nil).result
+    }
+
+    /// ``apply(_:now:graph:progress:)`` for a writer that keeps its graph: also returns the
+    /// graph at the committed revision (`nil` when the run did not commit), and runs `finishing`
+    /// with the committed run's result inside the transaction, before the commit.
+    func apply(_ items: [AdminBatchItem], now: Timestamp, credential: String?, hint: LoadedGraph?,
+               progress: ((Int, Int) -> Void)?,
+               finishing: ((ApplyResult) throws(PIAMError) -> Void)?) throws(PIAMError) -> (result: ApplyResult, graph: LoadedGraph?) {
         let batch = "apply-\(RFC3339.format(now))-\(UUID().uuidString.prefix(8).lowercased())"
         let before = try revision()
         var results: [ApplyItemResult] = []
         var loads = 0
         var failedAt: Int?
         var failure: (any Error)?
+        let committed: (ApplyResult, LoadedGraph)
         do {
-            try writeTransaction {
-                let session = try AdminSession(store: self, now: now, batch: batch, hint: graph)
+            committed = try writeTransaction { () throws -> (ApplyResult, LoadedGraph) in
+                let session = try AdminSession(store: self, now: now, batch: batch, credential: credential, hint: hint)
                 defer { loads = session.loads }
                 for (i, item) in items.enumerated() {
                     do {
@@ -126,6 +135,11 @@ extension Store {
                     }
                     progress?(i + 1, items.count)
                 }
+                try session.catchUp()
+                let result = ApplyResult(batch: batch, committed: true, previousRevision: before, revision: session.graphRevision,
+                                         results: results, graphLoads: session.loads)
+                try finishing?(result)
+                return (result, session.loaded)
             }
         } catch {
             guard let i = failedAt, let failure else { throw (error as? PIAMError) ?? PIAMError(.database, "\(error)") }
@@ -149,10 +163,9 @@ extension Store {
                                                actor: it.actor, status: "not_run", reason: "", message: "", revision: nil,
                                                details: [], requestID: nil))
             }
-            return ApplyResult(batch: batch, committed: false, previousRevision: before, revision: try revision(),
-                               results: results, graphLoads: loads)
+            return (ApplyResult(batch: batch, committed: false, previousRevision: before, revision: try revision(),
+                                results: results, graphLoads: loads), nil)
         }
-        return ApplyResult(batch: batch, committed: true, previousRevision: before, revision: try revision(),
-                           results: results, graphLoads: loads)
+        return (committed.0, committed.1)
     }
 }

@@ -20,7 +20,6 @@ extension AdminSession {
             for r in entitle where try !roleExists(r) { throw Refusal(reason: Reason.unknownRole.name, message: "no such role \"\(r)\"") }
             try exec("UPDATE orgs SET status = 'active' WHERE id = ?1", o)
             for r in entitle { try exec("INSERT INTO entitlements(org, role) VALUES (?1, ?2) ON CONFLICT DO NOTHING", o, r) }
-            touchOrg(o)
             out.message = "approved org:\(o)" + (entitle.isEmpty ? "" : ", entitled to \(entitle.joined(separator: ", "))")
             let ceiling = "SELECT count(*) FROM entitlements WHERE role = ?1 AND org IN (SELECT value FROM json_each(?2))"
             if try count(ceiling, Seed.partnerAdmin.id, JSONText.array(try store.orgChainSQL(o))) == 0 {
@@ -37,11 +36,9 @@ extension AdminSession {
             _ = try org(o)
             guard try roleExists(r) else { throw Refusal(reason: Reason.unknownRole.name, message: "no such role \"\(r)\"") }
             try exec("INSERT INTO entitlements(org, role) VALUES (?1, ?2) ON CONFLICT DO NOTHING", o, r)
-            touchOrg(o)
             out.message = "entitled org:\(o) to role \(r)"
         case let .unentitle(o, r):
             try exec("DELETE FROM entitlements WHERE org = ?1 AND role = ?2", o, r)
-            touchOrg(o)
             out.message = db.changes > 0 ? "took role \(r) out of org:\(o)'s entitlements" : "org:\(o) was not entitled to role \(r)"
         case let .createOrg(o, parent, name, kind):
             try createOrg(o, parent: parent, name: name, kind: kind, out: &out)
@@ -68,9 +65,7 @@ extension AdminSession {
                      u, o, name, email, validUntil)
             for a in aliases {
                 try exec("INSERT INTO user_aliases(alias, user) VALUES (?1, ?2)", a, u)
-                touchUser(a)
             }
-            touchUser(u, orgs: [o])
             out.message = "invited user:\(u) to org:\(o)"
         case let .activateUser(u):
             let info = try user(u)
@@ -81,7 +76,6 @@ extension AdminSession {
                 throw Refusal(reason: Reason.subjectExpired.name, message: "the invitation of user:\(info.id) expired at \(RFC3339.format(end))")
             }
             try exec("UPDATE users SET status = 'active' WHERE id = ?1", info.id)
-            touchUser(info.id, orgs: [info.org])
             out.message = "user:\(info.id) accepted the invitation (active)"
         case let .updateUser(u, name, email, validUntil):
             let info = try user(u)
@@ -91,7 +85,6 @@ extension AdminSession {
                 if let validUntil { try exec("UPDATE users SET valid_until = ?2 WHERE id = ?1 AND valid_until IS NOT ?2", info.id, validUntil) }
             }
             if validUntil != nil {
-                touchUser(info.id, orgs: [info.org])
                 try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: false, write: write)
             } else {
                 try write()
@@ -103,7 +96,6 @@ extension AdminSession {
             try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: true) {
                 try exec("UPDATE users SET status = 'suspended' WHERE id = ?1", info.id)
             }
-            touchUser(info.id, orgs: [info.org])
             out.message = "suspended user:\(info.id)"
         case let .reactivateUser(u):
             let info = try user(u)
@@ -112,7 +104,6 @@ extension AdminSession {
             case .invited: throw PIAMError(.conflict, "user \"\(info.id)\" is invited, not suspended: the user accepts the invitation (user activate)")
             case .suspended:
                 try exec("UPDATE users SET status = 'active' WHERE id = ?1", info.id)
-                touchUser(info.id, orgs: [info.org])
                 out.message = "reactivated user:\(info.id)"
             }
         case let .removeUser(u):
@@ -120,8 +111,6 @@ extension AdminSession {
             try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: true) {
                 try exec("DELETE FROM users WHERE id = ?1", info.id)
             }
-            touchUser(info.id, orgs: [info.org])
-            for a in info.aliases { touchUser(a) }
             out.message = "removed user:\(info.id)"
         case let .moveUser(u, o):
             let info = try user(u)
@@ -133,26 +122,22 @@ extension AdminSession {
             try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: false) {
                 try exec("UPDATE users SET org = ?2 WHERE id = ?1", info.id, to.id)
             }
-            touchUser(info.id, orgs: [info.org, to.id])
             out.message = "moved user:\(info.id) from org:\(info.org) to org:\(to.id)"
         case let .addAlias(u, alias):
             let info = try user(u)
             try requireFreeUserName(alias, what: "alias")
             try exec("INSERT INTO user_aliases(alias, user) VALUES (?1, ?2)", alias, info.id)
-            touchUser(info.id); touchUser(alias)
             out.message = "added alias \"\(alias)\" to user:\(info.id)"
         case let .removeAlias(u, alias):
             let info = try user(u)
             guard info.aliases.contains(alias) else { throw PIAMError(.notFound, "user \"\(info.id)\" has no alias \"\(alias)\"") }
             try exec("DELETE FROM user_aliases WHERE alias = ?1", alias)
-            touchUser(info.id); touchUser(alias)
             out.message = "removed alias \"\(alias)\" from user:\(info.id)"
         case let .defineRole(r, name, description, permissions):
             try validateEntityID(r, what: "role id")
             guard try !roleExists(r) else { throw PIAMError(.conflict, "role \"\(r)\" already exists (role update changes it)") }
             try exec("INSERT INTO roles(id, name, description, permissions) VALUES (?1, ?2, ?3, ?4)",
                      r, name, description, JSONText.array(try parsePermissions(permissions)))
-            touched.structural = true
             out.message = "defined role \(r)"
         case let .updateRole(r, name, description, permissions):
             guard try roleExists(r) else { throw PIAMError(.notFound, "no such role \"\(r)\"") }
@@ -161,7 +146,6 @@ extension AdminSession {
             if let permissions {
                 try exec("UPDATE roles SET permissions = ?2 WHERE id = ?1 AND permissions IS NOT ?2", r, JSONText.array(try parsePermissions(permissions)))
             }
-            touched.structural = true
             out.message = "updated role \(r)"
         case let .deleteRole(r, force):
             try deleteRole(r, force: force, out: &out)
@@ -175,7 +159,6 @@ extension AdminSession {
                   granted_at = excluded.granted_at
                 WHERE valid_until IS NOT excluded.valid_until
                 """, info.id, r, l, validUntil, actor, now)
-            touchUser(info.id, orgs: [info.org])
             out.message = "granted role \(r) to user:\(info.id) over org:\(l)" + (validUntil.map { " until \(RFC3339.format($0))" } ?? "")
         case let .revoke(u, r, scope):
             let info = try user(u)
@@ -186,7 +169,6 @@ extension AdminSession {
             try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(info.org), affected: [info.id], removesAffected: false) {
                 try exec("DELETE FROM assignments WHERE user = ?1 AND role = ?2 AND scope = ?3", info.id, r, l)
             }
-            touchUser(info.id, orgs: [info.org])
             out.message = "revoked role \(r) over org:\(l) from user:\(info.id)"
         case let .grantToOrg(o, r, include, validUntil):
             try exec("""
@@ -195,7 +177,6 @@ extension AdminSession {
                   granted_by = excluded.granted_by, granted_at = excluded.granted_at
                 WHERE include_suborgs IS NOT excluded.include_suborgs OR valid_until IS NOT excluded.valid_until
                 """, o, r, include, validUntil, actor, now)
-            touchOrg(o)
             out.message = "granted role \(r) to every member of org:\(o)\(include ? " and its sub-orgs" : "")"
         case let .revokeFromOrg(o, r):
             guard try count("SELECT count(*) FROM org_grants WHERE org = ?1 AND role = ?2", o, r) > 0 else {
@@ -204,7 +185,6 @@ extension AdminSession {
             try guardLastAdmin(actor: actor, root: try store.partnerRootSQL(o), affected: nil, removesAffected: false) {
                 try exec("DELETE FROM org_grants WHERE org = ?1 AND role = ?2", o, r)
             }
-            touchOrg(o)
             out.message = "revoked the org grant of role \(r) on org:\(o)"
         case let .requestRole(r, scope, note):
             try requestRole(r, scope: scope, note: note, actor: actor, out: &out)
@@ -218,7 +198,6 @@ extension AdminSession {
                 WHERE valid_until IS NOT NULL
                 """, req.user, req.role, req.scope, actor, now)
             try decideRequest(id, status: "approved", actor: actor, note: note)
-            touchUser(req.user, orgs: [graph.org(ofUser: req.user)])
             out.requestID = id
             out.changed = true
             out.message = "approved request #\(id): granted role \(req.role) to user:\(req.user) over org:\(req.scope)"
@@ -251,8 +230,6 @@ extension AdminSession {
         // In effect once the org is approved, partner-admin entitled, and the invitation accepted.
         try exec("INSERT INTO assignments(user, role, scope, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                  admin, Seed.partnerAdmin.id, o, actor == admin ? "registration" : actor, now)
-        touchOrg(o)
-        touchUser(admin, orgs: [o])
         out.message = "registered org:\(o) (pending approval) with its first admin user:\(admin) (invited)"
     }
 
@@ -265,7 +242,6 @@ extension AdminSession {
             throw PIAMError(.invalidGraph, "a host org may not lie below partner org \"\(parent)\"")
         }
         try exec("INSERT INTO orgs(id, parent, name, kind, status) VALUES (?1, ?2, ?3, ?4, 'active')", o, parent, name ?? o, k.name)
-        touchOrg(o)
         out.message = "created \(k.name) org:\(o) under org:\(parent)"
     }
 
@@ -277,7 +253,6 @@ extension AdminSession {
             throw PIAMError(.conflict, "org \"\(o)\" is pending: approve or reject its registration (org approve, org reject)")
         }
         try exec("UPDATE orgs SET status = ?2 WHERE id = ?1", o, status.name)
-        touchOrg(o)
         out.message = "\(verb) org:\(o)" + (status == .suspended ? " (everyone at or below it is denied: org_inactive)" : "")
     }
 
@@ -320,8 +295,6 @@ extension AdminSession {
         try exec("DELETE FROM users WHERE org IN \(inList)", ids)
         note(subtree.count - 1, "sub-orgs")
         for id in subtree { try exec("DELETE FROM orgs WHERE id = ?1", id) }
-        for u in removedUsers { touchUser(u) }
-        touched.structural = true
         return details
     }
 
@@ -341,7 +314,6 @@ extension AdminSession {
         }
         if info.parent == parent { out.message = "org:\(o) is already under org:\(parent)"; return }
         try exec("UPDATE orgs SET parent = ?2 WHERE id = ?1", o, parent)
-        touched.structural = true
         out.message = "moved org:\(o) from org:\(info.parent ?? "-") to org:\(parent)"
     }
 
@@ -364,7 +336,6 @@ extension AdminSession {
             throw PIAMError(.conflict, "role \"\(r)\" is in use: \(uses.count) assignments, \(grantUses.count) org grants, \(entUses.count) entitlements, \(pending) pending requests (--force revokes them all)")
         }
         try exec("DELETE FROM roles WHERE id = ?1", r)
-        touched.structural = true
         out.details = all.map { "revoked \($0)" }
         out.message = "deleted role \(r)" + (all.isEmpty ? "" : ", revoking \(all.count) uses")
     }

@@ -1,125 +1,76 @@
 import Foundation
 import PIAMEngine
 
-/// What a session has written since its graph was (re)loaded: which decisions the graph can
-/// still answer, and which need a reload first.
-struct Touched {
-    /// Users (ids and aliases) whose record, aliases or assignments changed, or that are new.
-    var users: Set<String> = []
-    /// The orgs those users stand in (before and after).
-    var userOrgs: Set<String> = []
-    /// Orgs created, or whose status, entitlements or org grants changed.
-    var orgs: Set<String> = []
-    /// Roles changed, or the tree's shape changed (an org moved or was removed): reload for anything.
-    var structural = false
-
-    var isEmpty: Bool { users.isEmpty && orgs.isEmpty && !structural }
-}
-
-/// What a decision depends on.
-enum Dependency {
-    /// The actor: its record, holdings, and every org from its org up to the root.
-    case actor(String)
-    /// A user as a resource: where it stands.
-    case user(String)
-    /// An org and every org above it (ceilings, org grants, statuses).
-    case chain(String)
-    /// An org's existence.
-    case org(String)
-    /// The users able to assign roles at an org (the last-admin rule).
-    case admins(String)
-}
-
 /// One administrative transaction: the graph the engine decides on, kept current as the
 /// operations write, and the operations themselves.
 ///
-/// Reloading the graph costs time in proportion to its size, so a session reloads only when a
-/// decision depends on something written since the last load (``Touched``): a bulk file whose
-/// operations touch other people than the actors (onboarding: the business's admin creates
-/// orgs and invites people) reloads only when it reaches entities created earlier in the file.
+/// The graph follows the database through the change journal, in the transaction: before a
+/// decision, when the database's revision has moved past the graph's (this session's own
+/// writes, or another writer's committed before the transaction began), the journal rows after
+/// the graph's revision are applied to it (``Store/changes(after:schemaVersion:maxRows:)`` and
+/// `AccessGraph.applying(_:)`, the code piamd follows the journal with). The cost is the
+/// change's, not the graph's: a whole load happens only when the session starts without a graph
+/// or the journal cannot bring one up to date (compacted, a schema change).
 final class AdminSession {
     let store: Store
     let now: Timestamp
     let batch: String?
+    /// How the actor was authenticated, for the audit log (`token:ci#3`, `jwt`, `header`, `cli`).
+    let credential: String?
     var graph: AccessGraph
-    var touched = Touched()
-    /// How many times the graph was loaded (for reports).
+    /// The journal revision `graph` reflects.
+    var graphRevision: Int64
+    /// How many times the whole graph was loaded (for reports).
     var loads = 0
+    /// How many times journal changes were applied to the graph.
+    var catchUps = 0
 
-    init(store: Store, now: Timestamp, batch: String?, hint: LoadedGraph?) throws {
+    init(store: Store, now: Timestamp, batch: String?, credential: String? = nil, hint: LoadedGraph?) throws {
         self.store = store
         self.now = now
         self.batch = batch
-        if let hint, try store.currentRevision() == hint.revision {
+        self.credential = credential
+        if let hint {
             graph = hint.graph
+            graphRevision = hint.revision
+            try catchUp()
         } else {
-            graph = try store.loadGraph().graph
+            let loaded = try store.loadGraph()
+            graph = loaded.graph
+            graphRevision = loaded.revision
             loads = 1
         }
     }
 
     var db: Database { store.db }
 
+    /// The graph and its revision, as they stand now in the transaction.
+    var loaded: LoadedGraph { LoadedGraph(graph: graph, revision: graphRevision) }
+
     // MARK: Freshness
 
-    func reload() throws {
-        graph = try store.loadGraph().graph
-        touched = Touched()
+    /// Brings the graph to the database's revision as this transaction sees it: the journal's
+    /// changes applied, or a whole load when the journal cannot (compacted, schema changed,
+    /// changes that do not apply).
+    func catchUp() throws {
+        let current = try store.currentRevision()
+        guard current != graphRevision else { return }
+        let set = try store.changes(after: graphRevision, schemaVersion: nil)
+        if set.fullReload == nil, let next = try? graph.applying(set.changes) {
+            graph = next
+            graphRevision = set.revision
+            catchUps += 1
+            return
+        }
+        let loaded = try store.loadGraph()
+        graph = loaded.graph
+        graphRevision = loaded.revision
         loads += 1
     }
 
-    func isStale(_ d: Dependency) -> Bool {
-        func userTouched(_ u: String) -> Bool {
-            touched.users.contains(u) || graph.userID(for: u).map { touched.users.contains($0) } ?? false
-        }
-        func chainTouched(_ o: String) -> Bool {
-            guard let chain = graph.orgChain(o) else { return touched.orgs.contains(o) }
-            return chain.contains { touched.orgs.contains($0) }
-        }
-        switch d {
-        case .actor(let a):
-            return userTouched(a) || graph.org(ofUser: a).map(chainTouched) ?? false
-        case .user(let u):
-            return userTouched(u)
-        case .chain(let o):
-            return chainTouched(o)
-        case .org(let o):
-            return touched.orgs.contains(o)
-        case .admins(let root):
-            if chainTouched(root) { return true }
-            return touched.userOrgs.contains { graph.orgChain($0)?.contains(root) ?? true }
-        }
-    }
-
-    /// Reloads the graph when any of `deps` may have changed since it was loaded.
-    func ensureFresh(_ deps: [Dependency]) throws {
-        guard !touched.isEmpty else { return }
-        if touched.structural || deps.contains(where: isStale) { try reload() }
-    }
-
-    /// What the answer to `q` depends on, located on the graph as loaded (a user that moved
-    /// since is itself touched, so its old location is enough).
-    func dependencies(_ q: AdminQuestion) -> [Dependency] {
-        switch q {
-        case let .check(a, _, r):
-            switch r.type {
-            case BuiltinType.user: return [.actor(a), .user(r.id)]
-            case BuiltinType.org: return [.actor(a), .org(r.id)]
-            default: return [.actor(a)]
-            }
-        case let .canAssign(a, t, _, scope):
-            var deps: [Dependency] = [.actor(a), .user(t)]
-            if let o = graph.org(ofUser: t) { deps.append(.chain(o)) }
-            if let scope { deps.append(.org(scope)) }
-            return deps
-        case let .grantToOrg(a, o, _):
-            return [.actor(a), .chain(o)]
-        }
-    }
-
-    /// Asks the engine on a current graph.
+    /// Asks the engine on the current graph.
     func decide(_ q: AdminQuestion) throws -> Decision {
-        try ensureFresh(dependencies(q))
+        try catchUp()
         return q.decide(on: graph, now: now)
     }
 
@@ -132,15 +83,6 @@ final class AdminSession {
             }
         }
     }
-
-    // MARK: Marking writes
-
-    func touchUser(_ id: String, orgs: [String?] = []) {
-        touched.users.insert(id)
-        for o in orgs { if let o { touched.userOrgs.insert(o) } }
-    }
-
-    func touchOrg(_ id: String) { touched.orgs.insert(id) }
 
     // MARK: Guards
 
@@ -160,7 +102,7 @@ final class AdminSession {
     ///     remove): no reload is needed to know the result.
     func guardLastAdmin(actor: String, root: String?, affected: Set<String>?, removesAffected: Bool, write: () throws -> Void) throws {
         guard let root, try !isHostActor(actor) else { return try write() }
-        try ensureFresh([.admins(root)])
+        try catchUp()
         let before = graph.assignmentAdmins(of: root, now: now)
         let refusal = Refusal(reason: AdminReason.lastAdmin,
                               message: "org:\(root) would be left without an active user able to assign roles there")
@@ -168,7 +110,7 @@ final class AdminSession {
         if let affected, before.contains(where: { !affected.contains($0) }) { return try write() }
         if removesAffected { throw refusal }
         try write()
-        try reload()
+        try catchUp()
         if graph.assignmentAdmins(of: root, now: now).isEmpty { throw refusal }
     }
 

@@ -65,6 +65,9 @@ extension Store {
     /// `seq > revision`, collapsed to the distinct keys they touch, each re-read in its current
     /// state, and the database's revision in that same transaction.
     ///
+    /// Inside an open transaction it reads in that one: a writer sees its own uncommitted rows,
+    /// which is how an administrative session keeps its graph current as it writes.
+    ///
     /// Because each change carries the key's state at the returned revision, applying them in any
     /// order to a graph at `revision` yields the graph at the returned revision — whole
     /// transactions only, since the read transaction sees only committed ones.
@@ -82,7 +85,15 @@ extension Store {
     /// - Throws: `PIAMError/Code/database` when the database cannot be read or a row does not
     ///   decode (e.g. a role's permissions).
     public func changes(after revision: Int64, schemaVersion: Int? = nil, maxRows: Int = 100_000) throws(PIAMError) -> ChangeSet {
-        try db.withTransaction { () throws(PIAMError) -> ChangeSet in
+        if db.inTransaction { return try readChanges(after: revision, schemaVersion: schemaVersion, maxRows: maxRows) }
+        return try db.withTransaction { () throws(PIAMError) -> ChangeSet in
+            try readChanges(after: revision, schemaVersion: schemaVersion, maxRows: maxRows)
+        }
+    }
+
+    /// ``changes(after:schemaVersion:maxRows:)`` in the open transaction.
+    private func readChanges(after revision: Int64, schemaVersion: Int?, maxRows: Int) throws(PIAMError) -> ChangeSet {
+        do {
             let current = try self.revision()
             func full(_ r: FullReloadReason) -> ChangeSet {
                 ChangeSet(base: revision, revision: current, changes: [], journalRows: 0, fullReload: r)
