@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "PIAMAdmin",
             dependencies: [
-                "PIAMEngine", "PIAMStore", "PIAMServer",
+                "PIAMEngine", "PIAMStore", "PIAMServer", nioCore, nioPosix,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),

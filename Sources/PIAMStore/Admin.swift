@@ -251,7 +251,7 @@ extension Store {
     ///     load; without one the graph is loaded inside the transaction.
     ///   - now: the time decisions are made at and the audit row's time (default: the clock).
     public func administer(_ op: AdminOperation, as actor: String, now: Timestamp? = nil, graph: LoadedGraph? = nil) throws(PIAMError) -> AdminResult {
-        try administer(op, as: actor, now: now ?? Self.clock(), credential: nil, hint: graph, finishing: nil).result
+        try administer(op, as: actor, now: now ?? Self.clock(), credential: nil, hint: graph, expectedRevision: nil, finishing: nil).result
     }
 
     /// ``administer(_:as:now:graph:)`` for a writer that keeps its graph: also returns the graph
@@ -259,9 +259,11 @@ extension Store {
     /// through the journal, and runs `finishing` with the result inside the transaction, before
     /// the commit (an idempotency record that must commit with the write it describes).
     func administer(_ op: AdminOperation, as actor: String, now: Timestamp, credential: String?, hint: LoadedGraph?,
+                    expectedRevision: Int64?,
                     finishing: ((AdminResult) throws(PIAMError) -> Void)?) throws(PIAMError) -> (result: AdminResult, graph: LoadedGraph?) {
         do {
             return try writeTransaction {
+                try requireRevision(expectedRevision)
                 let session = try AdminSession(store: self, now: now, batch: nil, credential: credential, hint: hint)
                 let result = try session.perform(op, as: actor)
                 try session.catchUp()
@@ -270,6 +272,16 @@ extension Store {
             }
         } catch {
             return (try record(failure: error, op: op, actor: actor, now: now, batch: nil), nil)
+        }
+    }
+
+    /// The precondition of a conditional write (HTTP `If-Match`): the database is still at
+    /// `expected`, checked inside the write transaction.
+    func requireRevision(_ expected: Int64?) throws(PIAMError) {
+        guard let expected else { return }
+        let current = try currentRevision()
+        if current != expected {
+            throw PIAMError(AdminWriter.preconditionFailed, "the database is at revision \(current), not \(expected) (If-Match): read again and retry")
         }
     }
 

@@ -102,13 +102,13 @@ extension Store {
     ///   - progress: called after each entry with (done, total).
     public func apply(_ items: [AdminBatchItem], now: Timestamp? = nil, graph: LoadedGraph? = nil,
                       progress: ((Int, Int) -> Void)? = nil) throws(PIAMError) -> ApplyResult {
-        try apply(items, now: now ?? Self.clock(), credential: nil, hint: graph, progress: progress, finishing: nil).result
+        try apply(items, now: now ?? Self.clock(), credential: nil, hint: graph, expectedRevision: nil, progress: progress, finishing: nil).result
     }
 
     /// ``apply(_:now:graph:progress:)`` for a writer that keeps its graph: also returns the
     /// graph at the committed revision (`nil` when the run did not commit), and runs `finishing`
     /// with the committed run's result inside the transaction, before the commit.
-    func apply(_ items: [AdminBatchItem], now: Timestamp, credential: String?, hint: LoadedGraph?,
+    func apply(_ items: [AdminBatchItem], now: Timestamp, credential: String?, hint: LoadedGraph?, expectedRevision: Int64?,
                progress: ((Int, Int) -> Void)?,
                finishing: ((ApplyResult) throws(PIAMError) -> Void)?) throws(PIAMError) -> (result: ApplyResult, graph: LoadedGraph?) {
         let batch = "apply-\(RFC3339.format(now))-\(UUID().uuidString.prefix(8).lowercased())"
@@ -120,6 +120,7 @@ extension Store {
         let committed: (ApplyResult, LoadedGraph)
         do {
             committed = try writeTransaction { () throws -> (ApplyResult, LoadedGraph) in
+                try requireRevision(expectedRevision)
                 let session = try AdminSession(store: self, now: now, batch: batch, credential: credential, hint: hint)
                 defer { loads = session.loads }
                 for (i, item) in items.enumerated() {

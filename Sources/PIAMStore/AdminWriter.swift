@@ -15,6 +15,10 @@ import PIAMEngine
 /// Not thread-safe: one writer per connection, used from one thread at a time (piam-admind keeps
 /// it behind a lock on a thread of its own).
 public final class AdminWriter {
+    /// The error code of a conditional write whose expected revision is no longer the
+    /// database's (HTTP 412).
+    public static let preconditionFailed = PIAMError.Code("precondition_failed")
+
     /// The writer's connection.
     public let store: Store
     /// The graph as of the last committed operation or catch-up, with its revision.
@@ -51,10 +55,13 @@ public final class AdminWriter {
     ///   - credential: how the actor was authenticated, for the audit row (`token:ci#3`, `jwt`).
     ///   - finishing: runs with the (allowed) result inside the transaction, before the commit:
     ///     whatever it writes commits with the operation, or not at all.
+    ///   - expectedRevision: perform only while the database is at this revision (checked in the
+    ///     transaction; else a ``preconditionFailed`` error, audited).
     public func administer(_ op: AdminOperation, as actor: String, credential: String? = nil, now: Timestamp? = nil,
+                           expectedRevision: Int64? = nil,
                            finishing: ((AdminResult) throws(PIAMError) -> Void)? = nil) throws(PIAMError) -> AdminResult {
         let (result, graph) = try store.administer(op, as: actor, now: now ?? Store.clock(), credential: credential,
-                                                   hint: current, finishing: finishing)
+                                                   hint: current, expectedRevision: expectedRevision, finishing: finishing)
         if let graph { current = graph }
         return result
     }
@@ -63,10 +70,11 @@ public final class AdminWriter {
     /// does, on the kept graph. `finishing` runs with the result of a run that is about to
     /// commit, inside its transaction.
     public func apply(_ items: [AdminBatchItem], credential: String? = nil, now: Timestamp? = nil,
+                      expectedRevision: Int64? = nil,
                       progress: ((Int, Int) -> Void)? = nil,
                       finishing: ((ApplyResult) throws(PIAMError) -> Void)? = nil) throws(PIAMError) -> ApplyResult {
         let (result, graph) = try store.apply(items, now: now ?? Store.clock(), credential: credential, hint: current,
-                                              progress: progress, finishing: finishing)
+                                              expectedRevision: expectedRevision, progress: progress, finishing: finishing)
         if let graph { current = graph }
         return result
     }

@@ -1,0 +1,298 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PIAMEngine
+import PIAMStore
+
+/// The HTTP API's settings (``AdminConfig`` holds them with the rest).
+public struct APISettings: Sendable, Hashable {
+    /// Larger request bodies get 413.
+    public var maxBodyBytes = 4 * 1024 * 1024
+    /// The page size when a list request gives none.
+    public var defaultPageSize = 100
+    /// The largest page a list request may ask for.
+    public var maxPageSize = 1000
+    public init() {}
+}
+
+/// The administration API, `/admin/v1`: every administrative operation as a route
+/// (``OperationRoute``), bulk runs, scoped reads and `me`. Every request is authenticated
+/// (``AuthenticationMiddleware``) and every operation is decided by the engine inside the
+/// store's write transaction and audited there; the API only translates.
+public struct AdminAPI: Sendable {
+    let service: AdminService
+    let settings: APISettings
+
+    public init(service: AdminService, settings: APISettings) {
+        self.service = service
+        self.settings = settings
+    }
+
+    /// A router for one listener. `trustedHeader` is the proxy's identity header when this
+    /// listener trusts it (a Unix socket or loopback listener configured so), else `nil`: a
+    /// header arriving elsewhere is ignored.
+    public func router(verifiers: [any BearerVerifier], trustedHeader: String?) -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: AuthenticationMiddleware(service: service, verifiers: verifiers,
+                                                        trustedHeader: trustedHeader.flatMap { HTTPField.Name($0) }))
+        for route in OperationRoute.all {
+            router.on(RouterPath(route.path), method: route.method) { request, context in
+                try await perform(route, request, context)
+            }
+        }
+        router.post("\(OperationRoute.prefix)/operations") { request, context in try await performOne(request, context) }
+        router.post("\(OperationRoute.prefix)/apply") { request, context in try await applyBulk(request, context) }
+        addReads(to: router)
+        return router
+    }
+
+    // MARK: Operations
+
+    /// Runs one route's operation.
+    func perform(_ route: OperationRoute, _ request: Request, _ context: AdminRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let body = try await JSONBody.object(request, limit: settings.maxBodyBytes)
+        var params: [String: String] = [:]
+        for f in route.pathFields {
+            params[f.name] = context.parameters.get(f.name).map { $0.removingPercentEncoding ?? $0 }
+        }
+        var query: [String: String] = [:]
+        for f in route.queryFields { query[f.name] = request.uri.queryParameters.get(f.name) }
+        let form = try route.applyForm(path: params, query: query, body: body)
+        let op = try parse(form)
+        return try await run(op, request, principal, success: route.created ? .created : .ok, bodyForHash: form)
+    }
+
+    /// `POST /admin/v1/operations`: one operation in its apply form (`{"op": …}`).
+    func performOne(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let form = try await JSONBody.object(request, limit: settings.maxBodyBytes)
+        if form["as"] != nil { throw Problem(.badRequest, "invalid_input", "\"as\" is not accepted: operations act for the authenticated user") }
+        let op = try parse(form)
+        return try await run(op, request, principal, success: .ok, bodyForHash: form)
+    }
+
+    func parse(_ form: [String: Any]) throws -> AdminOperation {
+        do {
+            return try AdminOperation(json: form, path: "body")
+        } catch {
+            throw Problem(.badRequest, error.code.rawValue, error.message)
+        }
+    }
+
+    /// Performs `op` for `principal`, honouring `Idempotency-Key` and `If-Match`.
+    func run(_ op: AdminOperation, _ request: Request, _ principal: Principal, success: HTTPResponse.Status,
+             bodyForHash: [String: Any]) async throws -> Response {
+        let expected = try Self.ifMatchRevision(request)
+        let idempotency = try Idempotency(request: request, actor: principal.user, form: bodyForHash)
+        if let idempotency, let replay = try await service.read({ store, _ in try idempotency.replay(store) }) {
+            return replay
+        }
+        let outcome: Result<AdminResult, PIAMError> = try await service.write { w in
+            do {
+                let r = try w.administer(op, as: principal.user, credential: principal.credential, expectedRevision: expected) { r throws(PIAMError) in
+                    try idempotency?.save(w.store, status: success, body: Self.resultJSON(r))
+                }
+                return .success(r)
+            } catch let e as PIAMError {
+                return .failure(e)
+            }
+        }
+        switch outcome {
+        case .success(let r) where r.allowed:
+            return JSONBody.response(Self.resultJSON(r), status: success, headers: Self.revisionHeaders(r.revision))
+        case .success(let r):
+            throw try await refusal(r, principal)
+        case .failure(let e) where e.code == AdminWriter.preconditionFailed:
+            throw Problem(.preconditionFailed, e.code.rawValue, e.message)
+        case .failure(let e):
+            // A missing target, or one the caller may not see: the same 404.
+            throw Problem.from(e)
+        }
+    }
+
+    /// The problem for a refused operation: 404 when the caller may not even see the target
+    /// (another partner's ids look like ids that do not exist), else 403 with the reason.
+    func refusal(_ r: AdminResult, _ principal: Principal) async throws -> Problem {
+        if try await !isVisible(r.target, to: principal.user) {
+            return Problem.notFound(r.target)
+        }
+        return Problem(.forbidden, r.reason, r.message, extra: ["revision": r.revision, "operation": r.operation, "target": r.target])
+    }
+
+    /// Whether `user` may view the entity `target` (`TYPE:ID`) on the current graph.
+    func isVisible(_ target: String, to user: String) async throws -> Bool {
+        guard let colon = target.firstIndex(of: ":") else { return false }
+        let type = String(target[..<colon]), id = String(target[target.index(after: colon)...])
+        if type == "request" {
+            guard let n = Int64(id) else { return false }
+            return try await service.read { store, g in
+                guard let req = try? store.accessRequest(id: n) else { return false }
+                return g.graph.check(subject: user, action: "view", resource: ResourceRef(type: BuiltinType.user, id: req.user),
+                                     now: AdminAPI.now()).allowed || g.graph.userID(for: req.user) == user
+            }
+        }
+        let g = service.graph.graph
+        if type == BuiltinType.user, g.userID(for: id) == user { return true }
+        return g.check(subject: user, action: "view", resource: ResourceRef(type: type, id: id), now: Self.now()).allowed
+    }
+
+    /// `POST /admin/v1/apply`: a list of operations as one transaction (all or nothing).
+    func applyBulk(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let any = try await JSONBody.any(request, limit: settings.maxBodyBytes)
+        let list: [Any]
+        if let a = any as? [Any] {
+            list = a
+        } else if let o = any as? [String: Any], let a = o["operations"] as? [Any], o.count == 1 {
+            list = a
+        } else {
+            throw Problem(.badRequest, "invalid_input", "the body is {\"operations\": [...]} or a JSON array of operations")
+        }
+        var items: [AdminBatchItem] = []
+        for (i, x) in list.enumerated() {
+            guard let o = x as? [String: Any] else { throw Problem(.badRequest, "invalid_input", "operations[\(i)]: must be an object") }
+            if o["as"] != nil { throw Problem(.badRequest, "invalid_input", "operations[\(i)].as: operations act for the authenticated user") }
+            do {
+                items.append(AdminBatchItem(actor: principal.user, operation: try AdminOperation(json: o, path: "operations[\(i)]")))
+            } catch {
+                throw Problem(.badRequest, error.code.rawValue, error.message)
+            }
+        }
+        let batch = items
+        let expected = try Self.ifMatchRevision(request)
+        let idempotency = try Idempotency(request: request, actor: principal.user, form: ["operations": list])
+        if let idempotency, let replay = try await service.read({ store, _ in try idempotency.replay(store) }) {
+            return replay
+        }
+        let result: ApplyResult = try await service.write { w in
+            try w.apply(batch, credential: principal.credential, expectedRevision: expected, finishing: { r throws(PIAMError) in
+                try idempotency?.save(w.store, status: .ok, body: Self.applyJSON(r))
+            })
+        }
+        if result.committed {
+            return JSONBody.response(Self.applyJSON(result), headers: Self.revisionHeaders(result.revision))
+        }
+        let failed = result.results.first { $0.status == "refused" || $0.status == "failed" }
+        if failed?.reason == AdminWriter.preconditionFailed.rawValue {
+            throw Problem(.preconditionFailed, AdminWriter.preconditionFailed.rawValue, failed?.message ?? "")
+        }
+        var status: HTTPResponse.Status = .unprocessableContent
+        if let f = failed, f.status == "refused", try await !isVisible(f.target, to: principal.user) { status = .notFound }
+        throw Problem(status, failed?.reason ?? "refused",
+                      "operations[\(failed?.index ?? 0)] \(failed?.operation ?? ""): \(failed?.message ?? "") — nothing was applied",
+                      extra: ["results": Self.applyJSON(result)["results"] ?? [Any]()])
+    }
+
+    // MARK: JSON
+
+    static func resultJSON(_ r: AdminResult) -> [String: Any] {
+        var o: [String: Any] = ["operation": r.operation, "target": r.target, "actor": r.actor, "allowed": r.allowed,
+                                "reason": r.reason, "message": r.message, "changed": r.changed, "revision": r.revision]
+        if !r.details.isEmpty { o["details"] = r.details }
+        if let id = r.requestID { o["request_id"] = id }
+        return o
+    }
+
+    static func applyJSON(_ r: ApplyResult) -> [String: Any] {
+        ["batch": r.batch, "committed": r.committed, "previous_revision": r.previousRevision, "revision": r.revision,
+         "results": r.results.map { i -> [String: Any] in
+             var o: [String: Any] = ["index": i.index, "operation": i.operation, "target": i.target, "status": i.status,
+                                     "reason": i.reason, "message": i.message]
+             if let v = i.revision { o["revision"] = v }
+             if !i.details.isEmpty { o["details"] = i.details }
+             if let id = i.requestID { o["request_id"] = id }
+             return o
+         }]
+    }
+
+    static func revisionHeaders(_ revision: Int64) -> HTTPFields {
+        var h: HTTPFields = [:]
+        h[.eTag] = "\"\(revision)\""
+        h[HTTPField.Name("X-PIAM-Revision")!] = String(revision)
+        return h
+    }
+
+    /// `If-Match: "REVISION"`: the write happens only while the database is at that revision.
+    static func ifMatchRevision(_ request: Request) throws -> Int64? {
+        guard let v = request.headers[.ifMatch] else { return nil }
+        var t = v.trimmingCharacters(in: .whitespaces)
+        if t.hasPrefix("W/") { t.removeFirst(2) }
+        if t.hasPrefix("\""), t.hasSuffix("\""), t.count >= 2 { t = String(t.dropFirst().dropLast()) }
+        guard let n = Int64(t) else {
+            throw Problem(.badRequest, "invalid_input", "If-Match: an ETag this API gave (\"REVISION\"), not \(v)")
+        }
+        return n
+    }
+
+    static func now() -> Timestamp { Timestamp(Date().timeIntervalSince1970 * 1000) }
+}
+
+/// Turns errors no handler answered into problem+json (Hummingbird's own 404s and 405s too).
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = AdminRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let p as Problem {
+            throw p
+        } catch let e as PIAMError {
+            throw Problem.from(e)
+        } catch let e as HTTPError {
+            throw Problem(e.status, e.status == .notFound ? "not_found" : "http_\(e.status.code)", e.body ?? e.status.reasonPhrase)
+        } catch {
+            context.logger.error("unexpected error: \(error)")
+            throw Problem(.internalServerError, "internal", "an unexpected error; the service logged it")
+        }
+    }
+}
+
+/// `Idempotency-Key` on a POST: the response of the first request with that key (per user) is
+/// stored in the same transaction as its write and replayed for a retry; the same key with a
+/// different request is refused (422).
+struct Idempotency: Sendable {
+    let actor: String
+    let key: String
+    let requestHash: String
+
+    init?(request: Request, actor: String, form: [String: Any]) throws {
+        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else { return nil }
+        guard !key.isEmpty, key.utf8.count <= 255 else {
+            throw Problem(.badRequest, "invalid_input", "Idempotency-Key: 1 to 255 characters")
+        }
+        self.actor = actor
+        self.key = key
+        var text = "\(request.method.rawValue) \(request.uri.path)\n"
+        text += String(decoding: JSONBody.data(form), as: UTF8.self)
+        requestHash = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func replay(_ store: Store) throws -> Response? {
+        guard let saved = try store.idempotentResponse(actor: actor, key: key) else { return nil }
+        guard saved.requestHash == requestHash else {
+            throw Problem(.unprocessableContent, "idempotency_conflict",
+                          "Idempotency-Key \(key) was used for a different request")
+        }
+        var h: HTTPFields = [:]
+        h[HTTPField.Name("Idempotent-Replayed")!] = "true"
+        if let o = try? JSONSerialization.jsonObject(with: Data(saved.body.utf8)) as? [String: Any], let rev = o["revision"] as? Int64 {
+            for f in AdminAPI.revisionHeaders(rev) { h.append(f) }
+        }
+        return Response(status: HTTPResponse.Status(code: saved.status), headers: [.contentType: "application/json"] + h,
+                        body: .init(byteBuffer: ByteBuffer(string: saved.body)))
+    }
+
+    func save(_ store: Store, status: HTTPResponse.Status, body: [String: Any]) throws(PIAMError) {
+        try store.saveIdempotentResponse(actor: actor, key: key, requestHash: requestHash, status: status.code,
+                                         body: String(decoding: JSONBody.data(body), as: UTF8.self), now: AdminAPI.now())
+    }
+}
+
+private func + (a: HTTPFields, b: HTTPFields) -> HTTPFields {
+    var r = a
+    for f in b { r.append(f) }
+    return r
+}

@@ -1,0 +1,200 @@
+import Foundation
+
+/// The OpenAPI 3.1 document of the administration API, built from the same route tables the
+/// router is built from (``OperationRoute/all``, ``ReadRoute/all``). The repository commits
+/// it as `Docs/openapi/admin-v1.json` (`piam-admind openapi` prints it); a test keeps the two
+/// equal, and the service serves it at `/admin/v1/openapi.json`.
+public enum OpenAPIDocument {
+    /// The document as pretty-printed JSON text with sorted keys and a final newline.
+    public static let text: String = {
+        let d = (try? JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: d, as: UTF8.self) + "\n"
+    }()
+
+    static func schema(_ f: APIField) -> [String: Any] {
+        var s: [String: Any]
+        switch f.kind {
+        case .id: s = ["type": "string", "minLength": 1, "maxLength": 255]
+        case .string: s = ["type": "string"]
+        case .clearableString: s = ["type": ["string", "null"]]
+        case .bool: s = ["type": "boolean"]
+        case .time: s = ["type": ["string", "null"], "format": "date-time"]
+        case .strings: s = ["type": "array", "items": ["type": "string"]]
+        case .int: s = ["type": "integer", "format": "int64"]
+        }
+        s["description"] = f.doc
+        return s
+    }
+
+    static func parameters(_ route: (path: [APIField], query: [APIField])) -> [[String: Any]] {
+        route.path.map { ["name": $0.name, "in": "path", "required": true, "description": $0.doc, "schema": schema($0)] }
+            + route.query.map { f -> [String: Any] in
+                var s = schema(f)
+                if f.kind == .int { s["minimum"] = 1 }
+                return ["name": f.name, "in": "query", "required": false, "description": f.doc, "schema": s]
+            }
+    }
+
+    static func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
+
+    static func json(_ schema: String, _ description: String) -> [String: Any] {
+        ["description": description, "content": ["application/json": ["schema": ref(schema)]]]
+    }
+
+    static var problem: [String: Any] { [
+        "description": "An error (RFC 9457) carrying PIAM's reason code: 400 invalid input, 401 unauthenticated, 403 refused (with the engine's reason), 404 no such id or not yours to see, 409 conflict, 412 If-Match failed, 413 too large, 415 not JSON, 422 bulk run refused or Idempotency-Key reused.",
+        "content": ["application/problem+json": ["schema": ref("Problem")]],
+    ] }
+
+    static var idempotencyKey: [String: Any] { [
+        "name": "Idempotency-Key", "in": "header", "required": false,
+        "description": "A retried request with the same key (per user) gets the first answer, and acts once.",
+        "schema": ["type": "string", "minLength": 1, "maxLength": 255],
+    ] }
+
+    static var ifMatch: [String: Any] { [
+        "name": "If-Match", "in": "header", "required": false,
+        "description": "An ETag this API gave (\"REVISION\"): act only while the database is at that revision, else 412.",
+        "schema": ["type": "string"],
+    ] }
+
+    static var paths: [String: Any] {
+        var paths: [String: [String: Any]] = [:]
+        for r in OperationRoute.all {
+            var op: [String: Any] = [
+                "operationId": r.operation.replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_"),
+                "summary": r.summary, "tags": [r.tag],
+                "description": "Performs the administrative operation `\(r.operation)` for the authenticated user, decided by the engine and audited.",
+                "parameters": parameters((r.pathFields, r.queryFields)) + (r.method == .post ? [idempotencyKey] : []) + [ifMatch],
+                "responses": [r.created ? "201" : "200": json("AdminResult", "Done; the revision it produced (use it as min_revision on piamd)."),
+                              "default": problem],
+            ]
+            if !r.bodyFields.isEmpty {
+                let required = r.bodyFields.filter(\.required).map(\.name)
+                var body: [String: Any] = ["type": "object", "additionalProperties": false,
+                                           "properties": Dictionary(uniqueKeysWithValues: r.bodyFields.map { ($0.name, schema($0)) })]
+                if !required.isEmpty { body["required"] = required }
+                op["requestBody"] = ["required": !required.isEmpty, "content": ["application/json": ["schema": body]]]
+            }
+            paths[r.path, default: [:]][r.method.rawValue.lowercased()] = op
+        }
+        paths["\(OperationRoute.prefix)/operations", default: [:]]["post"] = [
+            "operationId": "operation", "summary": "Perform one operation in its apply form ({\"op\": NAME, …})", "tags": ["bulk"],
+            "parameters": [idempotencyKey, ifMatch],
+            "requestBody": ["required": true, "content": ["application/json": ["schema": ref("Operation")]]],
+            "responses": ["200": json("AdminResult", "Done."), "default": problem],
+        ] as [String: Any]
+        paths["\(OperationRoute.prefix)/apply", default: [:]]["post"] = [
+            "operationId": "apply", "summary": "Perform a list of operations as one transaction: all or nothing", "tags": ["bulk"],
+            "parameters": [idempotencyKey, ifMatch],
+            "requestBody": ["required": true, "content": ["application/json": ["schema": [
+                "type": "object", "additionalProperties": false, "required": ["operations"],
+                "properties": ["operations": ["type": "array", "items": ref("Operation")]],
+            ] as [String: Any]]]],
+            "responses": ["200": json("ApplyResult", "Every operation done, committed."), "default": problem],
+        ] as [String: Any]
+        for r in ReadRoute.all {
+            var op: [String: Any] = [
+                "operationId": "get_\(r.name.rawValue)", "summary": r.summary, "tags": [r.tag],
+                "responses": ["200": json(r.schema, "OK."), "default": problem],
+            ]
+            let params = parameters((r.pathFields, r.queryFields))
+            if !params.isEmpty { op["parameters"] = params }
+            if !r.authenticated { op["security"] = [] as [Any] }
+            paths[r.path, default: [:]]["get"] = op
+        }
+        return paths
+    }
+
+    static var string: [String: Any] { ["type": "string"] }
+    static var nullableString: [String: Any] { ["type": ["string", "null"]] }
+    static var integer: [String: Any] { ["type": "integer"] }
+    static var boolean: [String: Any] { ["type": "boolean"] }
+    static var strings: [String: Any] { ["type": "array", "items": ["type": "string"]] }
+
+    static func object(_ properties: [String: Any], required: [String]? = nil) -> [String: Any] {
+        ["type": "object", "properties": properties, "required": required ?? properties.keys.sorted()]
+    }
+
+    static func page(_ item: String) -> [String: Any] {
+        object(["items": ["type": "array", "items": ref(item)], "next_cursor": nullableString, "revision": integer])
+    }
+
+    static var schemas: [String: Any] {
+        let org = object(["id": string, "parent": nullableString, "name": string, "kind": string, "status": string, "partner": nullableString])
+        let user = object(["id": string, "org": string, "name": nullableString, "email": nullableString, "aliases": strings,
+                           "status": string, "valid_until": nullableString, "partner": nullableString])
+        var orgDetail = org
+        var orgProps = org["properties"] as! [String: Any]
+        orgProps["entitlements"] = strings
+        orgProps["revision"] = integer
+        orgDetail["properties"] = orgProps
+        orgDetail["required"] = orgProps.keys.sorted()
+        var userDetail = user
+        var userProps = user["properties"] as! [String: Any]
+        userProps["revision"] = integer
+        userDetail["properties"] = userProps
+        userDetail["required"] = userProps.keys.sorted()
+        let permission = object(["permission": string, "scope": string, "via": strings])
+        let operationNames = OperationRoute.all.map(\.operation).sorted()
+        return [
+            "Problem": object(["type": string, "title": string, "status": integer, "detail": string, "code": string]),
+            "AdminResult": object(["operation": string, "target": string, "actor": string, "allowed": boolean, "reason": string,
+                                   "message": string, "changed": boolean, "revision": integer, "details": strings,
+                                   "request_id": integer, "invitation_token": string, "invitation_expires": string],
+                                  required: ["operation", "target", "actor", "allowed", "reason", "message", "changed", "revision"]),
+            "ApplyResult": object(["batch": string, "committed": boolean, "previous_revision": integer, "revision": integer,
+                                   "results": ["type": "array", "items": ["type": "object"]]]),
+            "Operation": ["type": "object", "required": ["op"],
+                          "properties": ["op": ["type": "string", "enum": operationNames]],
+                          "description": "An operation in its apply form: op plus the fields of its route (path, query and body fields together)."],
+            "Org": org, "OrgDetail": orgDetail, "OrgPage": page("Org"),
+            "User": user, "UserDetail": userDetail, "UserPage": page("User"),
+            "OrgGrant": object(["org": string, "role": string, "include_suborgs": boolean, "valid_until": nullableString,
+                                "granted_by": nullableString, "granted_at": nullableString]),
+            "OrgGrantPage": page("OrgGrant"),
+            "Holding": object(["source": string, "role": string, "scope": string, "org_grant": nullableString,
+                               "include_suborgs": ["type": ["boolean", "null"]], "valid_until": nullableString,
+                               "state": string, "permissions": strings]),
+            "UserGrants": object(["user": string, "items": ["type": "array", "items": ref("Holding")],
+                                  "effective": ["type": "array", "items": permission], "revision": integer, "next_cursor": ["type": "null"]]),
+            "Role": object(["id": string, "name": nullableString, "description": nullableString, "permissions": strings]),
+            "RolePage": page("Role"),
+            "Request": object(["id": integer, "user": string, "role": string, "scope": string, "note": nullableString, "status": string,
+                               "created_at": string, "decided_by": nullableString, "decided_at": nullableString,
+                               "decision_note": nullableString]),
+            "RequestPage": page("Request"),
+            "AuditEntry": object(["id": integer, "at": string, "actor": string, "operation": string, "target": string,
+                                  "partner": nullableString, "actor_partner": nullableString, "decision": string, "reason": string,
+                                  "message": nullableString, "revision": integer, "batch": nullableString,
+                                  "credential": nullableString, "detail": ["type": ["object", "null"]]]),
+            "AuditPage": page("AuditEntry"),
+            "Me": object(["user": string, "name": nullableString, "email": nullableString, "org": string, "org_path": strings,
+                          "partner": nullableString, "host": boolean, "status": string, "state": string, "credential": string,
+                          "org_actions": strings, "permissions": ["type": "array", "items": permission], "revision": integer]),
+            "OpenAPI": ["type": "object"],
+        ]
+    }
+
+    static var document: [String: Any] {
+        [
+            "openapi": "3.1.0",
+            "info": [
+                "title": "PIAM administration API", "version": "1.0.0",
+                "description": "piam-admind: every administrative operation of PIAM, decided by the engine for the authenticated user and audited. Errors are application/problem+json with PIAM's reason code; ids of another partner answer 404; lists are cursor-paged; every write answers with the revision it produced (ETag), usable as min_revision on piamd.",
+            ] as [String: Any],
+            "servers": [["url": "/"]],
+            "security": [["bearer": []], ["proxyHeader": []]] as [Any],
+            "paths": paths,
+            "components": [
+                "schemas": schemas,
+                "securitySchemes": [
+                    "bearer": ["type": "http", "scheme": "bearer",
+                               "description": "A PIAM API token (piam_…, piamctl token create) or a JWT from the configured identity provider."],
+                    "proxyHeader": ["type": "apiKey", "in": "header", "name": "X-Forwarded-User",
+                                    "description": "The identity the business's reverse proxy authenticated (the configured header; trusted only on the listeners configured to trust it)."],
+                ] as [String: Any],
+            ] as [String: Any],
+        ]
+    }
+}
