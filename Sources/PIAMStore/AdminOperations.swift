@@ -57,7 +57,7 @@ extension AdminSession {
             try removeOrg(o, cascade: cascade, out: &out)
         case let .moveOrg(o, parent):
             try moveOrg(o, to: parent, out: &out)
-        case let .inviteUser(u, o, name, email, aliases, validUntil):
+        case let .inviteUser(u, o, name, email, aliases, validUntil, invitationExpires):
             _ = try org(o)
             try requireFreeUserName(u, what: "user id")
             for a in aliases { try requireFreeUserName(a, what: "alias") }
@@ -71,18 +71,36 @@ extension AdminSession {
                 touchUser(a)
             }
             touchUser(u, orgs: [o])
+            try createInvitation(user: u, validUntil: validUntil, expires: invitationExpires, createdBy: actor, out: &out)
             out.message = "invited user:\(u) to org:\(o)"
         case let .activateUser(u):
             let info = try user(u)
             guard info.status == .invited else {
-                throw PIAMError(.conflict, "user \"\(info.id)\" is \(info.status.name), not invited: nothing to accept")
+                throw PIAMError(.conflict, "user \"\(info.id)\" is \(info.status.name), not invited: nothing to activate")
             }
             if let end = info.validUntil, end <= now {
-                throw Refusal(reason: Reason.subjectExpired.name, message: "the invitation of user:\(info.id) expired at \(RFC3339.format(end))")
+                throw Refusal(reason: Reason.subjectExpired.name, message: "the access of user:\(info.id) ended at \(RFC3339.format(end))")
             }
             try exec("UPDATE users SET status = 'active' WHERE id = ?1", info.id)
+            // Its invitations have nothing left to accept.
+            let revoked = try revokeOpenInvitations(of: info.id)
             touchUser(info.id, orgs: [info.org])
-            out.message = "user:\(info.id) accepted the invitation (active)"
+            out.message = "activated invited user:\(info.id)" + (revoked > 0 ? " (its open invitation revoked)" : "")
+        case let .resendInvitation(u, expires):
+            let info = try user(u)
+            guard info.status == .invited else {
+                throw PIAMError(.conflict, "user \"\(info.id)\" is \(info.status.name), not invited: there is no invitation to resend")
+            }
+            let revoked = try revokeOpenInvitations(of: info.id)
+            try createInvitation(user: info.id, validUntil: info.validUntil, expires: expires, createdBy: actor, out: &out)
+            out.changed = true
+            out.message = "sent user:\(info.id) a new invitation" + (revoked > 0 ? " (revoking \(revoked) open one\(revoked == 1 ? "" : "s"))" : "")
+        case let .revokeInvitation(u):
+            let info = try user(u)
+            let revoked = try revokeOpenInvitations(of: info.id)
+            out.changed = revoked > 0
+            out.message = revoked > 0 ? "revoked \(revoked) open invitation\(revoked == 1 ? "" : "s") of user:\(info.id)"
+                : "user:\(info.id) has no open invitation"
         case let .updateUser(u, name, email, validUntil):
             let info = try user(u)
             let write = { [self] () throws in
@@ -109,7 +127,7 @@ extension AdminSession {
             let info = try user(u)
             switch info.status {
             case .active: out.message = "user:\(info.id) is already active"
-            case .invited: throw PIAMError(.conflict, "user \"\(info.id)\" is invited, not suspended: the user accepts the invitation (user activate)")
+            case .invited: throw PIAMError(.conflict, "user \"\(info.id)\" is invited, not suspended: the user accepts its invitation (invitation accept), or an admin activates it (user activate)")
             case .suspended:
                 try exec("UPDATE users SET status = 'active' WHERE id = ?1", info.id)
                 touchUser(info.id, orgs: [info.org])
@@ -253,6 +271,7 @@ extension AdminSession {
                  admin, Seed.partnerAdmin.id, o, actor == admin ? "registration" : actor, now)
         touchOrg(o)
         touchUser(admin, orgs: [o])
+        try createInvitation(user: admin, validUntil: nil, expires: nil, createdBy: actor == admin ? "registration" : actor, out: &out)
         out.message = "registered org:\(o) (pending approval) with its first admin user:\(admin) (invited)"
     }
 

@@ -43,6 +43,10 @@ public struct AuditEntry: Sendable, Hashable {
     public var revision: Int64
     /// The `apply` run it belonged to, if any.
     public var batch: String?
+    /// How the actor was authenticated: `token:NAME#ID` (an API token), `jwt`, `header` (a
+    /// trusted reverse-proxy header), `cli`, `invitation` (an invitee accepting); `nil` when
+    /// not recorded (rows written before schema v4, and writers that do not say).
+    public var credential: String? = nil
 }
 
 /// Which audit rows to read.
@@ -104,7 +108,8 @@ extension Store {
     public func auditLog(_ filter: AuditFilter = AuditFilter()) throws(PIAMError) -> [AuditEntry] {
         let s = try db.prepare("""
             SELECT * FROM (
-              SELECT id, at, actor, operation, target, partner, actor_partner, decision, reason, message, detail, revision, batch
+              SELECT id, at, actor, operation, target, partner, actor_partner, decision, reason, message, detail, revision, batch,
+                \(try schemaVersion >= Schema.credentialsVersion ? "credential" : "NULL")
               FROM audit
               WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR partner = ?2 OR actor_partner = ?2)
                 AND (?3 IS NULL OR at >= ?3) AND (?4 = 0 OR decision <> 'allowed')
@@ -116,7 +121,8 @@ extension Store {
         return try s.rows {
             AuditEntry(id: $0.int64(0), at: $0.int64(1), actor: $0.text(2), operation: $0.text(3), target: $0.text(4),
                        partner: $0.optionalText(5), actorPartner: $0.optionalText(6), decision: $0.text(7), reason: $0.text(8),
-                       message: $0.optionalText(9), detail: $0.optionalText(10), revision: $0.int64(11), batch: $0.optionalText(12))
+                       message: $0.optionalText(9), detail: $0.optionalText(10), revision: $0.int64(11), batch: $0.optionalText(12),
+                       credential: $0.optionalText(13))
         }
     }
 }

@@ -192,7 +192,8 @@ final class AdminSession {
                               partner: partner, revision: revision, batch: batch, now: now)
         return AdminResult(operation: op.name, target: op.target(actor: actor), actor: actor, allowed: true,
                            reason: Reason.allowed.name, message: out.message, changed: changed, revision: revision,
-                           details: out.details, requestID: out.requestID)
+                           details: out.details, requestID: out.requestID, invitationToken: out.invitationToken,
+                           invitationExpires: out.invitationExpires)
     }
 
     struct Outcome {
@@ -201,6 +202,9 @@ final class AdminSession {
         var requestID: Int64?
         /// Set when "changed" is not simply "the revision moved" (access requests are not journaled).
         var changed: Bool?
+        /// The secret of an invitation created, and when it expires (shown once).
+        var invitationToken: String?
+        var invitationExpires: Timestamp?
     }
 }
 
