@@ -276,9 +276,8 @@ extension AdminAPI {
             }
             partner = p
         }
-        let rows = try await service.read { store, _ in
-            try store.auditLog(AuditFilter(partner: partner, beforeID: before, limit: limit + 1)).reversed()
-        }
+        let filter = AuditFilter(partner: partner, beforeID: before, limit: limit + 1)
+        let rows = try await service.read { store, _ in Array(try store.auditLog(filter).reversed()) }
         let page = Array(rows.prefix(limit))
         let items = page.map { a -> [String: Any] in
             var o: [String: Any] = ["id": a.id, "at": RFC3339.format(a.at), "actor": a.actor, "operation": a.operation,

@@ -54,6 +54,10 @@ public enum AdminReason {
     /// The store's extension of the engine's self-action rule: nobody approves or rejects the
     /// registration of the org it stands in, and nobody approves its own access request.
     public static let selfAction = Reason.selfAction.name
+    /// An invited user activating itself without its invitation: the invitee accepts through
+    /// ``Store/acceptInvitation(secret:identity:now:)`` (the invitation's secret is its only
+    /// proof), or an admin with `user:reactivate` on it activates it.
+    public static let invitationRequired = "invitation_required"
 }
 
 /// The outcome of one administrative operation.
@@ -78,6 +82,12 @@ public struct AdminResult: Sendable, Hashable {
     public var details: [String]
     /// The access request created or decided, if any.
     public var requestID: Int64?
+    /// The secret of the invitation the operation created (`user.invite`, `org.register` for
+    /// its first admin, `invitation.resend`), shown this once: the database keeps only its
+    /// SHA-256. `nil` for every other operation, and for a refusal.
+    public var invitationToken: String? = nil
+    /// When that invitation expires.
+    public var invitationExpires: Timestamp? = nil
 }
 
 /// An operation refused by the engine or a guard (thrown inside the session, never public).
@@ -90,8 +100,12 @@ extension Store {
     /// The engine questions `op` by `actor` needs answered "allow" before it may run, on the
     /// current database (an access request's user, role and scope are read from it).
     ///
-    /// Empty for the operations the engine cannot decide: a self-registration (`org.register`
-    /// with the new admin as actor) and an invitee accepting its own invitation.
+    /// Empty for the operation the engine cannot decide: a self-registration (`org.register`
+    /// with the new admin as actor). An invitee accepting its own invitation is no
+    /// administrative operation (``acceptInvitation(secret:identity:now:)``): `user.activate`
+    /// always needs `reactivate` on the user, and ``adminPrecheck(_:as:)`` refuses it by the
+    /// invitee itself. The invitation operations need `invite_user` on the user's org (read
+    /// from the database; an unknown user is `PIAMError/Code/notFound`).
     public func adminQuestions(_ op: AdminOperation, as actor: String) throws(PIAMError) -> [AdminQuestion] {
         func check(_ action: String, _ type: String, _ id: String) -> AdminQuestion {
             .check(actor: actor, action: action, resource: ResourceRef(type: type, id: id))
@@ -110,10 +124,11 @@ extension Store {
         case let .reactivateOrg(o): return [check("reactivate", org, o)]
         case let .removeOrg(o, _): return [check("remove", org, o)]
         case let .moveOrg(o, parent): return [check("update", org, o), check("create_suborg", org, parent)]
-        case let .inviteUser(_, o, _, _, _, _): return [check("invite_user", org, o)]
-        case let .activateUser(u):
-            if try sameUser(actor, u) { return [] }
-            return [check("reactivate", user, u)]
+        case let .inviteUser(_, o, _, _, _, _, _): return [check("invite_user", org, o)]
+        case let .activateUser(u): return [check("reactivate", user, u)]
+        case let .resendInvitation(u, _), let .revokeInvitation(u):
+            guard let target = try userRecord(u) else { throw PIAMError(.notFound, "no such user \"\(u)\"") }
+            return [check("invite_user", org, target.org)]
         case let .updateUser(u, _, _, _), let .addAlias(u, _), let .removeAlias(u, _): return [check("update", user, u)]
         case let .suspendUser(u): return [check("suspend", user, u)]
         case let .reactivateUser(u): return [check("reactivate", user, u)]
@@ -138,7 +153,9 @@ extension Store {
 
     /// The store's guards that need no engine: the extended self-action rule (nobody approves
     /// or rejects the registration of the org it stands in; nobody approves its own access
-    /// request). Returns the refusal reason and message, or `nil`.
+    /// request), and no self-activation: an invited user becomes active by accepting its
+    /// invitation (``acceptInvitation(secret:identity:now:)``), never by claiming to be itself
+    /// (``AdminReason/invitationRequired``). Returns the refusal reason and message, or `nil`.
     public func adminPrecheck(_ op: AdminOperation, as actor: String) throws(PIAMError) -> (reason: String, message: String)? {
         switch op {
         case let .approveOrg(o, _), let .rejectOrg(o):
@@ -149,6 +166,11 @@ extension Store {
             let r = try accessRequest(id: id)
             if try sameUser(actor, r.user) {
                 return (AdminReason.selfAction, "\(r.user) may not approve its own access request #\(id)")
+            }
+        case let .activateUser(u):
+            if try sameUser(actor, u) {
+                return (AdminReason.invitationRequired,
+                        "\(actor) may not activate itself: an invited user accepts its invitation (piamctl invitation accept SECRET --identity ID)")
             }
         default: break
         }
@@ -271,7 +293,7 @@ extension Store {
                 return (result, session.loaded)
             }
         } catch {
-            return (try record(failure: error, op: op, actor: actor, now: now, batch: nil), nil)
+            return (try record(failure: error, op: op, actor: actor, now: now, batch: nil, credential: credential), nil)
         }
     }
 
@@ -302,13 +324,16 @@ extension Store {
     /// Records a refusal decided outside the store (a pre-decision by the daemon) in the audit
     /// log, in its own transaction, and returns it as a result.
     @discardableResult
-    public func recordRefusal(_ op: AdminOperation, as actor: String, reason: String, message: String, now: Timestamp? = nil) throws(PIAMError) -> AdminResult {
-        try record(failure: Refusal(reason: reason, message: message), op: op, actor: actor, now: now ?? Self.clock(), batch: nil)
+    public func recordRefusal(_ op: AdminOperation, as actor: String, reason: String, message: String, now: Timestamp? = nil,
+                              credential: String? = nil) throws(PIAMError) -> AdminResult {
+        try record(failure: Refusal(reason: reason, message: message), op: op, actor: actor, now: now ?? Self.clock(), batch: nil,
+                   credential: credential)
     }
 
     /// Audits a refusal or an error in its own transaction; returns the refusal, rethrows the
     /// error (as a `PIAMError`).
-    func record(failure: any Error, op: AdminOperation, actor: String, now: Timestamp, batch: String?) throws(PIAMError) -> AdminResult {
+    func record(failure: any Error, op: AdminOperation, actor: String, now: Timestamp, batch: String?,
+                credential: String? = nil) throws(PIAMError) -> AdminResult {
         let (decision, reason, message): (String, String, String)
         var error: PIAMError?
         switch failure {
@@ -322,7 +347,8 @@ extension Store {
             let actorID = try userRecord(actor)?.id ?? actor
             let revision = try currentRevision()
             try insertAudit(op: op, actor: actorID, decision: decision, reason: reason, message: message,
-                            partner: try auditPartner(op, actor: actorID), revision: revision, batch: batch, now: now)
+                            partner: try auditPartner(op, actor: actorID), revision: revision, batch: batch, now: now,
+                            credential: credential)
             return (actorID, revision)
         }
         if let error { throw error }
@@ -344,7 +370,7 @@ extension Store {
             if let p = try partnerRootSQL(o) { return p }
             if let p = try partnerRootSQL(parent) { return p }
             return kind == .partner || parent == Seed.partnersOrgID ? o : nil
-        case let .inviteUser(u, o, _, _, _, _):
+        case let .inviteUser(u, o, _, _, _, _, _):
             if let p = try ofUser(u) { return p }
             return try partnerRootSQL(o)
         case .defineRole, .updateRole, .deleteRole: return nil
@@ -358,19 +384,34 @@ extension Store {
         }
     }
 
+    /// Appends one audit row for `op` in the open transaction (or its own, outside one).
+    /// `credential` says how the actor was authenticated (`token:NAME#ID`, `jwt`, `header`,
+    /// `cli`, `invitation`), `nil` when unknown.
     func insertAudit(op: AdminOperation, actor: String, decision: String, reason: String, message: String,
-                     partner: String?, revision: Int64, batch: String?, now: Timestamp) throws(PIAMError) {
+                     partner: String?, revision: Int64, batch: String?, now: Timestamp, credential: String? = nil) throws(PIAMError) {
+        try insertAuditRow(operation: op.name, target: op.target(actor: actor), detail: op.jsonText, actor: actor, decision: decision,
+                           reason: reason, message: message, partner: partner, revision: revision, batch: batch, now: now,
+                           credential: credential)
+    }
+
+    /// Appends one audit row (any operation, also those that are no ``AdminOperation``:
+    /// `token.create`, `token.revoke`, `import`). The actor's partner is derived from its user
+    /// record, when it names one.
+    func insertAuditRow(operation: String, target: String, detail: String?, actor: String, decision: String, reason: String,
+                        message: String, partner: String?, revision: Int64, batch: String?, now: Timestamp,
+                        credential: String?) throws(PIAMError) {
         let s = try cached("""
-            INSERT INTO audit(at, actor, operation, target, partner, actor_partner, decision, reason, message, detail, revision, batch)
+            INSERT INTO audit(at, actor, operation, target, partner, actor_partner, decision, reason, message, detail, revision, batch, credential)
             VALUES (?1, ?2, ?3, ?4, ?5, (SELECT NULLIF((
               WITH RECURSIVE up(id, parent, kind, depth) AS (
                 SELECT o.id, o.parent, o.kind, 0 FROM users u JOIN orgs o ON o.id = u.org WHERE u.id = ?2
                 UNION ALL SELECT o.id, o.parent, o.kind, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent)
               SELECT id FROM up WHERE kind = 'partner' ORDER BY depth DESC LIMIT 1), '')),
-              ?6, ?7, ?8, ?9, ?10, ?11)
+              ?6, ?7, ?8, ?9, ?10, ?11, ?12)
             """)
-        s.bind(1, now); s.bind(2, actor); s.bind(3, op.name); s.bind(4, op.target(actor: actor)); s.bind(5, partner)
-        s.bind(6, decision); s.bind(7, reason); s.bind(8, message); s.bind(9, op.jsonText); s.bind(10, revision); s.bind(11, batch)
+        s.bind(1, now); s.bind(2, actor); s.bind(3, operation); s.bind(4, target); s.bind(5, partner)
+        s.bind(6, decision); s.bind(7, reason); s.bind(8, message); s.bind(9, detail); s.bind(10, revision); s.bind(11, batch)
+        s.bind(12, credential)
         try s.run()
     }
 }

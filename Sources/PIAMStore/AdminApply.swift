@@ -29,6 +29,11 @@ public struct ApplyItemResult: Sendable, Hashable {
     public var revision: Int64?
     public var details: [String]
     public var requestID: Int64?
+    /// The secret of the invitation the entry created (shown once), as in ``AdminResult``.
+    /// Gone with the rest when the run did not commit.
+    public var invitationToken: String? = nil
+    /// When that invitation expires.
+    public var invitationExpires: Timestamp? = nil
 }
 
 /// The outcome of a bulk run: all of it committed, or none of it.
@@ -128,7 +133,8 @@ extension Store {
                         let r = try session.perform(item.operation, as: item.actor)
                         results.append(ApplyItemResult(index: i, operation: r.operation, target: r.target, actor: r.actor, status: "ok",
                                                        reason: r.reason, message: r.message, revision: r.revision, details: r.details,
-                                                       requestID: r.requestID))
+                                                       requestID: r.requestID, invitationToken: r.invitationToken,
+                                                       invitationExpires: r.invitationExpires))
                     } catch {
                         failedAt = i
                         failure = error
@@ -145,11 +151,15 @@ extension Store {
         } catch {
             guard let i = failedAt, let failure else { throw (error as? PIAMError) ?? PIAMError(.database, "\(error)") }
             // Everything that ran was rolled back; record the refusal or failure alone.
-            results = results.map { var r = $0; r.status = "rolled_back"; r.revision = nil; return r }
+            results = results.map {
+                var r = $0
+                r.status = "rolled_back"; r.revision = nil; r.invitationToken = nil; r.invitationExpires = nil
+                return r
+            }
             let item = items[i]
             let recorded: AdminResult
             do {
-                recorded = try record(failure: failure, op: item.operation, actor: item.actor, now: now, batch: batch)
+                recorded = try record(failure: failure, op: item.operation, actor: item.actor, now: now, batch: batch, credential: credential)
                 results.append(ApplyItemResult(index: i, operation: recorded.operation, target: recorded.target, actor: recorded.actor,
                                                status: "refused", reason: recorded.reason, message: recorded.message, revision: nil,
                                                details: [], requestID: nil))

@@ -36,10 +36,21 @@ public enum AdminOperation: Sendable, Hashable {
     case moveOrg(org: String, parent: String)
 
     // People.
-    /// A new user with status `invited`.
-    case inviteUser(user: String, org: String, name: String?, email: String?, aliases: [String], validUntil: Timestamp?)
-    /// An invited user accepts the invitation (status `active`).
+    /// A new user with status `invited`, and its invitation: a single-use secret returned once
+    /// in ``AdminResult/invitationToken``, expiring at `invitationExpires` (default: 7 days
+    /// after the operation, never later than the user's `validUntil`).
+    case inviteUser(user: String, org: String, name: String?, email: String?, aliases: [String], validUntil: Timestamp?,
+                    invitationExpires: Timestamp? = nil)
+    /// An admin with `user:reactivate` makes an invited user active without its invitation.
+    /// (An invitee accepts with ``Store/acceptInvitation(secret:identity:now:)``; the invitee
+    /// itself may not perform this: ``AdminReason/invitationRequired``.)
     case activateUser(user: String)
+    /// A new invitation for a user still `invited`: its open invitations are revoked and a new
+    /// secret is returned once (expiring at `expires`, default 7 days, capped as for
+    /// `user.invite`). Needs `invite_user` on the user's org.
+    case resendInvitation(user: String, expires: Timestamp? = nil)
+    /// Revokes a user's open invitations. Needs `invite_user` on the user's org.
+    case revokeInvitation(user: String)
     /// Changes display fields or the end of access. `nil` keeps a field; `.some(nil)` clears it.
     case updateUser(user: String, name: String??, email: String??, validUntil: Timestamp??)
     /// Suspends a user (`subject_inactive`).
@@ -95,6 +106,8 @@ public enum AdminOperation: Sendable, Hashable {
         case .moveOrg: "org.move"
         case .inviteUser: "user.invite"
         case .activateUser: "user.activate"
+        case .resendInvitation: "invitation.resend"
+        case .revokeInvitation: "invitation.revoke"
         case .updateUser: "user.update"
         case .suspendUser: "user.suspend"
         case .reactivateUser: "user.reactivate"
@@ -118,7 +131,8 @@ public enum AdminOperation: Sendable, Hashable {
     /// Every operation name, in the order above.
     public static let names = [
         "org.register", "org.approve", "org.reject", "entitle", "unentitle", "org.create", "org.update",
-        "org.suspend", "org.reactivate", "org.remove", "org.move", "user.invite", "user.activate", "user.update",
+        "org.suspend", "org.reactivate", "org.remove", "org.move", "user.invite", "user.activate",
+        "invitation.resend", "invitation.revoke", "user.update",
         "user.suspend", "user.reactivate", "user.remove", "user.move", "user.alias.add", "user.alias.remove",
         "role.define", "role.update", "role.delete", "grant", "revoke", "org-grant", "org-revoke",
         "request.create", "request.approve", "request.deny",
@@ -133,7 +147,8 @@ public enum AdminOperation: Sendable, Hashable {
              .reactivateOrg(let o), .removeOrg(let o, _), .moveOrg(let o, _), .grantToOrg(let o, _, _, _),
              .revokeFromOrg(let o, _):
             "org:\(o)"
-        case .inviteUser(let u, _, _, _, _, _), .activateUser(let u), .updateUser(let u, _, _, _), .suspendUser(let u),
+        case .inviteUser(let u, _, _, _, _, _, _), .activateUser(let u), .resendInvitation(let u, _), .revokeInvitation(let u),
+             .updateUser(let u, _, _, _), .suspendUser(let u),
              .reactivateUser(let u), .removeUser(let u), .moveUser(let u, _), .addAlias(let u, _), .removeAlias(let u, _),
              .grant(let u, _, _, _), .revoke(let u, _, _):
             "user:\(u)"
@@ -174,11 +189,15 @@ extension AdminOperation {
             o["org"] = org; if cascade { o["cascade"] = true }
         case let .moveOrg(org, parent):
             o["org"] = org; o["parent"] = parent
-        case let .inviteUser(user, org, name, email, aliases, validUntil):
+        case let .inviteUser(user, org, name, email, aliases, validUntil, invitationExpires):
             o["user"] = user; o["org"] = org; put("name", name); put("email", email)
             if !aliases.isEmpty { o["aliases"] = aliases }
             if let validUntil { o["valid_until"] = RFC3339.format(validUntil) }
-        case let .activateUser(user), let .suspendUser(user), let .reactivateUser(user), let .removeUser(user):
+            if let invitationExpires { o["invitation_expires"] = RFC3339.format(invitationExpires) }
+        case let .resendInvitation(user, expires):
+            o["user"] = user
+            if let expires { o["expires"] = RFC3339.format(expires) }
+        case let .activateUser(user), let .suspendUser(user), let .reactivateUser(user), let .removeUser(user), let .revokeInvitation(user):
             o["user"] = user
         case let .updateUser(user, name, email, validUntil):
             o["user"] = user
@@ -263,8 +282,10 @@ extension AdminOperation {
         case "user.invite":
             self = .inviteUser(user: try f.id("user"), org: try f.id("org"), name: try f.optString("name"),
                                email: try f.optString("email"), aliases: try f.strings("aliases") ?? [],
-                               validUntil: try f.time("valid_until") ?? nil)
+                               validUntil: try f.time("valid_until") ?? nil, invitationExpires: try f.time("invitation_expires") ?? nil)
         case "user.activate": self = .activateUser(user: try f.id("user"))
+        case "invitation.resend": self = .resendInvitation(user: try f.id("user"), expires: try f.time("expires") ?? nil)
+        case "invitation.revoke": self = .revokeInvitation(user: try f.id("user"))
         case "user.update":
             self = .updateUser(user: try f.id("user"), name: try f.clearableString("name"),
                                email: try f.clearableString("email"), validUntil: try f.time("valid_until"))

@@ -54,7 +54,7 @@ extension AdminSession {
             try removeOrg(o, cascade: cascade, out: &out)
         case let .moveOrg(o, parent):
             try moveOrg(o, to: parent, out: &out)
-        case let .inviteUser(u, o, name, email, aliases, validUntil):
+        case let .inviteUser(u, o, name, email, aliases, validUntil, invitationExpires):
             _ = try org(o)
             try requireFreeUserName(u, what: "user id")
             for a in aliases { try requireFreeUserName(a, what: "alias") }
@@ -66,17 +66,35 @@ extension AdminSession {
             for a in aliases {
                 try exec("INSERT INTO user_aliases(alias, user) VALUES (?1, ?2)", a, u)
             }
+            try createInvitation(user: u, validUntil: validUntil, expires: invitationExpires, createdBy: actor, out: &out)
             out.message = "invited user:\(u) to org:\(o)"
         case let .activateUser(u):
             let info = try user(u)
             guard info.status == .invited else {
-                throw PIAMError(.conflict, "user \"\(info.id)\" is \(info.status.name), not invited: nothing to accept")
+                throw PIAMError(.conflict, "user \"\(info.id)\" is \(info.status.name), not invited: nothing to activate")
             }
             if let end = info.validUntil, end <= now {
-                throw Refusal(reason: Reason.subjectExpired.name, message: "the invitation of user:\(info.id) expired at \(RFC3339.format(end))")
+                throw Refusal(reason: Reason.subjectExpired.name, message: "the access of user:\(info.id) ended at \(RFC3339.format(end))")
             }
             try exec("UPDATE users SET status = 'active' WHERE id = ?1", info.id)
-            out.message = "user:\(info.id) accepted the invitation (active)"
+            // Its invitations have nothing left to accept.
+            let revoked = try revokeOpenInvitations(of: info.id)
+            out.message = "activated invited user:\(info.id)" + (revoked > 0 ? " (its open invitation revoked)" : "")
+        case let .resendInvitation(u, expires):
+            let info = try user(u)
+            guard info.status == .invited else {
+                throw PIAMError(.conflict, "user \"\(info.id)\" is \(info.status.name), not invited: there is no invitation to resend")
+            }
+            let revoked = try revokeOpenInvitations(of: info.id)
+            try createInvitation(user: info.id, validUntil: info.validUntil, expires: expires, createdBy: actor, out: &out)
+            out.changed = true
+            out.message = "sent user:\(info.id) a new invitation" + (revoked > 0 ? " (revoking \(revoked) open one\(revoked == 1 ? "" : "s"))" : "")
+        case let .revokeInvitation(u):
+            let info = try user(u)
+            let revoked = try revokeOpenInvitations(of: info.id)
+            out.changed = revoked > 0
+            out.message = revoked > 0 ? "revoked \(revoked) open invitation\(revoked == 1 ? "" : "s") of user:\(info.id)"
+                : "user:\(info.id) has no open invitation"
         case let .updateUser(u, name, email, validUntil):
             let info = try user(u)
             let write = { [self] () throws in
@@ -101,7 +119,7 @@ extension AdminSession {
             let info = try user(u)
             switch info.status {
             case .active: out.message = "user:\(info.id) is already active"
-            case .invited: throw PIAMError(.conflict, "user \"\(info.id)\" is invited, not suspended: the user accepts the invitation (user activate)")
+            case .invited: throw PIAMError(.conflict, "user \"\(info.id)\" is invited, not suspended: the user accepts its invitation (invitation accept), or an admin activates it (user activate)")
             case .suspended:
                 try exec("UPDATE users SET status = 'active' WHERE id = ?1", info.id)
                 out.message = "reactivated user:\(info.id)"
@@ -230,6 +248,7 @@ extension AdminSession {
         // In effect once the org is approved, partner-admin entitled, and the invitation accepted.
         try exec("INSERT INTO assignments(user, role, scope, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                  admin, Seed.partnerAdmin.id, o, actor == admin ? "registration" : actor, now)
+        try createInvitation(user: admin, validUntil: nil, expires: nil, createdBy: actor == admin ? "registration" : actor, out: &out)
         out.message = "registered org:\(o) (pending approval) with its first admin user:\(admin) (invited)"
     }
 

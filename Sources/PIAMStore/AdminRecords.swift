@@ -43,6 +43,10 @@ public struct AuditEntry: Sendable, Hashable {
     public var revision: Int64
     /// The `apply` run it belonged to, if any.
     public var batch: String?
+    /// How the actor was authenticated: `token:NAME#ID` (an API token), `jwt`, `header` (a
+    /// trusted reverse-proxy header), `cli`, `invitation` (an invitee accepting); `nil` when
+    /// not recorded (rows written before schema v4, and writers that do not say).
+    public var credential: String? = nil
 }
 
 /// Which audit rows to read.
@@ -57,9 +61,13 @@ public struct AuditFilter: Sendable, Hashable {
     public var refusedOnly = false
     /// At most this many rows, the most recent (default: all).
     public var limit: Int?
+    /// Only rows older than this row id (paging backwards from the newest).
+    public var beforeID: Int64?
 
-    public init(actor: String? = nil, partner: String? = nil, since: Timestamp? = nil, refusedOnly: Bool = false, limit: Int? = nil) {
+    public init(actor: String? = nil, partner: String? = nil, since: Timestamp? = nil, refusedOnly: Bool = false,
+                beforeID: Int64? = nil, limit: Int? = nil) {
         self.actor = actor; self.partner = partner; self.since = since; self.refusedOnly = refusedOnly; self.limit = limit
+        self.beforeID = beforeID
     }
 }
 
@@ -104,19 +112,21 @@ extension Store {
     public func auditLog(_ filter: AuditFilter = AuditFilter()) throws(PIAMError) -> [AuditEntry] {
         let s = try db.prepare("""
             SELECT * FROM (
-              SELECT id, at, actor, operation, target, partner, actor_partner, decision, reason, message, detail, revision, batch
+              SELECT id, at, actor, operation, target, partner, actor_partner, decision, reason, message, detail, revision, batch,
+                \(try schemaVersion >= Schema.credentialsVersion ? "credential" : "NULL")
               FROM audit
               WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR partner = ?2 OR actor_partner = ?2)
-                AND (?3 IS NULL OR at >= ?3) AND (?4 = 0 OR decision <> 'allowed')
+                AND (?3 IS NULL OR at >= ?3) AND (?4 = 0 OR decision <> 'allowed') AND (?6 IS NULL OR id < ?6)
               ORDER BY id DESC LIMIT ?5)
             ORDER BY id
             """)
         s.bind(1, filter.actor); s.bind(2, filter.partner); s.bind(3, filter.since); s.bind(4, filter.refusedOnly)
-        s.bind(5, filter.limit ?? -1)
+        s.bind(5, filter.limit ?? -1); s.bind(6, filter.beforeID)
         return try s.rows {
             AuditEntry(id: $0.int64(0), at: $0.int64(1), actor: $0.text(2), operation: $0.text(3), target: $0.text(4),
                        partner: $0.optionalText(5), actorPartner: $0.optionalText(6), decision: $0.text(7), reason: $0.text(8),
-                       message: $0.optionalText(9), detail: $0.optionalText(10), revision: $0.int64(11), batch: $0.optionalText(12))
+                       message: $0.optionalText(9), detail: $0.optionalText(10), revision: $0.int64(11), batch: $0.optionalText(12),
+                       credential: $0.optionalText(13))
         }
     }
 }

@@ -131,10 +131,11 @@ final class AdminSession {
         let revision = try store.currentRevision()
         let changed = out.changed ?? (revision != before)
         try store.insertAudit(op: op, actor: actor, decision: "allowed", reason: Reason.allowed.name, message: out.message,
-                              partner: partner, revision: revision, batch: batch, now: now)
+                              partner: partner, revision: revision, batch: batch, now: now, credential: credential)
         return AdminResult(operation: op.name, target: op.target(actor: actor), actor: actor, allowed: true,
                            reason: Reason.allowed.name, message: out.message, changed: changed, revision: revision,
-                           details: out.details, requestID: out.requestID)
+                           details: out.details, requestID: out.requestID, invitationToken: out.invitationToken,
+                           invitationExpires: out.invitationExpires)
     }
 
     struct Outcome {
@@ -143,6 +144,9 @@ final class AdminSession {
         var requestID: Int64?
         /// Set when "changed" is not simply "the revision moved" (access requests are not journaled).
         var changed: Bool?
+        /// The secret of an invitation created, and when it expires (shown once).
+        var invitationToken: String?
+        var invitationExpires: Timestamp?
     }
 }
 

@@ -160,19 +160,19 @@ struct AuditCommand: AsyncParsableCommand {
     struct EntryJSON: Encodable {
         var id: Int64
         var at, actor, operation, target, decision, reason: String
-        var partner, actorPartner, message, batch: String?
+        var partner, actorPartner, message, batch, credential: String?
         var detail: AnyJSON?
         var revision: Int64
 
         init(_ e: AuditEntry) {
             id = e.id; at = RFC3339.format(e.at); actor = e.actor; operation = e.operation; target = e.target
             decision = e.decision; reason = e.reason; partner = e.partner; actorPartner = e.actorPartner
-            message = e.message; batch = e.batch; revision = e.revision
+            message = e.message; batch = e.batch; revision = e.revision; credential = e.credential
             detail = e.detail.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) }.map(AnyJSON.init)
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, at, actor, operation, target, decision, reason, partner, message, batch, detail, revision
+            case id, at, actor, operation, target, decision, reason, partner, message, batch, detail, revision, credential
             case actorPartner = "actor_partner"
         }
     }
@@ -206,9 +206,8 @@ struct ApplyCommand: AsyncParsableCommand {
 
               [{"op": "org.register", "org": "acme", "admin": "ann", "as": "nina.hq"},
                {"op": "org.approve", "org": "acme", "entitle": ["partner-admin"]},
-               {"op": "user.activate", "user": "ann", "as": "ann"},
-               {"op": "user.invite", "user": "bob", "org": "acme", "as": "ann"},
-               {"op": "grant", "user": "bob", "role": "partner-admin", "as": "ann"}]
+               {"op": "user.invite", "user": "bob", "org": "acme", "as": "nina.hq"},
+               {"op": "grant", "user": "bob", "role": "partner-admin", "as": "nina.hq"}]
 
             EXAMPLE
               piamctl apply onboarding.json --as pete.pm --progress
@@ -223,6 +222,10 @@ struct ApplyCommand: AsyncParsableCommand {
             database is left exactly as it was — and is itself audited. Because later entries \
             depend on earlier ones, a batch is decided inside its transaction only, never by \
             the daemon beforehand.
+
+            Operations that invite (org.register, user.invite, invitation.resend) print the \
+            invitation's secret once, when the run commits: hand it to the invitee, who \
+            accepts with piamctl invitation accept.
 
             Prints one line per operation (or --json: every result) and the final revision. \
             Exit status: 0 all applied, 1 an operation was refused, 2 an error. Progress on \
@@ -255,7 +258,11 @@ struct ApplyCommand: AsyncParsableCommand {
         } else {
             for r in result.results where r.status != "not_run" {
                 switch r.status {
-                case "ok": print("ok        #\(r.index) \(r.operation) \(r.target): \(r.message)")
+                case "ok":
+                    print("ok        #\(r.index) \(r.operation) \(r.target): \(r.message)")
+                    if let secret = r.invitationToken {
+                        print("          invitation (shown once, valid until \(Output.time(r.invitationExpires))): \(secret)")
+                    }
                 case "rolled_back": print("undone    #\(r.index) \(r.operation) \(r.target)")
                 default: print("\(r.status.padding(toLength: 9, withPad: " ", startingAt: 0)) #\(r.index) \(r.operation) \(r.target) as \(r.actor): \(r.reason): \(r.message)")
                 }
@@ -279,9 +286,11 @@ struct ApplyCommand: AsyncParsableCommand {
             var revision: Int64?
             var details: [String]
             var requestID: Int64?
+            var invitationToken: String?
+            var invitationExpires: String?
             enum CodingKeys: String, CodingKey {
                 case index, op, target, status, reason, message, revision, details
-                case actor = "as", requestID = "request_id"
+                case actor = "as", requestID = "request_id", invitationToken = "invitation_token", invitationExpires = "invitation_expires"
             }
         }
         var batch: String
@@ -297,7 +306,8 @@ struct ApplyCommand: AsyncParsableCommand {
             graphLoads = r.graphLoads; self.seconds = seconds
             results = r.results.map {
                 Item(index: $0.index, op: $0.operation, target: $0.target, actor: $0.actor, status: $0.status, reason: $0.reason,
-                     message: $0.message, revision: $0.revision, details: $0.details, requestID: $0.requestID)
+                     message: $0.message, revision: $0.revision, details: $0.details, requestID: $0.requestID,
+                     invitationToken: $0.invitationToken, invitationExpires: $0.invitationExpires.map(RFC3339.format))
             }
         }
 

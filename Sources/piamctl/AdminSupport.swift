@@ -90,6 +90,7 @@ enum Admin {
         } else if r.allowed {
             print("\(r.message)\(r.changed ? "" : " (no change)") — revision \(r.revision)")
             for d in r.details { print("  \(d)") }
+            if let secret = r.invitationToken { printInvitation(secret, expires: r.invitationExpires, user: r.target) }
         } else {
             print("refused \(r.reason): \(r.message)")
         }
@@ -108,17 +109,27 @@ enum Admin {
         var revision: Int64
         var details: [String]
         var requestID: Int64?
+        var invitationToken: String?
+        var invitationExpires: String?
 
         init(_ r: AdminResult) {
             decision = r.allowed ? "allowed" : "refused"
             allowed = r.allowed; reason = r.reason; operation = r.operation; target = r.target; actor = r.actor
             message = r.message; changed = r.changed; revision = r.revision; details = r.details; requestID = r.requestID
+            invitationToken = r.invitationToken; invitationExpires = r.invitationExpires.map(RFC3339.format)
         }
 
         enum CodingKeys: String, CodingKey {
             case decision, allowed, reason, operation, target, actor, message, changed, revision, details
-            case requestID = "request_id"
+            case requestID = "request_id", invitationToken = "invitation_token", invitationExpires = "invitation_expires"
         }
+    }
+
+    /// Prints an invitation's secret, which is shown this once.
+    static func printInvitation(_ secret: String, expires: Timestamp?, user: String) {
+        print("  invitation for \(user), valid until \(Output.time(expires)):")
+        print("  \(secret)")
+        print("  (shown once: the database keeps only its hash; the invitee runs piamctl invitation accept SECRET --identity ID)")
     }
 
     /// Parses `--until`/`--valid-until`: RFC 3339, or `none` for no end.
@@ -128,6 +139,16 @@ enum Admin {
             throw PIAMError(.invalidInput, "--\(option): \"\(text)\" is not an RFC 3339 time (e.g. 2027-06-30T00:00:00Z) or none")
         }
         return t
+    }
+
+    /// Parses an expiry (`--expires`, `--invitation-expires`): RFC 3339, a duration from now
+    /// such as `90m`, `12h`, `30d`, or (when `allowNone`) `none`/`never` for no end.
+    static func expiry(_ text: String, option: String, now: Timestamp, allowNone: Bool) throws -> Timestamp? {
+        if allowNone && (text == "none" || text == "never") { return nil }
+        if let t = RFC3339.parse(text) { return t }
+        let units: [Character: Timestamp] = ["m": 60_000, "h": 3_600_000, "d": 86_400_000]
+        if let u = text.last, let ms = units[u], let n = Timestamp(text.dropLast()), n > 0, n < 100_000 { return now + n * ms }
+        throw PIAMError(.invalidInput, "--\(option): \"\(text)\" is neither an RFC 3339 time nor a duration like 90m, 12h, 30d\(allowNone ? " (or none)" : "")")
     }
 
     /// Parses `--since`: RFC 3339, or an age such as `30m`, `12h`, `7d`.

@@ -27,10 +27,16 @@ struct UserArgument: ParsableArguments {
 struct UserInvite: AdminCommand {
     static let configuration = CommandConfiguration(
         commandName: "invite",
-        abstract: "Invite a new user into --org (status invited).",
+        abstract: "Invite a new user into --org (status invited) and print its invitation.",
         discussion: """
-            Needs org:invite_user on the org. The user can do nothing until it accepts the \
-            invitation (user activate --as USER). Ids and aliases share one namespace.
+            Needs org:invite_user on the org. Creates the user (status invited) and, in the \
+            same transaction, a single-use invitation whose secret is printed this once \
+            (--json: invitation_token); the database keeps only its SHA-256. The invitation \
+            expires after 7 days (--invitation-expires), never after --valid-until. The user \
+            can do nothing until it accepts with that secret and its identity-provider \
+            identity (piamctl invitation accept SECRET --identity ID); a lost or expired \
+            invitation is replaced with piamctl invitation resend. Ids and aliases share one \
+            namespace.
 
             \(Admin.common)
 
@@ -45,20 +51,27 @@ struct UserInvite: AdminCommand {
     @Option(help: "E-mail.") var email: String?
     @Option(help: ArgumentHelp("An alias (an IdP subject, a login; repeatable).", valueName: "alias")) var alias: [String] = []
     @Option(help: ArgumentHelp("When the user's access ends (RFC 3339).", valueName: "time")) var validUntil: String?
+    @Option(help: ArgumentHelp("When the invitation expires: RFC 3339 or a duration (72h, 14d); default 7d.", valueName: "time"))
+    var invitationExpires: String?
     func operation() throws -> AdminOperation {
         .inviteUser(user: user, org: org, name: name, email: email, aliases: alias,
-                    validUntil: try validUntil.flatMap { try Admin.time($0, option: "valid-until") })
+                    validUntil: try validUntil.flatMap { try Admin.time($0, option: "valid-until") },
+                    invitationExpires: try invitationExpires.flatMap {
+                        try Admin.expiry($0, option: "invitation-expires", now: Output.now(), allowNone: false)
+                    })
     }
 }
 
 struct UserActivate: AdminCommand {
     static let configuration = CommandConfiguration(
         commandName: "activate",
-        abstract: "Accept an invitation: an invited user becomes active.",
+        abstract: "Activate an invited user without its invitation (an admin with user:reactivate).",
         discussion: """
-            Run with --as the invited user itself (accepting its own invitation), or by an \
-            admin with user:reactivate on it. An invitation whose valid-until has passed is \
-            refused (subject_expired).
+            An admin with user:reactivate on the user makes it active at once, revoking its \
+            open invitation. The invited user itself cannot: it accepts its invitation with \
+            the secret it was given (piamctl invitation accept SECRET --identity ID); \
+            "user activate USER --as USER" is refused (invitation_required). A user whose \
+            valid-until has passed is refused (subject_expired).
 
             \(Admin.common)
             """)

@@ -41,6 +41,8 @@ struct Piamctl: AsyncParsableCommand {
             OrgCommand.self, EntitleCommand.self, UnentitleCommand.self, UserCommand.self, RoleCommand.self,
             GrantCommand.self, RevokeCommand.self, OrgGrantCommand.self, OrgRevokeCommand.self,
             RequestCommand.self, AuditCommand.self, ApplyCommand.self,
+            // Credentials for piam-admind (InvitationCommands.swift, TokenCommands.swift).
+            InvitationCommand.self, TokenCommand.self,
         ]
     )
 }

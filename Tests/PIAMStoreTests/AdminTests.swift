@@ -159,7 +159,11 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
         #expect(try store.org(id: "newco")?.status == .pending)
         #expect(try store.user(idOrAlias: "nell")?.status == .invited)
         #expect(try store.assignments(user: "nell").map(\.role) == ["partner-admin"])
-        _ = try expectAllowed(store, .activateUser(user: "nell"), as: "nell")
+        // The first admin accepts the invitation the registration created (no self-activation).
+        try expectRefused(store, .activateUser(user: "nell"), as: "nell", "invitation_required")
+        let secret = try #require(reg.invitationToken)
+        #expect(try store.acceptInvitation(secret: secret, identity: "okta|nell", now: t0).allowed)
+        #expect(try store.user(idOrAlias: "okta|nell")?.status == .active)
         try expectRefused(store, .approveOrg(org: "newco", entitle: []), as: "nell", "self_action")
         try expectRefused(store, .rejectOrg(org: "newco"), as: "nell", "self_action")
         // Another partner's admin; a partner user holding org:approve cannot reach it.
@@ -285,7 +289,8 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
         // People: invite, accept, aliases, update, suspend, reactivate, remove.
         _ = try expectAllowed(store, .inviteUser(user: "dana", org: "acme-north", name: "Dana", email: nil, aliases: ["okta|dana"], validUntil: nil), as: "nora")
         try expectRefused(store, .activateUser(user: "dana"), as: "bob", "no_permission")
-        _ = try expectAllowed(store, .activateUser(user: "okta|dana"), as: "dana")
+        try expectRefused(store, .activateUser(user: "okta|dana"), as: "dana", "invitation_required")
+        _ = try expectAllowed(store, .activateUser(user: "okta|dana"), as: "nora")
         _ = try expectAllowed(store, .addAlias(user: "dana", alias: "dana@acme.example"), as: "nora")
         #expect(throws: PIAMError.self) { try store.administer(.addAlias(user: "dana", alias: "bob"), as: "nora", now: t0) }
         _ = try expectAllowed(store, .removeAlias(user: "dana", alias: "okta|dana"), as: "nora")
@@ -306,7 +311,7 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
             [
               {"op": "org.register", "org": "initech", "name": "Initech", "admin": "bill", "admin_email": "bill@initech.example", "as": "nina"},
               {"op": "org.approve", "org": "initech", "entitle": ["partner-admin", "claims-viewer"], "as": "nina"},
-              {"op": "user.activate", "user": "bill", "as": "bill"},
+              {"op": "user.activate", "user": "bill", "as": "nina"},
               {"op": "user.invite", "user": "peter", "org": "initech", "as": "bill"},
               {"op": "grant", "user": "peter", "role": "claims-viewer", "as": "nina"},
               {"op": "grant", "user": "peter", "role": "claims-adjuster", "as": "bill"},
@@ -354,7 +359,9 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
             .createOrg(org: "o2", parent: "o", name: nil, kind: .partner), .updateOrg(org: "o", name: "n"), .suspendOrg(org: "o"),
             .reactivateOrg(org: "o"), .removeOrg(org: "o", cascade: true), .moveOrg(org: "o", parent: "p"),
             .inviteUser(user: "u", org: "o", name: "U", email: "u@x", aliases: ["idp|u"], validUntil: t0),
-            .activateUser(user: "u"), .updateUser(user: "u", name: .some(nil), email: nil, validUntil: .some(nil)),
+            .inviteUser(user: "u", org: "o", name: nil, email: nil, aliases: [], validUntil: nil, invitationExpires: t0),
+            .activateUser(user: "u"), .resendInvitation(user: "u"), .resendInvitation(user: "u", expires: t0),
+            .revokeInvitation(user: "u"), .updateUser(user: "u", name: .some(nil), email: nil, validUntil: .some(nil)),
             .updateUser(user: "u", name: .some("N"), email: .some("e"), validUntil: .some(t0)),
             .suspendUser(user: "u"), .reactivateUser(user: "u"), .removeUser(user: "u"), .moveUser(user: "u", org: "o"),
             .addAlias(user: "u", alias: "x"), .removeAlias(user: "u", alias: "x"),

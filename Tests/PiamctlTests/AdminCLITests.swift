@@ -91,7 +91,10 @@ struct AdminCLITests {
         #expect(reg.object["decision"] as? String == "allowed" && reg.object["target"] as? String == "org:zenith")
         let rev = try #require(reg.revision)
         #expect(try await cli.rev() == rev)
-        expect(try await cli.admin("user activate", "zoe", "--as", "zoe"), 0)
+        // Its first admin accepts the invitation the registration printed (never by a bare claim).
+        expect(try await cli.admin("user activate", "zoe", "--as", "zoe"), 1, "invitation_required")
+        let zoeSecret = try #require(reg.object["invitation_token"] as? String)
+        expect(try await cli.admin("invitation accept", zoeSecret, "--identity", "okta|zoe"), 0)
         // Its admin cannot approve its own registration, nor act while it is pending.
         expect(try await cli.admin("org approve", "zenith", "--as", "zoe"), 1, "self_action")
         expect(try await cli.admin("user invite", "zack", "--org", "zenith", "--as", "zoe"), 1, "org_inactive")
@@ -100,8 +103,9 @@ struct AdminCLITests {
         expect(approved, 0)
         #expect(approved.out.contains("approved org:zenith") && approved.out.contains("revision"))
         // Now the delegated admin runs its own company.
-        expect(try await cli.admin("user invite", "zack", "--org", "zenith", "--name", "Zack", "--alias", "okta|zack", "--as", "zoe"), 0)
-        expect(try await cli.admin("user activate", "okta|zack", "--as", "okta|zack"), 0)
+        let zackInvite = try await cli.admin("user invite", "zack", "--org", "zenith", "--name", "Zack", "--alias", "okta|zack", "--as", "okta|zoe", "--json")
+        expect(zackInvite, 0)
+        expect(try await cli.admin("invitation accept", try #require(zackInvite.object["invitation_token"] as? String), "--identity", "okta|zack"), 0)
         expect(try await cli.admin("org create", "zenith-west", "--parent", "zenith", "--name", "Zenith West", "--as", "zoe"), 0)
         expect(try await cli.admin("user invite", "wes", "--org", "zenith-west", "--as", "zoe"), 0)
         // Handing out power it does not hold is escalation; its own role it may share.
@@ -195,7 +199,7 @@ struct AdminCLITests {
         let file = try cli.write("ops.json", """
             [{"op": "org.register", "org": "initech", "admin": "bill", "as": "nina.hq"},
              {"op": "org.approve", "org": "initech", "entitle": ["partner-admin"], "as": "pete.pm"},
-             {"op": "user.activate", "user": "bill", "as": "bill"},
+             {"op": "user.activate", "user": "bill", "as": "nina.hq"},
              {"op": "user.invite", "user": "peter", "org": "initech", "as": "bill"},
              {"op": "user.suspend", "user": "bill", "as": "bill"},
              {"op": "user.invite", "user": "milton", "org": "initech", "as": "bill"}]
@@ -212,7 +216,7 @@ struct AdminCLITests {
         let good = try cli.write("good.json", """
             [{"op": "org.register", "org": "initech", "admin": "bill", "as": "nina.hq"},
              {"op": "org.approve", "org": "initech", "entitle": ["partner-admin"], "as": "pete.pm"},
-             {"op": "user.activate", "user": "bill", "as": "bill"},
+             {"op": "user.activate", "user": "bill", "as": "nina.hq"},
              {"op": "user.invite", "user": "peter", "org": "initech", "as": "bill"}]
             """)
         let ok = try await cli.admin("apply", good)
