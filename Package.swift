@@ -94,7 +94,10 @@ let package = Package(
             ]
         ),
         // The administration daemon: argument parsing only; everything else is PIAMAdmin.
-        .executableTarget(name: "piam-admind", dependencies: ["PIAMAdmin", argumentParser]),
+        .executableTarget(
+            name: "piam-admind",
+            dependencies: ["PIAMAdmin", "PIAMEngine", argumentParser, .product(name: "Logging", package: "swift-log")]
+        ),
         // The administration and query CLI.
         .executableTarget(
             name: "piamctl",

@@ -44,6 +44,7 @@ public struct AdminAPI: Sendable {
         }
         router.post("\(OperationRoute.prefix)/operations") { request, context in try await performOne(request, context) }
         router.post("\(OperationRoute.prefix)/apply") { request, context in try await applyBulk(request, context) }
+        router.post("\(OperationRoute.prefix)/invitations/accept") { request, context in try await acceptInvitation(request, context) }
         addReads(to: router)
         return router
     }
@@ -93,7 +94,7 @@ public struct AdminAPI: Sendable {
         let outcome: Result<AdminResult, PIAMError> = try await service.write { w in
             do {
                 let r = try w.administer(op, as: principal.user, credential: principal.credential, expectedRevision: expected) { r throws(PIAMError) in
-                    try idempotency?.save(w.store, status: success, body: Self.resultJSON(r))
+                    try idempotency?.save(w.store, status: success, body: Self.storable(Self.resultJSON(r)))
                 }
                 return .success(r)
             } catch let e as PIAMError {
@@ -169,7 +170,7 @@ public struct AdminAPI: Sendable {
         }
         let result: ApplyResult = try await service.write { w in
             try w.apply(batch, credential: principal.credential, expectedRevision: expected, finishing: { r throws(PIAMError) in
-                try idempotency?.save(w.store, status: .ok, body: Self.applyJSON(r))
+                try idempotency?.save(w.store, status: .ok, body: Self.storable(Self.applyJSON(r)))
             })
         }
         if result.committed {
@@ -193,6 +194,24 @@ public struct AdminAPI: Sendable {
                                 "reason": r.reason, "message": r.message, "changed": r.changed, "revision": r.revision]
         if !r.details.isEmpty { o["details"] = r.details }
         if let id = r.requestID { o["request_id"] = id }
+        if let t = r.invitationToken { o["invitation_token"] = t }
+        if let e = r.invitationExpires { o["invitation_expires"] = RFC3339.format(e) }
+        return o
+    }
+
+    /// What an Idempotency-Key keeps of an answer: all but an invitation's secret, which the
+    /// database never holds (a replay says to resend the invitation instead).
+    static func storable(_ o: [String: Any]) -> [String: Any] {
+        var o = o
+        if o.removeValue(forKey: "invitation_token") != nil {
+            o["invitation_token_note"] = "shown once, in the first answer; resend the invitation for a new one"
+        }
+        if var results = o["results"] as? [[String: Any]] {
+            for i in results.indices where results[i].removeValue(forKey: "invitation_token") != nil {
+                results[i]["invitation_token_note"] = "shown once, in the first answer; resend the invitation for a new one"
+            }
+            o["results"] = results
+        }
         return o
     }
 
@@ -204,6 +223,8 @@ public struct AdminAPI: Sendable {
              if let v = i.revision { o["revision"] = v }
              if !i.details.isEmpty { o["details"] = i.details }
              if let id = i.requestID { o["request_id"] = id }
+             if let t = i.invitationToken { o["invitation_token"] = t }
+             if let e = i.invitationExpires { o["invitation_expires"] = RFC3339.format(e) }
              return o
          }]
     }

@@ -93,6 +93,18 @@ public enum OpenAPIDocument {
             ] as [String: Any]]]],
             "responses": ["200": json("ApplyResult", "Every operation done, committed."), "default": problem],
         ] as [String: Any]
+        paths["\(OperationRoute.prefix)/invitations/accept", default: [:]]["post"] = [
+            "operationId": "accept_invitation", "tags": ["people"],
+            "summary": "Accept an invitation: activate the invited user and bind an IdP identity as its alias",
+            "description": "The invitation's secret is the credential. When the request is also authenticated (a JWT or the proxy's header) as an identity that names no user yet, that identity is the one bound.",
+            "security": [[:], ["bearer": []], ["proxyHeader": []]] as [Any],
+            "requestBody": ["required": true, "content": ["application/json": ["schema": [
+                "type": "object", "additionalProperties": false, "required": ["token"],
+                "properties": ["token": ["type": "string", "description": "The invitation's secret."],
+                               "identity": ["type": "string", "description": "The IdP identity to bind (an alias)."]],
+            ] as [String: Any]]]],
+            "responses": ["200": json("AdminResult", "The user is active."), "default": problem],
+        ] as [String: Any]
         for r in ReadRoute.all {
             var op: [String: Any] = [
                 "operationId": "get_\(r.name.rawValue)", "summary": r.summary, "tags": [r.tag],
