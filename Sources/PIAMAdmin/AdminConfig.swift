@@ -147,7 +147,7 @@ public struct AdminConfig: Sendable, Hashable {
         }
         c.trustedHeader = try string("auth.trusted_header").flatMap { $0.isEmpty ? nil : $0 }
         c.headerListeners = try list("auth.header_listeners")
-        if let jwks = try string("auth.jwt.jwks") {
+        if let jwks = try string("auth.jwt.jwks"), !jwks.isEmpty {
             guard let issuer = try string("auth.jwt.issuer"), let audience = try string("auth.jwt.audience") else {
                 throw PIAMError(.invalidInput, "config auth.jwt: jwks needs issuer and audience too")
             }
