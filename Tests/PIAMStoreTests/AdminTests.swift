@@ -1,53 +1,12 @@
 import Foundation
+import PIAMDemo
 import PIAMEngine
 import Testing
 @testable import PIAMStore
 
-/// A business (nina, host-admin) with two partners:
-///
-/// ```
-/// host ── partners ─┬─ acme ── acme-north ── acme-north-b1     ann (partner-admin@acme), bob (approver);
-///                   │                                           nora (partner-admin@acme-north), nick (b1)
-///                   └─ globex                                   gus (partner-admin@globex)
-/// ```
-let adminFixture = """
-    {
-      "orgs": [
-        {"id": "acme", "parent": "partners", "kind": "partner"},
-        {"id": "acme-north", "parent": "acme", "kind": "partner"},
-        {"id": "acme-north-b1", "parent": "acme-north", "kind": "partner"},
-        {"id": "globex", "parent": "partners", "kind": "partner"}
-      ],
-      "roles": [
-        {"id": "claims-viewer", "permissions": ["claim:read"]},
-        {"id": "claims-adjuster", "permissions": ["claim:*"]},
-        {"id": "approver", "permissions": ["org:approve", "org:view"]}
-      ],
-      "users": [
-        {"id": "nina", "org": "host"},
-        {"id": "ann", "org": "acme", "aliases": ["okta|ann"]},
-        {"id": "bob", "org": "acme"},
-        {"id": "nora", "org": "acme-north"},
-        {"id": "nick", "org": "acme-north-b1"},
-        {"id": "gus", "org": "globex"}
-      ],
-      "entitlements": [
-        {"org": "partners", "role": "partner-user"},
-        {"org": "acme", "role": "partner-admin"}, {"org": "acme", "role": "claims-viewer"}, {"org": "acme", "role": "approver"},
-        {"org": "globex", "role": "partner-admin"}
-      ],
-      "assignments": [
-        {"user": "nina", "role": "host-admin", "scope": "host"},
-        {"user": "nina", "role": "claims-adjuster", "scope": "host"},
-        {"user": "bob", "role": "approver"},
-        {"user": "ann", "role": "partner-admin", "scope": "acme"},
-        {"user": "ann", "role": "claims-viewer", "scope": "acme"},
-        {"user": "nora", "role": "partner-admin", "scope": "acme-north"},
-        {"user": "gus", "role": "partner-admin", "scope": "globex"}
-      ],
-      "org_grants": [{"org": "partners", "role": "partner-user", "include_suborgs": true}]
-    }
-    """
+/// The delegation scenario of PIAMDemo (``DelegationScenario``): a business (nina) with two
+/// partners, acme (ann, bob; acme-north: nora, nick) and globex (gus).
+let adminFixture = DelegationScenario.document
 
 let t0: Timestamp = 1_800_000_000_000
 
@@ -89,34 +48,9 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
     @Test func escalationAttemptsAreRefusedWithTheRightReasonAndAudited() throws {
         let dir = TempDir()
         let store = try adminStore(dir)
-        // Granting a role outside its partner's ceiling.
-        try expectRefused(store, .grant(user: "bob", role: "claims-adjuster", scope: nil, validUntil: nil), as: "ann", "outside_ceiling")
-        // Granting partner-admin scoped at its parent (the region admin, for a branch user).
-        try expectRefused(store, .grant(user: "nick", role: "partner-admin", scope: "acme", validUntil: nil), as: "nora", "out_of_scope")
-        // Granting a host-only role: not in any partner's ceiling; and entitled by mistake, still escalation.
-        try expectRefused(store, .grant(user: "bob", role: "host-admin", scope: nil, validUntil: nil), as: "ann", "outside_ceiling")
-        try expectRefused(store, .grant(user: "bob", role: "approver", scope: nil, validUntil: nil), as: "ann", "escalation")
-        try expectRefused(store, .grantToOrg(org: "acme-north", role: "approver", includeSuborgs: true, validUntil: nil), as: "ann", "escalation")
-        // Moving a user into another partner: the partner admin cannot reach it, the business may not do it.
-        try expectRefused(store, .moveUser(user: "bob", org: "globex"), as: "ann", "out_of_scope")
-        try expectRefused(store, .moveUser(user: "bob", org: "globex"), as: "nina", "cross_partner")
-        try expectRefused(store, .moveOrg(org: "acme-north", parent: "globex"), as: "nina", "cross_partner")
-        // Suspending its own org (or one above it), suspending itself, removing itself.
-        try expectRefused(store, .suspendOrg(org: "acme"), as: "ann", "self_action")
-        try expectRefused(store, .suspendOrg(org: "acme"), as: "nora", "self_action")
-        try expectRefused(store, .suspendUser(user: "okta|ann"), as: "ann", "self_action")
-        try expectRefused(store, .removeUser(user: "ann"), as: "ann", "self_action")
-        // A sub-org admin cannot touch the parent's people; partners never reach each other.
-        try expectRefused(store, .suspendUser(user: "bob"), as: "nora", "out_of_scope")
-        try expectRefused(store, .suspendUser(user: "gus"), as: "ann", "out_of_scope")
-        // Host-only operations.
-        try expectRefused(store, .entitle(org: "acme", role: "claims-adjuster"), as: "ann", "no_permission")
-        // A partner user holding a host-only permission (org:approve, entitled by mistake).
-        try expectRefused(store, .approveOrg(org: "acme-north", entitle: []), as: "bob", "host_only")
-        try expectRefused(store, .defineRole(role: "mine", name: nil, description: nil, permissions: ["claim:read"]), as: "ann", "no_permission")
-        // Removing the last admin: ann is acme's only admin, so it may not give up partner-admin.
-        try expectRefused(store, .revoke(user: "ann", role: "partner-admin", scope: nil), as: "ann", "last_admin")
-        try expectRefused(store, .updateUser(user: "ann", name: nil, email: nil, validUntil: .some(t0 - 1)), as: "ann", "last_admin")
+        for e in DelegationScenario.escalations(now: t0) {
+            try expectRefused(store, e.operation, as: e.actor, e.reason)
+        }
         // The business may offboard a partner's last admin (the rule binds partner users).
         _ = try expectAllowed(store, .suspendUser(user: "gus"), as: "nina")
     }
