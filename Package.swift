@@ -150,7 +150,10 @@ let package = Package(
         .testTarget(name: "PiamBenchTests", dependencies: ["PIAMStore", "PIAMDemo", "PIAMEngine"]),
         .testTarget(
             name: "PiamdTests",
-            dependencies: ["PIAMClient", "PIAMWire", "PIAMStore", "PIAMEngine", "PIAMDemo", nioCore]
+            dependencies: [
+                "PIAMClient", "PIAMWire", "PIAMStore", "PIAMEngine", "PIAMDemo", "PIAMAdmin", nioCore,
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -248,7 +248,8 @@ public struct AdminAPI: Sendable {
         return n
     }
 
-    static func now() -> Timestamp { Timestamp(Date().timeIntervalSince1970 * 1000) }
+    /// The clock the API decides at (milliseconds since the epoch).
+    public static func now() -> Timestamp { Timestamp(Date().timeIntervalSince1970 * 1000) }
 }
 
 /// Turns errors no handler answered into problem+json (Hummingbird's own 404s and 405s too).

@@ -1,0 +1,249 @@
+import Foundation
+import JWTKit
+import PIAMAdmin
+import PIAMDemo
+import PIAMEngine
+import PIAMStore
+import Testing
+
+/// piam-admind, the real process, over HTTP with real authentication.
+@Suite("piam-admind over HTTP", .serialized)
+struct AdmindTests {
+    /// Every escalation attempt of the administration tests, over HTTP as the real actor (the
+    /// proxy's header): refused with the engine's reason (403) — or, when the actor may not
+    /// even see the target, 404 like an id that does not exist — nothing written, and a refused
+    /// audit row with the reason and how the actor was authenticated.
+    @Test func escalationsAreRefusedWithTheirReasonAndAudited() async throws {
+        let f = try Fixture.delegation()
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let before = try Store(path: f.db, readOnly: true).revision()
+        for e in DelegationScenario.escalations(now: AdminAPI.now()) {
+            let r = try admind.perform(e.operation, as: e.actor)
+            let what = "\(e.operation.name) as \(e.actor)"
+            let problem = try #require(r.json, "\(what): \(r)")
+            #expect(r.header("Content-Type") == "application/problem+json", "\(what)")
+            if r.status == 404 {
+                // Hidden: the actor may not view the target, and a lookup says the same.
+                let target = e.operation.target(actor: e.actor).split(separator: ":", maxSplits: 1)
+                let lookup = try admind.call("GET", "/admin/v1/\(target[0] == "user" ? "users" : "orgs")/\(target[1].addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)", as: e.actor)
+                #expect(lookup.status == 404, "\(what): the target is hidden but \(lookup)")
+            } else {
+                #expect(r.status == 403, "\(what): \(r)")
+                #expect(problem["code"] as? String == e.reason, "\(what): \(r)")
+            }
+            let audit = try #require(try f.lastAudit())
+            #expect(audit.decision == "refused" && audit.reason == e.reason && audit.operation == e.operation.name, "\(what): \(audit)")
+            #expect(audit.credential == "header" && audit.actor == (e.actor == "okta|ann" ? "ann" : e.actor))
+        }
+        #expect(try Store(path: f.db, readOnly: true).revision() == before, "a refusal wrote something")
+    }
+
+    /// The delegation of the scenario works over HTTP: a partner's admin manages its sub-orgs'
+    /// people, a sub-org admin its subtree, each answer carrying the revision piamd can be asked
+    /// to reach (min_revision).
+    @Test func delegatedAdministration() async throws {
+        let f = try Fixture.delegation()
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let invite = try admind.call("POST", "/admin/v1/users", as: "nora", body: ["user": "nell", "org": "acme-north-b1", "name": "Nell"])
+        #expect(invite.status == 201, "\(invite)")
+        let revision = try #require(invite.json?["revision"] as? Int)
+        #expect(invite.header("ETag") == "\"\(revision)\"")
+        #expect((invite.json?["invitation_token"] as? String)?.isEmpty == false)
+        #expect(try admind.perform(.grant(user: "nell", role: "claims-viewer", scope: nil, validUntil: nil), as: "nora").status == 201)
+        #expect(try admind.perform(.suspendUser(user: "nick"), as: "ann").status == 200, "the partner admin reaches the sub-org")
+        #expect(try admind.perform(.suspendUser(user: "nick"), as: "nora").status == 200, "and so does the sub-org admin")
+        #expect(try admind.perform(.createOrg(org: "acme-north-b2", parent: "acme-north", name: nil, kind: nil), as: "nora").status == 201)
+        // Reads are scoped: nora sees its subtree, not its parent's people.
+        let users = try admind.call("GET", "/admin/v1/users", as: "nora")
+        let ids = Set(((users.json?["items"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String })
+        #expect(ids.isSuperset(of: ["nora", "nick", "nell"]) && !ids.contains("ann") && !ids.contains("gus"), "\(ids)")
+        let me = try admind.call("GET", "/admin/v1/me", as: "okta|ann")
+        #expect(me.json?["user"] as? String == "ann" && me.json?["partner"] as? String == "acme")
+        #expect(((me.json?["org_actions"] as? [String]) ?? []).contains("invite_user"))
+        // A partner admin reads its partner's audit, not another's.
+        let audit = try admind.call("GET", "/admin/v1/audit?limit=2", as: "ann")
+        #expect(audit.status == 200 && (audit.json?["items"] as? [Any])?.count == 2 && audit.json?["next_cursor"] is String)
+        let gusAudit = try admind.call("GET", "/admin/v1/audit", as: "gus")
+        #expect(((gusAudit.json?["items"] as? [[String: Any]]) ?? []).allSatisfy { $0["partner"] as? String == "globex" || $0["actor_partner"] as? String == "globex" })
+    }
+
+    /// A partner's admin probing another partner's ids gets 404 on every route, exactly as for
+    /// ids that do not exist.
+    @Test func anotherPartnersIdsAre404Everywhere() async throws {
+        let f = try Fixture.delegation()
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let before = try Store(path: f.db, readOnly: true).revision()
+        for (user, org) in [("gus", "globex"), ("nobody-here", "no-such-org")] {
+            let probes: [(String, String, Any?)] = [
+                ("GET", "/admin/v1/users/\(user)", nil), ("GET", "/admin/v1/users/\(user)/grants", nil),
+                ("GET", "/admin/v1/orgs/\(org)", nil), ("GET", "/admin/v1/orgs/\(org)/grants", nil),
+                ("GET", "/admin/v1/users?org=\(org)", nil),
+                ("POST", "/admin/v1/users/\(user)/suspend", nil), ("POST", "/admin/v1/users/\(user)/reactivate", nil),
+                ("PATCH", "/admin/v1/users/\(user)", ["name": "x"]), ("DELETE", "/admin/v1/users/\(user)", nil),
+                ("POST", "/admin/v1/users/\(user)/move", ["org": "acme"]), ("PUT", "/admin/v1/users/\(user)/aliases/zz-\(user)", nil),
+                ("POST", "/admin/v1/users/\(user)/grants", ["role": "claims-viewer"]),
+                ("DELETE", "/admin/v1/users/\(user)/grants/partner-admin", nil),
+                ("POST", "/admin/v1/users/\(user)/invitation", nil),
+                ("POST", "/admin/v1/orgs/\(org)/suspend", nil), ("PATCH", "/admin/v1/orgs/\(org)", ["name": "x"]),
+                ("DELETE", "/admin/v1/orgs/\(org)", nil), ("POST", "/admin/v1/orgs/\(org)/grants", ["role": "claims-viewer"]),
+                ("DELETE", "/admin/v1/orgs/\(org)/grants/partner-admin", nil),
+                ("POST", "/admin/v1/users", ["user": "spy-\(user)", "org": org]),
+            ]
+            for (method, path, body) in probes {
+                let r = try admind.call(method, path, as: "ann", body: body)
+                #expect(r.status == 404, "\(method) \(path): \(r)")
+                #expect(r.json?["code"] as? String == "not_found", "\(method) \(path): \(r)")
+            }
+        }
+        #expect(try Store(path: f.db, readOnly: true).revision() == before)
+    }
+
+    /// Missing, wrong, expired and revoked credentials are 401; the proxy's header counts only
+    /// on the listener that trusts it; tokens and JWTs name their user, whose writes are
+    /// audited with the credential.
+    @Test func everyAuthenticationPath() async throws {
+        let f = try Fixture.delegation()
+        // A JWKS with one ES256 key, and an issuer's signer.
+        let key = ES256PrivateKey()
+        let params = try #require(key.publicKey.parameters)
+        let jwks = JWKS(keys: [.ecdsa(.es256, identifier: "k1", x: params.x, y: params.y, curve: .p256)])
+        try JSONEncoder().encode(jwks).write(to: URL(fileURLWithPath: f.path("jwks.json")))
+        let signer = JWTKeyCollection()
+        await signer.add(ecdsa: key, kid: "k1")
+        let rogue = JWTKeyCollection()
+        await rogue.add(ecdsa: ES256PrivateKey(), kid: "k1")
+        func jwt(_ sub: String, aud: String = "piam-admin", exp: TimeInterval = 300, with keys: JWTKeyCollection? = nil) async throws -> String {
+            try await (keys ?? signer).sign(TestJWT(sub: .init(value: sub), iss: .init(value: "https://idp.test/"),
+                                                    aud: .init(value: [aud]), exp: .init(value: Date().addingTimeInterval(exp))),
+                                            kid: "k1")
+        }
+        let admind = try await AdmindProcess(f, env: [
+            "PIAM_ADMIND_AUTH_JWT_JWKS": f.path("jwks.json"), "PIAM_ADMIND_AUTH_JWT_ISSUER": "https://idp.test/",
+            "PIAM_ADMIND_AUTH_JWT_AUDIENCE": "piam-admin",
+        ])
+        defer { Task { await admind.stop() } }
+        func me(_ r: HTTPReply) -> String? { r.status == 200 ? r.json?["user"] as? String : nil }
+        func expect401(_ r: HTTPReply, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(r.status == 401 && r.json?["code"] as? String == "unauthenticated", "\(what): \(r)", sourceLocation: sourceLocation)
+            #expect(r.header("WWW-Authenticate")?.hasPrefix("Bearer") == true, sourceLocation: sourceLocation)
+        }
+        // Missing.
+        expect401(try httpRequest(admind.unix, "GET", "/admin/v1/me"), "no credential (unix)")
+        expect401(try httpRequest(admind.tcp, "GET", "/admin/v1/me"), "no credential (tcp)")
+        // The header: believed on the Unix socket, ignored on the loopback port.
+        #expect(me(try admind.call("GET", "/admin/v1/me", as: "okta|ann")) == "ann")
+        expect401(try httpRequest(admind.tcp, "GET", "/admin/v1/me", headers: ["X-Forwarded-User": "nina"]), "header on an untrusted listener")
+        expect401(try admind.call("GET", "/admin/v1/me", as: "no-such-person"), "a header naming nobody")
+        // API tokens: valid, wrong, revoked, expired.
+        let created = try await piamctl(["token", "create", "--db", f.db, "--user", "ann", "--name", "portal", "--json"], in: f)
+        #expect(created.code == 0, "\(created.err)")
+        let token = try #require((try JSONSerialization.jsonObject(with: Data(created.out.utf8)) as? [String: Any])?["secret"] as? String)
+        #expect(me(try admind.call("GET", "/admin/v1/me", bearer: token)) == "ann")
+        expect401(try admind.call("GET", "/admin/v1/me", bearer: "piam_" + String(repeating: "A", count: 43)), "an unknown token")
+        expect401(try admind.call("GET", "/admin/v1/me", bearer: "not-a-token"), "garbage")
+        let suspended = try admind.call("POST", "/admin/v1/users/nick/suspend", bearer: token)
+        #expect(suspended.status == 200, "\(suspended)")
+        let audit = try #require(try f.lastAudit())
+        #expect(audit.actor == "ann" && audit.credential?.hasPrefix("token:portal#") == true, "\(audit)")
+        let store = try Store(path: f.db)
+        let old = try store.createToken(user: "ann", name: "old", expires: AdminAPI.now() - 60_000, createdBy: "test",
+                                        now: AdminAPI.now() - 3_600_000)
+        expect401(try admind.call("GET", "/admin/v1/me", bearer: old.secret), "an expired token")
+        let revoke = try await piamctl(["token", "revoke", "--db", f.db, "--user", "ann", "--name", "portal"], in: f)
+        #expect(revoke.code == 0, "\(revoke.err)")
+        expect401(try admind.call("GET", "/admin/v1/me", bearer: token), "a revoked token")
+        // JWTs: valid (by alias), expired, another audience, another key; a bearer credential
+        // that fails never falls back to the header.
+        #expect(me(try admind.call("GET", "/admin/v1/me", bearer: try await jwt("okta|ann"))) == "ann")
+        expect401(try admind.call("GET", "/admin/v1/me", bearer: try await jwt("ann", exp: -600)), "an expired JWT")
+        expect401(try admind.call("GET", "/admin/v1/me", bearer: try await jwt("ann", aud: "other")), "a JWT for another audience")
+        expect401(try admind.call("GET", "/admin/v1/me", bearer: try await jwt("ann", with: rogue)), "a JWT signed by another key")
+        expect401(try httpRequest(admind.unix, "GET", "/admin/v1/me",
+                                  headers: ["X-Forwarded-User": "nina", "Authorization": "Bearer \(try await jwt("ann", exp: -600))"]),
+                  "a failing bearer with a trusted header")
+        let viaJWT = try admind.call("POST", "/admin/v1/users/nick/reactivate", bearer: try await jwt("ann"))
+        #expect(viaJWT.status == 200, "\(viaJWT)")
+        #expect(try f.lastAudit()?.credential == "jwt")
+    }
+
+    /// Invitations for real: the invite answers a secret once; accepting it binds the person's
+    /// identity and activates the user; it cannot be used twice; a resend revokes the old one.
+    @Test func invitationsAreAcceptedOnce() async throws {
+        let f = try Fixture.delegation()
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let invite = try admind.call("POST", "/admin/v1/users", as: "ann", body: ["user": "ivy", "org": "acme"])
+        let first = try #require(invite.json?["invitation_token"] as? String)
+        let resend = try admind.call("POST", "/admin/v1/users/ivy/invitation", as: "ann")
+        #expect(resend.status == 200, "\(resend)")
+        let second = try #require(resend.json?["invitation_token"] as? String)
+        let stale = try httpRequest(admind.tcp, "POST", "/admin/v1/invitations/accept", headers: ["Content-Type": "application/json"],
+                                    body: Array(#"{"token": "\#(first)", "identity": "okta|ivy"}"#.utf8))
+        #expect(stale.status == 404 || stale.status == 410, "\(stale)")
+        let accept = try httpRequest(admind.tcp, "POST", "/admin/v1/invitations/accept", headers: ["Content-Type": "application/json"],
+                                     body: Array(#"{"token": "\#(second)", "identity": "okta|ivy"}"#.utf8))
+        #expect(accept.status == 200, "\(accept)")
+        let again = try httpRequest(admind.tcp, "POST", "/admin/v1/invitations/accept", headers: ["Content-Type": "application/json"],
+                                    body: Array(#"{"token": "\#(second)", "identity": "okta|ivy2"}"#.utf8))
+        #expect(again.status == 410 || again.status == 404, "\(again)")
+        let ivy = try admind.call("GET", "/admin/v1/me", as: "okta|ivy")
+        #expect(ivy.json?["user"] as? String == "ivy" && ivy.json?["status"] as? String == "active", "\(ivy)")
+        #expect(try f.lastAudit()?.credential == "invitation")
+    }
+
+    /// A retried POST with the same Idempotency-Key acts once; the same key for another request
+    /// is refused; If-Match with a stale revision is 412 and writes nothing.
+    @Test func idempotencyAndConditionalWrites() async throws {
+        let f = try Fixture.delegation()
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let key = ["Idempotency-Key": "retry-1"]
+        let a = try admind.call("POST", "/admin/v1/users/nick/suspend", as: "ann", headers: key)
+        let b = try admind.call("POST", "/admin/v1/users/nick/suspend", as: "ann", headers: key)
+        #expect(a.status == 200 && b.status == 200 && a.text == b.text, "\(a) / \(b)")
+        #expect(b.header("Idempotent-Replayed") == "true")
+        let audits = try Store(path: f.db, readOnly: true).auditLog().filter { $0.operation == "user.suspend" }
+        #expect(audits.count == 1, "the retry acted again")
+        let other = try admind.call("POST", "/admin/v1/users/bob/suspend", as: "ann", headers: key)
+        #expect(other.status == 422 && other.json?["code"] as? String == "idempotency_conflict", "\(other)")
+        let revision = try #require(a.json?["revision"] as? Int)
+        let ok = try admind.call("PATCH", "/admin/v1/users/bob", as: "ann", body: ["name": "Bob"], headers: ["If-Match": "\"\(revision)\""])
+        #expect(ok.status == 200, "\(ok)")
+        let stale = try admind.call("PATCH", "/admin/v1/users/bob", as: "ann", body: ["name": "Robert"], headers: ["If-Match": "\"\(revision)\""])
+        #expect(stale.status == 412 && stale.json?["code"] as? String == "precondition_failed", "\(stale)")
+        #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: "bob")?.name == "Bob")
+    }
+
+    /// Bulk runs are all or nothing: a refusal in the middle leaves the database exactly as it
+    /// was, and a committed run answers every entry.
+    @Test func bulkRunsAreAllOrNothing() async throws {
+        let f = try Fixture.delegation()
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let before = try Store(path: f.db, readOnly: true).exportData()
+        let refused = try admind.call("POST", "/admin/v1/apply", as: "ann", body: ["operations": [
+            ["op": "user.invite", "user": "b1", "org": "acme"],
+            ["op": "user.suspend", "user": "gus"],
+        ]])
+        #expect(refused.status == 404 || refused.status == 422, "\(refused)")
+        #expect(try Store(path: f.db, readOnly: true).exportData() == before)
+        let ok = try admind.call("POST", "/admin/v1/apply", as: "ann", body: ["operations": [
+            ["op": "user.invite", "user": "b1", "org": "acme"],
+            ["op": "grant", "user": "b1", "role": "claims-viewer"],
+        ]])
+        #expect(ok.status == 200 && ok.json?["committed"] as? Bool == true, "\(ok)")
+        #expect((ok.json?["results"] as? [Any])?.count == 2)
+    }
+}
+
+/// A JWT payload for the tests.
+struct TestJWT: JWTPayload {
+    var sub: SubjectClaim
+    var iss: IssuerClaim
+    var aud: AudienceClaim
+    var exp: ExpirationClaim
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
