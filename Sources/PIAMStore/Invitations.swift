@@ -119,18 +119,19 @@ extension Store {
             }
             addAlias = false  // the invitation named it already (an alias given at invite time, or the id)
         }
-        func exec(_ sql: String, _ a: String, _ b: Timestamp? = nil, _ c: Int64? = nil) throws {
-            let st = try cached(sql)
-            st.bind(1, a); st.bind(2, b); st.bind(3, c)
-            try st.run()
-        }
         // As the user itself: user.activate, then user.alias.add, each audited.
         let activate = AdminOperation.activateUser(user: user.id)
         let partner = try partnerRootSQL(user.org)
-        try exec("UPDATE users SET status = 'active' WHERE id = ?1", user.id)
-        try exec("UPDATE invitations SET used_at = ?2 WHERE id = ?3 AND user = ?1", user.id, now, inv.id)
-        try exec("UPDATE invitations SET revoked_at = ?2 WHERE user = ?1 AND id <> ?3 AND used_at IS NULL AND revoked_at IS NULL",
-                 user.id, now, inv.id)
+        let activation = try cached("UPDATE users SET status = 'active' WHERE id = ?1")
+        activation.bind(1, user.id)
+        try activation.run()
+        // This invitation is used; any other open one of the user has nothing left to accept.
+        let used = try cached("UPDATE invitations SET used_at = ?2 WHERE id = ?1")
+        used.bind(1, inv.id); used.bind(2, now)
+        try used.run()
+        let others = try cached("UPDATE invitations SET revoked_at = ?3 WHERE user = ?1 AND id <> ?2 AND used_at IS NULL AND revoked_at IS NULL")
+        others.bind(1, user.id); others.bind(2, inv.id); others.bind(3, now)
+        try others.run()
         let message = "user:\(user.id) accepted its invitation (active)"
         var revision = try currentRevision()
         try insertAudit(op: activate, actor: user.id, decision: "allowed", reason: Reason.allowed.name, message: message,

@@ -2,8 +2,9 @@ import PIAMEngine
 
 /// The database schema and its migrations.
 ///
-/// The schema version lives in `PRAGMA user_version`. Migrations are applied in order, each in
-/// its own transaction; a database newer than this code is refused.
+/// The schema version lives in `PRAGMA user_version`. Migrations are applied in order, all those
+/// a database lacks in ONE transaction (a follower sees one schema change, and an interrupted
+/// upgrade leaves the old version whole); a database newer than this code is refused.
 public enum Schema {
     /// The schema version this code writes and reads.
     public static var latestVersion: Int { migrations.count }

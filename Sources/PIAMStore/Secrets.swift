@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import PIAMEngine
 
@@ -28,17 +27,7 @@ enum Secrets {
     }
 
     /// SHA-256 of the secret's UTF-8 bytes, as 64 lowercase hex digits.
-    static func hash(_ secret: String) -> String {
-        let digest = Crypto.SHA256.hash(data: Array(secret.utf8))
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for b in digest {
-            out.append(hex[Int(b >> 4)])
-            out.append(hex[Int(b & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hash(_ secret: String) -> String { SHA256.hex(Array(secret.utf8)) }
 
     /// Base64url (RFC 4648 §5) without padding.
     static func base64URL(_ bytes: [UInt8]) -> String {

@@ -80,22 +80,24 @@ public final class Store {
         try schemaVersion >= Schema.grantedAtVersion ? "granted_at" : "NULL"
     }
 
-    /// Applies every migration newer than the database, each in one transaction.
+    /// Applies every migration newer than the database, in order, in ONE transaction: a
+    /// follower (piamd) sees a single schema change — one full reload — and an interrupted
+    /// upgrade leaves the database at its old version.
     public func migrate() throws(PIAMError) {
-        var version = try schemaVersion
+        let version = try schemaVersion
         if version > Schema.latestVersion {
             throw PIAMError(.schema, "schema version \(version) is newer than this program knows (\(Schema.latestVersion))")
         }
-        while version < Schema.latestVersion {
-            let sql = Schema.migrations[version]
-            let next = version + 1
-            try db.withTransaction(immediate: true) { () throws(PIAMError) in
-                // Re-read under the write lock: another process may have migrated meanwhile.
-                guard try schemaVersion == version else { return }
-                try db.execute(sql)
-                try db.execute("PRAGMA user_version = \(next)")
+        guard version < Schema.latestVersion else { return }
+        try db.withTransaction(immediate: true) { () throws(PIAMError) in
+            // Re-read under the write lock: another process may have migrated meanwhile.
+            let current = try schemaVersion
+            if current > Schema.latestVersion {
+                throw PIAMError(.schema, "schema version \(current) is newer than this program knows (\(Schema.latestVersion))")
             }
-            version = try schemaVersion
+            guard current < Schema.latestVersion else { return }
+            for sql in Schema.migrations[current...] { try db.execute(sql) }
+            try db.execute("PRAGMA user_version = \(Schema.latestVersion)")
         }
     }
 

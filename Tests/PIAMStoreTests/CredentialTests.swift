@@ -9,6 +9,14 @@ import Testing
 
     // MARK: API tokens
 
+    @Test func secretsAreRandomAndHashedWithSHA256() {
+        // FIPS 180-4's test vectors, through swift-crypto.
+        #expect(Secrets.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        let many = (0..<1000).map { _ in Secrets.make(prefix: Secrets.tokenPrefix) }
+        #expect(Set(many).count == 1000 && many.allSatisfy { $0.count == 48 })
+    }
+
     @Test func tokensAuthenticateUntilRevokedOrExpiredAndKeepOnlyTheHash() throws {
         let dir = TempDir()
         let store = try adminStore(dir)

@@ -9,11 +9,16 @@ extension Fixture {
     /// Rewrites the fixture's database as schema v2 (before `granted_at`) held it: a new file
     /// made by the v1 and v2 migrations, the graph's rows copied in (the journal triggers
     /// number them afresh), renamed over the database.
-    func rewriteAsSchemaV2() throws {
-        let old = path("v2.db")
+    func rewriteAsSchemaV2() throws { try rewrite(asSchema: 2) }
+
+    /// Rewrites the fixture's database as schema `version` (2 or 3) held it, the same way.
+    func rewrite(asSchema version: Int) throws {
+        precondition(version == 2 || version == 3)
+        let grantedAt = version >= 3 ? ", granted_at" : ""
+        let old = path("v\(version).db")
         do {
             let db = try Database(path: old, create: true)
-            for (i, sql) in Schema.migrations.prefix(2).enumerated() {
+            for (i, sql) in Schema.migrations.prefix(version).enumerated() {
                 try db.execute(sql)
                 try db.execute("PRAGMA user_version = \(i + 1)")
             }
@@ -28,10 +33,10 @@ extension Fixture {
                 INSERT INTO user_aliases SELECT alias, user FROM src.user_aliases;
                 INSERT INTO resources SELECT type, id, org, owner, shared, name FROM src.resources;
                 INSERT INTO entitlements SELECT org, role FROM src.entitlements;
-                INSERT INTO assignments(id, user, role, scope, valid_until, granted_by)
-                  SELECT id, user, role, scope, valid_until, granted_by FROM src.assignments;
-                INSERT INTO org_grants(id, org, role, include_suborgs, valid_until, granted_by)
-                  SELECT id, org, role, include_suborgs, valid_until, granted_by FROM src.org_grants;
+                INSERT INTO assignments(id, user, role, scope, valid_until, granted_by\(grantedAt))
+                  SELECT id, user, role, scope, valid_until, granted_by\(grantedAt) FROM src.assignments;
+                INSERT INTO org_grants(id, org, role, include_suborgs, valid_until, granted_by\(grantedAt))
+                  SELECT id, org, role, include_suborgs, valid_until, granted_by\(grantedAt) FROM src.org_grants;
                 COMMIT;
                 """)
             try db.execute("DETACH DATABASE src")
@@ -84,7 +89,7 @@ struct MigrationTests {
 
         // The operator migrates (the upgraded piamctl): the revision stays, the schema changes.
         let migrate = try await piamctl(["init", "--db", f.db], in: f)
-        #expect(migrate.code == 0 && migrate.out.contains("schema v3"), "\(migrate)")
+        #expect(migrate.code == 0 && migrate.out.contains("schema v\(Schema.latestVersion)"), "\(migrate)")
         doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
         #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
         #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
@@ -117,6 +122,59 @@ struct MigrationTests {
         #expect(older.allSatisfy { $0.grantedAt == nil }, "grants from before the migration: time unknown")
         let final = try await statusDocument(c)
         #expect(reloadCounter(final, "full_reloads") == full0 + 1, "the commit was applied, not reloaded")
+        await c.close()
+        #expect(await d.stop() == 0)
+    }
+}
+
+@Suite("piamd across the schema v4 migration (the real binary)", .serialized)
+struct CredentialsMigrationTests {
+    @Test("piamd serving a v3 database keeps answering while piamctl init adds the credential tables, reloads, then follows an invitation's acceptance")
+    func followsTheMigration() async throws {
+        let f = try Fixture()
+        try f.rewrite(asSchema: 3)
+        let v3 = try Store(path: f.db, readOnly: true)
+        #expect(try v3.schemaVersion == 3)
+        let baseline = try v3.loadGraph()
+        let d = try await DaemonProcess(f, env: ["PIAMD_RELOAD_POLL_MS": "100", "PIAMD_CONSISTENCY_TIMEOUT_MS": "5000"])
+        let c = try await d.client()
+        var doc = try await statusDocument(c)
+        #expect(doc["revision"] as? Int == Int(baseline.revision) && doc["state"] as? String == "serving", "\(doc)")
+        let full0 = reloadCounter(doc, "full_reloads")
+
+        // The operator migrates: the revision stays, the schema changes, the daemon reloads.
+        let migrate = try await piamctl(["init", "--db", f.db], in: f)
+        #expect(migrate.code == 0 && migrate.out.contains("schema v4"), "\(migrate)")
+        doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
+        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
+        #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
+        // The graph is the same: the migration added no graph row.
+        let migrated = try f.loaded()
+        #expect(migrated.revision == baseline.revision)
+        let checks = randomChecks(migrated.graph, count: 200, seed: 21)
+        #expect(try await c.checkBatch(checks, minRevision: migrated.revision).value
+                == baseline.graph.checkBatch(checks, semantic: .executeAll, now: QueryEvaluatorClock.now()))
+
+        // After: an invitation (not journaled) and its acceptance (journaled), followed in place.
+        let invite = try await piamctl(["user", "invite", "--db", f.db, "dana", "--org", "acme-brokers-north-b1",
+                                        "--as", "acme-brokers-north-admin", "--json"], in: f)
+        #expect(invite.code == 0, "\(invite)")
+        let object = (try? JSONSerialization.jsonObject(with: Data(invite.out.utf8))) as? [String: Any] ?? [:]
+        let secret = try #require(object["invitation_token"] as? String)
+        let accept = try await piamctl(["invitation", "accept", "--db", f.db, secret, "--identity", "okta|dana", "--json"], in: f)
+        #expect(accept.code == 0, "\(accept)")
+        let fresh = try f.loaded()
+        #expect(fresh.revision > baseline.revision)
+        let probe = CheckRequest(subject: "okta|dana", action: "view", resource: ResourceRef(type: "org", id: "acme-brokers-north-b1"))
+        let answer = try await c.check(probe, minRevision: fresh.revision)
+        #expect(answer.revision == fresh.revision && answer.value == fresh.graph.check(probe, now: QueryEvaluatorClock.now()))
+        #expect(answer.value.allowed)
+        // A token on the migrated database, and the audit log's credential.
+        #expect(try await piamctl(["token", "create", "--db", f.db, "--user", "dana", "--name", "t"], in: f).code == 0)
+        let audit = try Store(path: f.db, readOnly: true).auditLog()
+        #expect(audit.suffix(3).map { "\($0.operation) \($0.credential ?? "-")" } == ["user.activate invitation", "user.alias.add invitation", "token.create cli"])
+        let final = try await statusDocument(c)
+        #expect(reloadCounter(final, "full_reloads") == full0 + 1, "the commits were applied, not reloaded")
         await c.close()
         #expect(await d.stop() == 0)
     }
