@@ -88,7 +88,8 @@ public struct AdminConfig: Sendable, Hashable {
         "PIAM_ADMIND_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
     }
 
-    /// Reads the file (when given) and the environment, then validates.
+    /// Reads the file (when given) and the environment. Call ``validate()`` once the command
+    /// line's overrides are applied too.
     public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(PIAMError) -> AdminConfig {
         var values: [String: Any] = [:]
         if let file {
@@ -166,7 +167,6 @@ public struct AdminConfig: Sendable, Hashable {
             }
             c.logLevel = level
         }
-        try c.validate()
         return c
     }
 

@@ -90,7 +90,9 @@ struct AdminConfigTests {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("admind-\(UUID().uuidString).json")
         try Data(json.utf8).write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
-        return try AdminConfig.load(file: url.path, environment: env)
+        let c = try AdminConfig.load(file: url.path, environment: env)
+        try c.validate()
+        return c
     }
 
     @Test func theShippedFileLoadsWithTheDefaults() throws {
