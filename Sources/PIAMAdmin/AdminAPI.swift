@@ -75,11 +75,13 @@ public struct AdminAPI: Sendable {
         return try await run(op, request, principal, success: .ok, bodyForHash: form)
     }
 
+    /// The operation of an apply form. JSON that is no valid operation (a missing field, an id
+    /// of more than 255 bytes) is a 422: the body parsed, its content does not hold.
     func parse(_ form: [String: Any]) throws -> AdminOperation {
         do {
             return try AdminOperation(json: form, path: "body")
         } catch {
-            throw Problem(.badRequest, error.code.rawValue, error.message)
+            throw Problem(.unprocessableContent, error.code.rawValue, error.message)
         }
     }
 
@@ -108,6 +110,9 @@ public struct AdminAPI: Sendable {
             throw try await refusal(r, principal)
         case .failure(let e) where e.code == AdminWriter.preconditionFailed:
             throw Problem(.preconditionFailed, e.code.rawValue, e.message)
+        case .failure(let e) where e.code == .invalidInput:
+            // Well-formed, but against a rule of the graph the schema cannot express.
+            throw Problem(.unprocessableContent, e.code.rawValue, e.message)
         case .failure(let e):
             // A missing target, or one the caller may not see: the same 404.
             throw Problem.from(e)
@@ -159,7 +164,7 @@ public struct AdminAPI: Sendable {
             do {
                 items.append(AdminBatchItem(actor: principal.user, operation: try AdminOperation(json: o, path: "operations[\(i)]")))
             } catch {
-                throw Problem(.badRequest, error.code.rawValue, error.message)
+                throw Problem(.unprocessableContent, error.code.rawValue, error.message)
             }
         }
         let batch = items
@@ -238,11 +243,11 @@ public struct AdminAPI: Sendable {
 
     /// `If-Match: "REVISION"`: the write happens only while the database is at that revision.
     static func ifMatchRevision(_ request: Request) throws -> Int64? {
-        guard let v = request.headers[.ifMatch] else { return nil }
+        guard let v = request.headers[.ifMatch], !v.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
         var t = v.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("W/") { t.removeFirst(2) }
-        if t.hasPrefix("\""), t.hasSuffix("\""), t.count >= 2 { t = String(t.dropFirst().dropLast()) }
-        guard let n = Int64(t) else {
+        guard t.count >= 3, t.hasPrefix("\""), t.hasSuffix("\""), case let digits = t.dropFirst().dropLast(),
+              digits.count <= 18, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let n = Int64(digits) else {
             throw Problem(.badRequest, "invalid_input", "If-Match: an ETag this API gave (\"REVISION\"), not \(v)")
         }
         return n
@@ -264,7 +269,16 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch let e as PIAMError {
             throw Problem.from(e)
         } catch let e as HTTPError {
-            throw Problem(e.status, e.status == .notFound ? "not_found" : "http_\(e.status.code)", e.body ?? e.status.reasonPhrase)
+            if e.status == .notFound {
+                let allowed = APIRoutes.methods(matching: request.uri.path)
+                if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                    var p = Problem(.methodNotAllowed, "method_not_allowed", "\(request.method.rawValue) is not one of \(allowed.joined(separator: ", ")) here")
+                    p.headers[.allow] = allowed.joined(separator: ", ")
+                    throw p
+                }
+                throw Problem(.notFound, "not_found", "no such path")
+            }
+            throw Problem(e.status, "http_\(e.status.code)", e.body ?? e.status.reasonPhrase)
         } catch {
             context.logger.error("unexpected error: \(error)")
             throw Problem(.internalServerError, "internal", "an unexpected error; the service logged it")

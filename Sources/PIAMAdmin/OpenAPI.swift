@@ -15,14 +15,33 @@ public enum OpenAPIDocument {
         var s: [String: Any]
         switch f.kind {
         case .id: s = ["type": "string", "minLength": 1, "maxLength": 255]
+        case .string where f.name == "kind": s = ["type": "string", "enum": ["host", "partner"]]
+        case .string where f.name == "status": s = ["type": "string", "enum": ["pending", "approved", "denied"]]
         case .string: s = ["type": "string"]
         case .clearableString: s = ["type": ["string", "null"]]
         case .bool: s = ["type": "boolean"]
         case .time: s = ["type": ["string", "null"], "format": "date-time"]
+        case .strings where f.name == "permissions":
+            s = ["type": "array", "items": ["type": "string", "pattern": "^[A-Za-z0-9_.-]+:([A-Za-z0-9_.-]+|\\*)(:owner)?$"]]
         case .strings: s = ["type": "array", "items": ["type": "string"]]
         case .int: s = ["type": "integer", "format": "int64"]
+        case .cursor: s = ["type": "string", "pattern": "^(c1([2-7][0-9a-f])+)?$"]
+        case .rowCursor: s = ["type": "string", "pattern": "^([0-9]{1,18})?$"]
         }
         s["description"] = f.doc
+        return s
+    }
+
+    /// A body field's schema: an optional one may also be `null` (the same as absent).
+    static func bodySchema(_ f: APIField) -> [String: Any] {
+        var s = schema(f)
+        guard !f.required else { return s }
+        if let t = s["type"] as? String {
+            s["type"] = [t, "null"]
+        } else if let t = s["type"] as? [String], !t.contains("null") {
+            s["type"] = t + ["null"]
+        }
+        if s["enum"] != nil { s["enum"] = (s["enum"] as! [Any]) + [NSNull()] }
         return s
     }
 
@@ -30,7 +49,7 @@ public enum OpenAPIDocument {
         route.path.map { ["name": $0.name, "in": "path", "required": true, "description": $0.doc, "schema": schema($0)] }
             + route.query.map { f -> [String: Any] in
                 var s = schema(f)
-                if f.kind == .int { s["minimum"] = 1 }
+                if f.name == "limit" { s["minimum"] = 1; s["maximum"] = APISettings().maxPageSize }
                 return ["name": f.name, "in": "query", "required": false, "description": f.doc, "schema": s]
             }
     }
@@ -54,8 +73,8 @@ public enum OpenAPIDocument {
 
     static var ifMatch: [String: Any] { [
         "name": "If-Match", "in": "header", "required": false,
-        "description": "An ETag this API gave (\"REVISION\"): act only while the database is at that revision, else 412.",
-        "schema": ["type": "string"],
+        "description": "An ETag this API gave (\"REVISION\"): act only while the database is at that revision, else 412 (empty: no condition).",
+        "schema": ["type": "string", "pattern": "^((W/)?\"[0-9]{1,18}\")?$"],
     ] }
 
     static var paths: [String: Any] {
@@ -72,7 +91,7 @@ public enum OpenAPIDocument {
             if !r.bodyFields.isEmpty {
                 let required = r.bodyFields.filter(\.required).map(\.name)
                 var body: [String: Any] = ["type": "object", "additionalProperties": false,
-                                           "properties": Dictionary(uniqueKeysWithValues: r.bodyFields.map { ($0.name, schema($0)) })]
+                                           "properties": Dictionary(uniqueKeysWithValues: r.bodyFields.map { ($0.name, bodySchema($0)) })]
                 if !required.isEmpty { body["required"] = required }
                 op["requestBody"] = ["required": !required.isEmpty, "content": ["application/json": ["schema": body]]]
             }
@@ -87,10 +106,11 @@ public enum OpenAPIDocument {
         paths["\(OperationRoute.prefix)/apply", default: [:]]["post"] = [
             "operationId": "apply", "summary": "Perform a list of operations as one transaction: all or nothing", "tags": ["bulk"],
             "parameters": [idempotencyKey, ifMatch],
-            "requestBody": ["required": true, "content": ["application/json": ["schema": [
-                "type": "object", "additionalProperties": false, "required": ["operations"],
-                "properties": ["operations": ["type": "array", "items": ref("Operation")]],
-            ] as [String: Any]]]],
+            "requestBody": ["required": true, "content": ["application/json": ["schema": ["oneOf": [
+                ["type": "object", "additionalProperties": false, "required": ["operations"],
+                 "properties": ["operations": ["type": "array", "items": ref("Operation")]]] as [String: Any],
+                ["type": "array", "items": ref("Operation"), "description": "The operations alone (an apply file's form)."],
+            ]] as [String: Any]]]],
             "responses": ["200": json("ApplyResult", "Every operation done, committed."), "default": problem],
         ] as [String: Any]
         paths["\(OperationRoute.prefix)/invitations/accept", default: [:]]["post"] = [
@@ -100,8 +120,9 @@ public enum OpenAPIDocument {
             "security": [[:], ["bearer": []], ["proxyHeader": []]] as [Any],
             "requestBody": ["required": true, "content": ["application/json": ["schema": [
                 "type": "object", "additionalProperties": false, "required": ["token"],
-                "properties": ["token": ["type": "string", "description": "The invitation's secret."],
-                               "identity": ["type": "string", "description": "The IdP identity to bind (an alias)."]],
+                "properties": ["token": ["type": "string", "minLength": 1, "description": "The invitation's secret."],
+                               "identity": ["type": "string", "minLength": 1, "maxLength": 255,
+                                            "description": "The IdP identity to bind (an alias)."]],
             ] as [String: Any]]]],
             "responses": ["200": json("AdminResult", "The user is active."), "default": problem],
         ] as [String: Any]
@@ -123,6 +144,15 @@ public enum OpenAPIDocument {
     static var integer: [String: Any] { ["type": "integer"] }
     static var boolean: [String: Any] { ["type": "boolean"] }
     static var strings: [String: Any] { ["type": "array", "items": ["type": "string"]] }
+
+    /// One operation's apply form: `op` and every field of its route.
+    static func applyForm(_ r: OperationRoute) -> [String: Any] {
+        let fields = r.pathFields + r.queryFields + r.bodyFields
+        var properties: [String: Any] = ["op": ["const": r.operation]]
+        for f in fields { properties[f.name] = bodySchema(f) }
+        return ["type": "object", "additionalProperties": false, "properties": properties,
+                "required": ["op"] + fields.filter(\.required).map(\.name), "title": r.operation]
+    }
 
     static func object(_ properties: [String: Any], required: [String]? = nil) -> [String: Any] {
         ["type": "object", "properties": properties, "required": required ?? properties.keys.sorted()]
@@ -148,7 +178,6 @@ public enum OpenAPIDocument {
         userDetail["properties"] = userProps
         userDetail["required"] = userProps.keys.sorted()
         let permission = object(["permission": string, "scope": string, "via": strings])
-        let operationNames = OperationRoute.all.map(\.operation).sorted()
         return [
             "Problem": object(["type": string, "title": string, "status": integer, "detail": string, "code": string]),
             "AdminResult": object(["operation": string, "target": string, "actor": string, "allowed": boolean, "reason": string,
@@ -157,8 +186,7 @@ public enum OpenAPIDocument {
                                   required: ["operation", "target", "actor", "allowed", "reason", "message", "changed", "revision"]),
             "ApplyResult": object(["batch": string, "committed": boolean, "previous_revision": integer, "revision": integer,
                                    "results": ["type": "array", "items": ["type": "object"]]]),
-            "Operation": ["type": "object", "required": ["op"],
-                          "properties": ["op": ["type": "string", "enum": operationNames]],
+            "Operation": ["oneOf": OperationRoute.all.map(applyForm),
                           "description": "An operation in its apply form: op plus the fields of its route (path, query and body fields together)."],
             "Org": org, "OrgDetail": orgDetail, "OrgPage": page("Org"),
             "User": user, "UserDetail": userDetail, "UserPage": page("User"),

@@ -1,4 +1,5 @@
 import HTTPTypes
+import PIAMEngine
 import PIAMStore
 
 /// One field of an operation's HTTP form: where it comes from and its JSON type.
@@ -15,6 +16,10 @@ public struct APIField: Sendable, Hashable {
         case time
         case strings
         case int
+        /// A list's `next_cursor` (opaque).
+        case cursor
+        /// A list's `next_cursor` that is a row number (the audit log, access requests).
+        case rowCursor
     }
 
     public var name: String
@@ -176,13 +181,24 @@ extension OperationRoute {
                           allowed.isEmpty ? "this operation takes no body (found \"\(k)\")" : "unknown field \"\(k)\" (takes: \(bodyFields.map(\.name).joined(separator: ", ")))")
         }
         for (k, v) in body { form[k] = v }
+        for f in bodyFields where f.kind == .id {
+            // Well-formed JSON, against a rule the schema states in characters only: 422.
+            if let v = body[f.name] as? String, let problem = entityIDProblem(v) {
+                throw Problem(.unprocessableContent, "invalid_input", "\(f.name): \(problem)")
+            }
+        }
         for f in pathFields {
             guard let v = params[f.name] else { throw Problem(.badRequest, "invalid_input", "missing path parameter \(f.name)") }
+            // An id no entity can have (over 255 bytes of UTF-8) names nothing.
+            if f.kind == .id, entityIDProblem(v) != nil { throw Problem.notFound("\(f.name) \"\(v.prefix(64))…\"") }
             form[f.name] = v
         }
         for f in queryFields {
             guard let v = query[f.name] else { continue }
             switch f.kind {
+            case .id:
+                if let problem = entityIDProblem(v) { throw Problem(.unprocessableContent, "invalid_input", "query \(f.name): \(problem)") }
+                form[f.name] = v
             case .bool:
                 guard v == "true" || v == "false" else { throw Problem(.badRequest, "invalid_input", "query \(f.name): true or false, not \"\(v)\"") }
                 form[f.name] = v == "true"
@@ -211,7 +227,11 @@ public struct ReadRoute: Sendable, Hashable {
 
     static let pageFields = [
         APIField("limit", .int, "Page size (1 to the configured maximum; default 100)."),
-        APIField("cursor", .string, "next_cursor of the previous page."),
+        APIField("cursor", .cursor, "next_cursor of the previous page."),
+    ]
+    static let rowPageFields = [
+        APIField("limit", .int, "Page size (1 to the configured maximum; default 100)."),
+        APIField("cursor", .rowCursor, "next_cursor of the previous page."),
     ]
 
     public static let all: [ReadRoute] = {
@@ -237,12 +257,35 @@ public struct ReadRoute: Sendable, Hashable {
             ReadRoute(name: .roles, path: "\(p)/roles", tag: "roles", summary: "The roles I may view",
                       pathFields: [], queryFields: pageFields, schema: "RolePage"),
             ReadRoute(name: .requests, path: "\(p)/requests", tag: "requests", summary: "Access requests I may see",
-                      pathFields: [], queryFields: [APIField("status", .string, "pending, approved or denied.")] + pageFields,
+                      pathFields: [], queryFields: [APIField("status", .string, "pending, approved or denied.")] + rowPageFields,
                       schema: "RequestPage"),
             ReadRoute(name: .audit, path: "\(p)/audit", tag: "audit", summary: "The audit log I may read, newest first",
-                      pathFields: [], queryFields: pageFields, schema: "AuditPage"),
+                      pathFields: [], queryFields: rowPageFields, schema: "AuditPage"),
             ReadRoute(name: .openapi, path: "\(p)/openapi.json", tag: "meta", summary: "This document",
                       pathFields: [], queryFields: [], schema: "OpenAPI", authenticated: false),
         ]
     }()
+}
+
+/// Every route of the API as (method, template), and which methods a concrete path has: a
+/// path the API knows asked with another method is a 405 with `Allow`, not a 404.
+enum APIRoutes {
+    static let all: [(method: String, template: [Substring])] = {
+        var r = OperationRoute.all.map { ($0.method.rawValue, $0.path.split(separator: "/")) }
+        r += ReadRoute.all.map { ("GET", $0.path.split(separator: "/")) }
+        for extra in ["operations", "apply", "invitations/accept"] {
+            r.append(("POST", "\(OperationRoute.prefix)/\(extra)".split(separator: "/")))
+        }
+        return r
+    }()
+
+    /// The methods the API answers on `path` (empty: no such path).
+    static func methods(matching path: String) -> [String] {
+        let parts = path.split(separator: "/")
+        var out: Set<String> = []
+        for (method, template) in all where template.count == parts.count {
+            if zip(template, parts).allSatisfy({ t, p in t.hasPrefix("{") || t == p }) { out.insert(method) }
+        }
+        return out.sorted()
+    }
 }

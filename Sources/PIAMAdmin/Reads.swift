@@ -144,13 +144,8 @@ extension AdminAPI {
         let ids: [String], next: String?
         if let org = request.uri.queryParameters.get("org") {
             guard visible(g, principal.user, BuiltinType.org, org) else { throw Problem.notFound("org:\(org)") }
-            // A cursor is the last id of the previous page (as for the engine's lists: opaque to clients).
-            let after = try cursor.map { c -> String in
-                guard let d = Data(base64Encoded: c), let s = String(data: d, encoding: .utf8) else {
-                    throw Problem(.badRequest, PIAMError.Code.badCursor.rawValue, "not a cursor this API gave")
-                }
-                return s
-            }
+            // The engine's cursor format: the same as the other lists'.
+            let after = try Cursor.decode(cursor)
             var out: [String] = []
             var more = false
             for u in g.users(ofOrg: org) {
@@ -160,7 +155,7 @@ extension AdminAPI {
                 out.append(u)
             }
             ids = out
-            next = more ? out.last.map { Data($0.utf8).base64EncodedString() } : nil
+            next = more ? out.last.map(Cursor.encode) : nil
         } else {
             let page = try g.listResources(subject: principal.user, action: "view", type: BuiltinType.user, cursor: cursor,
                                            limit: limit, now: Self.now())

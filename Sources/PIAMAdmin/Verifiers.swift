@@ -59,7 +59,8 @@ extension AdminAPI {
             identity = authenticated
         }
         guard let identity, !identity.isEmpty else {
-            throw Problem(.badRequest, "invalid_input", "identity: the IdP identity to bind is required")
+            throw Problem(.unprocessableContent, "identity_required",
+                          "identity: the IdP identity to bind (or authenticate the request as it)")
         }
         let bound = identity
         let result: Result<AdminResult, PIAMError> = try await service.write { w in

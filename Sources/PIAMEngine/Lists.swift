@@ -181,8 +181,9 @@ extension AccessGraph {
 }
 
 /// Opaque paging cursors: `c1` followed by the hex of the last id returned.
-enum Cursor {
-    static func encode(_ id: String) -> String {
+public enum Cursor {
+    /// The cursor that continues after `id`.
+    public static func encode(_ id: String) -> String {
         let hex: [UInt8] = Array("0123456789abcdef".utf8)
         var out: [UInt8] = [0x63, 0x31]  // "c1"
         out.reserveCapacity(2 + id.utf8.count * 2)
@@ -193,7 +194,9 @@ enum Cursor {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func decode(_ cursor: String?) throws(PIAMError) -> String? {
+    /// The id a cursor continues after (`nil` for none or an empty one).
+    /// - Throws: ``PIAMError/Code/badCursor`` for text that is not a cursor.
+    public static func decode(_ cursor: String?) throws(PIAMError) -> String? {
         guard let cursor, !cursor.isEmpty else { return nil }
         let bytes = Array(cursor.utf8)
         guard bytes.count > 2, bytes.count % 2 == 0, bytes[0] == 0x63, bytes[1] == 0x31 else {

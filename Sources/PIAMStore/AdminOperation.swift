@@ -297,10 +297,10 @@ extension AdminOperation {
         case "user.alias.remove": self = .removeAlias(user: try f.id("user"), alias: try f.id("alias"))
         case "role.define":
             self = .defineRole(role: try f.id("role"), name: try f.optString("name"), description: try f.optString("description"),
-                               permissions: try f.strings("permissions") ?? [])
+                               permissions: try f.permissions("permissions") ?? [])
         case "role.update":
             self = .updateRole(role: try f.id("role"), name: try f.optString("name"), description: try f.optString("description"),
-                               permissions: try f.strings("permissions"))
+                               permissions: try f.permissions("permissions"))
         case "role.delete": self = .deleteRole(role: try f.id("role"), force: try f.bool("force"))
         case "grant":
             self = .grant(user: try f.id("user"), role: try f.id("role"), scope: try f.optString("scope"),
@@ -387,7 +387,14 @@ struct FieldReader {
 
     mutating func int(_ key: String) throws(PIAMError) -> Int64 {
         guard let v = value(key) else { throw fail(key, "missing") }
-        if let n = v as? NSNumber, let i = Int64(exactly: n.doubleValue) { return i }
+        if let n = v as? NSNumber {
+            // Integral JSON numbers keep their 64 bits (a double would round the large ones);
+            // true and false (objCType "c") are not numbers.
+            let type = String(cString: n.objCType)
+            if type == "c" { throw fail(key, "must be an integer") }
+            if type != "d" && type != "f" { return n.int64Value }
+            if let i = Int64(exactly: n.doubleValue) { return i }
+        }
         if let s = v as? String, let i = Int64(s) { return i }
         throw fail(key, "must be an integer")
     }
@@ -401,6 +408,19 @@ struct FieldReader {
             out.append(s)
         }
         return out
+    }
+
+    /// A list of permissions (`TYPE:ACTION[:owner]`), each checked for its syntax.
+    mutating func permissions(_ key: String) throws(PIAMError) -> [String]? {
+        guard let list = try strings(key) else { return nil }
+        for (i, p) in list.enumerated() {
+            do {
+                _ = try Permission(parsing: p)
+            } catch {
+                throw PIAMError(.invalidInput, "\(path).\(key)[\(i)]: \(error.message)")
+            }
+        }
+        return list
     }
 
     func finish(allowing extra: Set<String> = []) throws(PIAMError) {

@@ -14,6 +14,8 @@ struct RouteTableTests {
         case .time: "2027-06-30T00:00:00Z"
         case .strings: f.name == "permissions" ? ["claim:read"] : ["a-\(f.name)"]
         case .int: 7
+        case .cursor: "c161"
+        case .rowCursor: "12"
         }
     }
 
