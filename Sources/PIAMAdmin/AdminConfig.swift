@@ -45,9 +45,11 @@ public enum AdminListenAddress: Sendable, Hashable, CustomStringConvertible {
 public struct AdminConfig: Sendable, Hashable {
     public var databasePath = "/var/lib/piam/piam.db"
     /// Where to listen (several allowed).
-    public var listen: [AdminListenAddress] = [.unix("/run/piam/admin.sock")]
+    public var listen: [AdminListenAddress] = [.unix("/run/piam-admin/admin.sock")]
     /// Permissions of Unix socket files piam-admind creates.
     public var socketMode: UInt32 = 0o660
+    /// The group Unix socket files are given (name or gid; `nil`: the service's own).
+    public var socketGroup: String?
     /// The header the reverse proxy puts the authenticated identity in (`nil`: not used).
     public var trustedHeader: String?
     /// The listeners on which the header is trusted (default: every local one). Only local
@@ -68,6 +70,7 @@ public struct AdminConfig: Sendable, Hashable {
         ("database.path", "string", "the graph database (piam-admind is its writer)"),
         ("listen", "list", "unix:/path or HOST:PORT, one or more"),
         ("socket_mode", "string", "octal permissions of Unix socket files"),
+        ("socket_group", "string", "group of Unix socket files (the proxy's), name or gid"),
         ("auth.trusted_header", "string", "the proxy's identity header (null: not used)"),
         ("auth.header_listeners", "list", "listeners where that header is trusted (default: every local one)"),
         ("auth.jwt.jwks", "string", "JWKS file of the identity provider (null: no JWTs)"),
@@ -146,6 +149,7 @@ public struct AdminConfig: Sendable, Hashable {
             guard let v = UInt32(m, radix: 8), v <= 0o777 else { throw PIAMError(.invalidInput, "config socket_mode: an octal mode such as 0660") }
             c.socketMode = v
         }
+        c.socketGroup = try string("socket_group").flatMap { $0.isEmpty ? nil : $0 }
         c.trustedHeader = try string("auth.trusted_header").flatMap { $0.isEmpty ? nil : $0 }
         c.headerListeners = try list("auth.header_listeners")
         if let jwks = try string("auth.jwt.jwks"), !jwks.isEmpty {

@@ -17,6 +17,7 @@ public enum AdminServer {
     public static func run(_ config: AdminConfig, notifier: any Notifier = SystemdNotifier(),
                            onReady: @escaping @Sendable ([String]) -> Void = { _ in }) async throws {
         let logger = Logger(label: "piam-admind") { label in JournalLogHandler(label: label, level: config.logLevel) }
+        let gid = try config.socketGroup.map(groupID)
         let service = try AdminService(databasePath: config.databasePath)
         var verifiers: [any BearerVerifier] = [APITokenVerifier(service: service)]
         if let jwt = config.jwt {
@@ -43,6 +44,9 @@ public enum AdminServer {
                     var name = listener.description
                     if case .unix(let path) = listener {
                         chmod(path, mode_t(config.socketMode))
+                        if let gid, chown(path, uid_t.max, gid) != 0 {
+                            logger.error("cannot give \(path) to group \(config.socketGroup ?? ""): errno \(errno)")
+                        }
                     } else if let port = channel.localAddress?.port, case .tcp(let host, _) = listener {
                         name = AdminListenAddress.tcp(host: host, port: port).description
                     }
@@ -70,6 +74,13 @@ public enum AdminServer {
         notifier.notify(["STOPPING=1"])
         await service.shutdown()
         for case .unix(let path) in config.listen { try? removeStaleSocket(path) }
+    }
+
+    /// A group's id, by name or number.
+    static func groupID(_ name: String) throws(PIAMError) -> gid_t {
+        if let n = gid_t(name) { return n }
+        guard let g = getgrnam(name) else { throw PIAMError(.invalidInput, "socket_group: no group \"\(name)\"") }
+        return g.pointee.gr_gid
     }
 
     /// Removes a socket file left by an earlier run (never anything that is not a socket).

@@ -41,8 +41,9 @@ struct PiamAdmind: AsyncParsableCommand {
             (database.path <- PIAM_ADMIND_DATABASE_PATH; lists comma-separated); the options \
             below override both. Keys and defaults:
                 database.path                /var/lib/piam/piam.db   the graph database (read-write)
-                listen                       ["unix:/run/piam/admin.sock"]  unix:/path or HOST:PORT
+                listen                       ["unix:/run/piam-admin/admin.sock"]  unix:/path or HOST:PORT
                 socket_mode                  "0660"                  Unix socket file permissions
+                socket_group                 (the service's)         Unix socket file group (the proxy's)
                 auth.trusted_header          null                    the proxy's identity header
                 auth.header_listeners        (every local listener)  where that header is believed
                 auth.jwt.jwks                null                    JWKS file; null: no JWTs
@@ -66,7 +67,7 @@ struct PiamAdmind: AsyncParsableCommand {
             line on stderr says why).
 
             EXAMPLES
-              piam-admind --db /var/lib/piam/piam.db --listen unix:/run/piam/admin.sock --trusted-header X-Forwarded-User
+              piam-admind --db /var/lib/piam/piam.db --listen unix:/run/piam-admin/admin.sock --trusted-header X-Forwarded-User
               piam-admind --config /etc/piam/piam-admind.json
               piam-admind openapi > admin-v1.json
             """,

@@ -172,20 +172,29 @@ struct SystemdProtocolTests {
     }
 }
 
-@Suite("piamd under a real systemd")
+@Suite("piamd and piam-admind under a real systemd", .serialized)
 struct RealSystemdTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test("start (READY, STATUS), reload, watchdog restart after SIGSTOP; units verify clean, exposure ≤ 2.0")
     func realSystemd() async throws {
+        try await runScript("systemd-test.sh", [builtBinary("piamd"), builtBinary("piamctl"), Self.repo.path])
+    }
+
+    @Test("piam-admind beside piamd: READY and STATUS, a write piamd serves at its revision, the only writer, watchdog restart; exposure ≤ 2.0")
+    func admindUnderSystemd() async throws {
+        try await runScript("admind-test.sh", [builtBinary("piamd"), builtBinary("piamctl"), builtBinary("piam-admind"), Self.repo.path])
+    }
+
+    /// Runs a script of Tests/systemd (which boots systemd in a namespace) and expects PASS.
+    func runScript(_ name: String, _ args: [String]) async throws {
         guard getuid() == 0 else {
-            print("SKIP piamd under a real systemd: needs root to boot systemd in a namespace (see Tests/systemd/sandbox.sh)")
+            print("SKIP \(name): needs root to boot systemd in a namespace (see Tests/systemd/sandbox.sh)")
             return
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [Self.repo.appendingPathComponent("Tests/systemd/systemd-test.sh").path,
-                       builtBinary("piamd"), builtBinary("piamctl"), Self.repo.path]
+        p.arguments = [Self.repo.appendingPathComponent("Tests/systemd/\(name)").path] + args
         // Output to a file and an async wait: a blocking wait would hold a cooperative thread.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("piam-systemd-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
