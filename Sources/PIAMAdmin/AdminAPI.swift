@@ -13,6 +13,10 @@ public struct APISettings: Sendable, Hashable {
     public var defaultPageSize = 100
     /// The largest page a list request may ask for.
     public var maxPageSize = 1000
+    /// A connection with no request for this long is closed.
+    public var idleTimeoutMS = 60_000
+    /// Open connections per listener; beyond it new ones wait to be accepted.
+    public var maxConnections = 256
     public init() {}
 }
 

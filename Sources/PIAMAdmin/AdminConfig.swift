@@ -81,6 +81,8 @@ public struct AdminConfig: Sendable, Hashable {
         ("api.max_body_bytes", "int", "larger request bodies get 413"),
         ("api.default_page_size", "int", "list page size when none is asked"),
         ("api.max_page_size", "int", "largest list page"),
+        ("api.idle_timeout_ms", "int", "close connections idle this long"),
+        ("api.max_connections", "int", "open connections per listener"),
         ("follow.poll_ms", "int", "follow other writers' commits this often"),
         ("idempotency.retention_hours", "int", "how long an Idempotency-Key's answer is kept"),
         ("log.level", "string", "trace, debug, info, notice, warning, error, critical"),
@@ -163,6 +165,8 @@ public struct AdminConfig: Sendable, Hashable {
         c.api.maxBodyBytes = try int("api.max_body_bytes", min: 1024) ?? c.api.maxBodyBytes
         c.api.defaultPageSize = try int("api.default_page_size", min: 1) ?? c.api.defaultPageSize
         c.api.maxPageSize = try int("api.max_page_size", min: 1) ?? c.api.maxPageSize
+        c.api.idleTimeoutMS = try int("api.idle_timeout_ms", min: 100) ?? c.api.idleTimeoutMS
+        c.api.maxConnections = try int("api.max_connections", min: 1) ?? c.api.maxConnections
         c.followMS = try int("follow.poll_ms", min: 10) ?? c.followMS
         c.idempotencyHours = try int("idempotency.retention_hours", min: 1) ?? c.idempotencyHours
         if let l = try string("log.level") {

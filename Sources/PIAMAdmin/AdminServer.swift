@@ -39,7 +39,11 @@ public enum AdminServer {
             let trusted = config.trustsHeader(on: listener) ? config.trustedHeader : nil
             let app = Application(
                 router: api.router(verifiers: verifiers, trustedHeader: trusted),
-                configuration: .init(address: address, serverName: nil),
+                // A connection idle this long is closed; past max_connections (per listener) no
+                // new one is accepted until one closes: a misbehaving client costs bounded memory.
+                server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(config.api.idleTimeoutMS)))),
+                configuration: .init(address: address, serverName: nil,
+                                     availableConnectionsDelegate: .maximum(config.api.maxConnections, logger: logger)),
                 onServerRunning: { channel in
                     var name = listener.description
                     if case .unix(let path) = listener {

@@ -53,6 +53,8 @@ struct PiamAdmind: AsyncParsableCommand {
                 api.max_body_bytes           4194304                 larger bodies: 413
                 api.default_page_size        100                     list page size
                 api.max_page_size            1000                    largest list page
+                api.idle_timeout_ms          60000                   close connections idle this long
+                api.max_connections          256                     open connections per listener
                 follow.poll_ms               500                     follow other writers this often
                 idempotency.retention_hours  24                      Idempotency-Key answers kept
                 log.level                    info                    trace ... critical
