@@ -240,6 +240,30 @@ struct AdmindTests {
     }
 }
 
+extension AdmindTests {
+    /// Clients that open connections and send half a request, or hold connections past the
+    /// limit, are closed after the idle timeout and never keep others from being served.
+    @Test func misbehavingClientsAreClosedAndOthersServed() async throws {
+        let f = try Fixture.delegation()
+        let admind = try await AdmindProcess(f, env: ["PIAM_ADMIND_API_IDLE_TIMEOUT_MS": "300", "PIAM_ADMIND_API_MAX_CONNECTIONS": "8"])
+        defer { Task { await admind.stop() } }
+        guard case .unix(let path) = admind.unix else { return }
+        // Eight connections: one sends half a request head, the others nothing.
+        var stuck: [RawConnection] = []
+        for i in 0..<8 {
+            let c = try RawConnection(path: path)
+            if i == 0 { c.send(Array("GET /admin/v1/me HTTP/1.1\r\nHost: x\r\n".utf8)) }
+            stuck.append(c)
+        }
+        // With every slot taken, a well-behaved client is still served: its connection is
+        // accepted once the idle timeout frees one.
+        let me = try admind.call("GET", "/admin/v1/me", as: "ann")
+        #expect(me.status == 200, "\(me)")
+        // Each stalled one is closed by the server (EOF within RawConnection's 5 s read timeout).
+        for c in stuck { #expect(c.readsEOF(), "a stalled connection was not closed") }
+    }
+}
+
 /// A JWT payload for the tests.
 struct TestJWT: JWTPayload {
     var sub: SubjectClaim
