@@ -61,8 +61,22 @@ struct AdmindConcurrencyTests {
                     "catalog-reader", "underwriter", "host-admin", "no-such-role"],
             clients: actors.count)
         let perClient = 500
+        // PIAM_TEST_SEED replays another mix (the default is the committed one).
+        let seed = ProcessInfo.processInfo.environment["PIAM_TEST_SEED"].flatMap { UInt64($0) } ?? 15_000
         let clients = actors.enumerated().map { k, a in
-            RandomAdmin(index: k, actor: a.user, partner: a.partner, world: world, seed: 15_000 + UInt64(k))
+            RandomAdmin(index: k, actor: a.user, partner: a.partner, world: world, seed: seed &+ UInt64(k) &* 7919)
+        }
+        // piamd follows while the clients write: the revisions it serves never go back. (The
+        // pause between pings only paces the watcher; nothing waits on it.)
+        let watcher = Task { () -> [Int64] in
+            let c = try await piamd.client()
+            defer { Task { await c.close() } }
+            var seen: [Int64] = []
+            while !Task.isCancelled {
+                seen.append(try await c.ping())
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return seen
         }
         let started = ContinuousClock.now
         let outcomes = try await onThreads(clients.count, timeout: .seconds(120)) { k -> [RandomAdmin.Attempt] in
@@ -86,6 +100,10 @@ struct AdmindConcurrencyTests {
             return out
         }
         let elapsed = ContinuousClock.now - started
+        watcher.cancel()
+        let followed = try await watcher.value
+        #expect(zip(followed, followed.dropFirst()).allSatisfy { $0 <= $1 }, "piamd's revision went back while following")
+        #expect(Set(followed).count > 2, "piamd did not follow during the run: \(Set(followed).sorted())")
         let attempts = outcomes.flatMap { $0 }
         #expect(attempts.count == actors.count * perClient)
 
@@ -113,7 +131,8 @@ struct AdmindConcurrencyTests {
         for a in actors {
             let credentials = Set(audit.filter { $0.actor == a.user }.map { $0.credential ?? "nil" })
             if a.token {
-                #expect(credentials.count == 1 && credentials.first?.hasPrefix("token:conc-") == true, "\(a.user): \(credentials)")
+                let k = actors.firstIndex { $0.user == a.user }!
+                #expect(credentials.count == 1 && credentials.first?.hasPrefix("token:conc-\(k)#") == true, "\(a.user): \(credentials)")
             } else {
                 #expect(credentials == ["header"], "\(a.user): \(credentials)")
             }
@@ -207,7 +226,7 @@ struct AdmindConcurrencyTests {
         }.sorted()
         print("AdmindConcurrency: allowed/sent by operation: \(byOperation.joined(separator: ", "))")
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print("AdmindConcurrency: \(attempts.count) requests in \(elapsed) (\(Int(Double(attempts.count) / seconds))/s), by status \(byStatus.sorted { $0.key < $1.key }), revision \(fresh.revision), \(checks.count) piamd checks")
+        print("AdmindConcurrency: seed \(seed), \(attempts.count) requests in \(elapsed) (\(Int(Double(attempts.count) / seconds))/s), by status \(byStatus.sorted { $0.key < $1.key }), revision \(fresh.revision) (piamd seen at \(Set(followed).count) revisions during the run), \(checks.count) piamd checks")
     }
 
     // MARK: SIGKILL in a bulk run
@@ -228,6 +247,8 @@ struct AdmindConcurrencyTests {
         for i in 0..<n { operations.append(["op": "grant", "user": "bulk-\(i)", "role": i % 2 == 0 ? "quote-creator" : "commission-viewer"]) }
         let body = try JSONSerialization.data(withJSONObject: ["operations": operations])
         let actor = "acme-brokers-admin"
+        // With an Idempotency-Key, as a client that may have to retry would send it.
+        let runHeaders = ["X-Forwarded-User": actor, "Idempotency-Key": "bulk-run-1"]
         let before = try Store(path: pristine.db, readOnly: true).exportData()
         let auditBaseline = try pristine.lastAudit()?.id ?? 0
 
@@ -240,7 +261,7 @@ struct AdmindConcurrencyTests {
         do {
             let admind = try await AdmindProcess(reference)
             let probe = try WriteLockProbe(reference.db)
-            let run = BackgroundRequest(admind.unix, "POST", "/admin/v1/apply", headers: ["X-Forwarded-User": actor], body: body)
+            let run = BackgroundRequest(admind.unix, "POST", "/admin/v1/apply", headers: runHeaders, body: body)
             var seen: Duration?
             let deadline = ContinuousClock.now + .seconds(60)
             while run.reply == nil, run.failure == nil, ContinuousClock.now < deadline {
@@ -287,7 +308,7 @@ struct AdmindConcurrencyTests {
             let revision = try Store(path: f.db, readOnly: true).revision()
             #expect(me.status == 200 && (me.json?["revision"] as? Int).map(Int64.init) == revision, "\(kill): \(me)")
             let probe = try WriteLockProbe(f.db)
-            let run = BackgroundRequest(admind.unix, "POST", "/admin/v1/apply", headers: ["X-Forwarded-User": actor], body: body)
+            let run = BackgroundRequest(admind.unix, "POST", "/admin/v1/apply", headers: runHeaders, body: body)
             let deadline = ContinuousClock.now + .seconds(60)
             while run.sentAt == nil, run.failure == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
             let sent = try #require(run.sentAt, "\(kill): the run was not sent: \(run.failure ?? "")")
@@ -310,6 +331,7 @@ struct AdmindConcurrencyTests {
 
             let check = try Database(path: f.db)
             #expect(try check.scalarText("PRAGMA integrity_check") == "ok", "\(kill): integrity_check")
+            #expect(try check.prepare("PRAGMA foreign_key_check").rows { _ in 0 }.isEmpty, "\(kill): foreign_key_check")
             let store = try Store(path: f.db)
             let now = try store.exportData()
             let rows = try store.auditLog().filter { $0.id > auditBaseline }
@@ -325,8 +347,19 @@ struct AdmindConcurrencyTests {
         for kill in kills {
             let (state, held, reply) = try await experiment(kill)
             if state == "before", held { insideTransaction += 1 }
-            // Start the next experiment from the state before the run.
-            if state == "after" { try copyDatabase(pristine.db, to: f.db) }
+            if state == "after" {
+                // Committed, answered or not: the client's retry with the same key is answered
+                // from the run's own record and applies nothing again.
+                let admind = try await AdmindProcess(f)
+                let retry = try KeepAliveHTTP(admind.unix, timeoutSeconds: 60).send("POST", "/admin/v1/apply", headers: runHeaders, body: Array(body))
+                #expect(retry.status == 200 && retry.header("Idempotent-Replayed") == "true" && retry.json?["committed"] as? Bool == true,
+                        "\(kill): the retry: \(retry.status) \(retry.text.prefix(300))")
+                #expect(masked(try Store(path: f.db, readOnly: true).exportData()) == after, "\(kill): the retry changed the database")
+                #expect(try Store(path: f.db, readOnly: true).auditLog().filter { $0.id > auditBaseline }.count == operations.count)
+                await admind.stop()
+                // Start the next experiment from the state before the run.
+                try copyDatabase(pristine.db, to: f.db)
+            }
             outcomes.append("\(kill) [\(reply.map { "answer \($0.status)" } ?? "no answer"), lock \(held ? "held" : "free")]: \(state)")
             #expect(reply == nil || state == "after", "\(kill): answered \(reply?.status ?? 0) but nothing was kept")
         }
@@ -337,7 +370,7 @@ struct AdmindConcurrencyTests {
         // A restarted piam-admind applies the same batch.
         let admind = try await AdmindProcess(f)
         defer { Task { await admind.stop() } }
-        let reply = try KeepAliveHTTP(admind.unix, timeoutSeconds: 60).send("POST", "/admin/v1/apply", headers: ["X-Forwarded-User": actor], body: Array(body))
+        let reply = try KeepAliveHTTP(admind.unix, timeoutSeconds: 60).send("POST", "/admin/v1/apply", headers: runHeaders, body: Array(body))
         #expect(reply.status == 200 && reply.json?["committed"] as? Bool == true, "\(reply.status) \(reply.text.prefix(300))")
         #expect(masked(try Store(path: f.db, readOnly: true).exportData()) == after)
         #expect(try Store(path: f.db, readOnly: true).auditLog().filter { $0.id > auditBaseline }.count == operations.count)
