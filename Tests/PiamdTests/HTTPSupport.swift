@@ -127,10 +127,10 @@ func startHTTPDaemon(_ f: Fixture, env: [String: String] = [:], listen: String? 
     return (d, target)
 }
 
-/// Polls `path` until it answers 200 (30 s at most).
+/// Polls `path` until it answers 200 (90 s at most).
 func waitForHTTP(_ target: HTTPTarget, _ path: String, headers: [String: String] = [:], process: Process? = nil,
                  log: () -> String = { "" }) async throws {
-    let deadline = ContinuousClock.now + .seconds(30)
+    let deadline = ContinuousClock.now + .seconds(90)
     var last = ""
     while ContinuousClock.now < deadline {
         if let p = process, !p.isRunning { throw PIAMError(.server, "the server exited: \(log())") }

@@ -81,8 +81,8 @@ final class DaemonProcess: @unchecked Sendable {
         if waitForReady { try await waitUntilServing() }
     }
 
-    /// Polls PING until the daemon answers (30 s at most).
-    func waitUntilServing(timeout: Duration = .seconds(30)) async throws {
+    /// Polls PING until the daemon answers (90 s at most: a loaded 2-core CI machine can take long).
+    func waitUntilServing(timeout: Duration = .seconds(90)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !process.isRunning { throw PIAMError(.server, "piamd exited with \(process.terminationStatus): \(log)") }
