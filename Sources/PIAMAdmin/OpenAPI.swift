@@ -211,7 +211,7 @@ public enum OpenAPIDocument {
             "AuditPage": page("AuditEntry"),
             "Me": object(["user": string, "name": nullableString, "email": nullableString, "org": string, "org_path": strings,
                           "partner": nullableString, "host": boolean, "status": string, "state": string, "credential": string,
-                          "org_actions": strings, "permissions": ["type": "array", "items": permission], "revision": integer]),
+                          "org_actions": strings, "user_actions": strings, "permissions": ["type": "array", "items": permission], "revision": integer]),
             "OpenAPI": ["type": "object"],
         ]
     }

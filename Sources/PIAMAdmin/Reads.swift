@@ -78,10 +78,22 @@ extension AdminAPI {
             "partner": g.partnerRoot(ofOrg: report.org) ?? NSNull(), "host": report.host, "status": report.status,
             "state": report.subjectState.name, "credential": principal.credential,
             "org_actions": g.listActions(subject: principal.user, resource: orgRef, now: now),
+            "user_actions": Self.userActions(report, vocabulary: g.vocabulary(ofType: BuiltinType.user)),
             "permissions": report.effective.map { ["permission": $0.permission, "scope": $0.scope, "via": $0.via] as [String: Any] },
             "revision": loaded.revision,
         ]
         return JSONBody.response(o, headers: Self.revisionHeaders(loaded.revision))
+    }
+
+    /// The actions on people some effective permission of the report grants (within its scope;
+    /// the engine decides each request again), `*` expanded to the vocabulary.
+    static func userActions(_ report: AccessReport, vocabulary: [String]) -> [String] {
+        var out: Set<String> = []
+        for e in report.effective where e.permission.hasPrefix("\(BuiltinType.user):") {
+            let action = e.permission.split(separator: ":")[1]
+            if action == "*" { out.formUnion(vocabulary) } else { out.insert(String(action)) }
+        }
+        return out.sorted()
     }
 
     // MARK: Organizations

@@ -63,6 +63,8 @@ struct AdmindTests {
         let me = try admind.call("GET", "/admin/v1/me", as: "okta|ann")
         #expect(me.json?["user"] as? String == "ann" && me.json?["partner"] as? String == "acme")
         #expect(((me.json?["org_actions"] as? [String]) ?? []).contains("invite_user"))
+        let userActions = Set((me.json?["user_actions"] as? [String]) ?? [])
+        #expect(userActions.isSuperset(of: ["suspend", "assign_role", "view"]), "\(me)")
         // A partner admin reads its partner's audit, not another's.
         let audit = try admind.call("GET", "/admin/v1/audit?limit=2", as: "ann")
         #expect(audit.status == 200 && (audit.json?["items"] as? [Any])?.count == 2 && audit.json?["next_cursor"] is String)
