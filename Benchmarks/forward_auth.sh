@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Forward-auth and AuthZEN through piamd's HTTP face, against baselines measured in the same run:
-#   Benchmarks/forward_auth.sh [--seconds S] [--reps N] [--conns "1 16 64"] [--out DIR] [--no-build]
+#   Benchmarks/forward_auth.sh [--seconds S] [--reps N] [--conns "1 16 64"] [--out DIR] [--bin DIR]
+#   (--bin: take piamd and piamctl from DIR, already built in release, instead of building them)
 #
 #  nginx (worker_processes 1, Config/nginx-piam.conf's auth location; piamd's HTTP face on a
 #  Unix socket), each configuration serving the same static file, interleaved rep by rep:
@@ -19,15 +20,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=5 reps=5 conns="1 16 64" out=/tmp/piam-forward-auth build=1
+seconds=5 reps=5 conns="1 16 64" out=/tmp/piam-forward-auth build=1 bin=.build/release
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --conns) conns=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    --no-build) build=0; shift ;;
-    -h|--help) sed -n 2,21p "$0"; exit 0 ;;
+    --bin) bin=$2; build=0; shift 2 ;;
+    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
     *) echo "forward_auth.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -45,7 +46,7 @@ fi
 # Debian starts nginx and caddy services after installing them; this script runs its own on
 # other ports.
 [ "$build" = 1 ] && swift build -c release --product piamd && swift build -c release --product piamctl
-B=$PWD/.build/release
+B=$(cd "$bin" && pwd)
 w=$(mktemp -d /tmp/piam-fa.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

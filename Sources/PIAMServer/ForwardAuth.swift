@@ -114,7 +114,12 @@ public struct ForwardAuthRoute: Sendable, Hashable {
         }
         compiled = Compiled(
             methods: methods.map { Array($0.utf8) },
-            literals: segments.map { if case .literal(let l) = $0 { Array(l.utf8) } else { nil } },
+            literals: segments.map { s -> [UInt8]? in
+                switch s {
+                case .literal(let l): return Array(l.utf8)
+                case .parameter: return nil
+                }
+            },
             action: parts(action), type: parts(type), id: parts(id), org: org.map(parts), owner: owner.map(parts))
     }
 

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import PIAMEngine
+import PIAMWire
 import Prometheus
 
 /// What the fast path needs of the face, made once per listener.
@@ -526,7 +527,7 @@ enum HTTPRequestScan {
         var r = Request()
         // The request line: METHOD SP target SP HTTP/1.x.
         guard let lineStop = lineEnd(0) else {
-            return bad || n > maxHeadBytes ? .unframeable : .incomplete
+            return bad || n > HTTPFastPath.maxHeadBytes ? .unframeable : .incomplete
         }
         var i = 0
         while i < lineStop && raw[i] != sp { guard isToken(raw[i]) else { return .unframeable }; i += 1 }
@@ -566,7 +567,7 @@ enum HTTPRequestScan {
         var contentLength: Int?
         i = lineStop + 2
         while true {
-            guard let stop = lineEnd(i) else { return bad || n > maxHeadBytes ? .unframeable : .incomplete }
+            guard let stop = lineEnd(i) else { return bad || n > HTTPFastPath.maxHeadBytes ? .unframeable : .incomplete }
             if stop == i { r.headEnd = i + 2; break }
             guard i < n, raw[i] != sp && raw[i] != ht else { return .unframeable }  // obs-fold
             var colon = i

@@ -217,7 +217,7 @@ struct ForwardAuthKeepAliveTests {
             default: requests.append(("GET /forward-auth HTTP/1.1\r\nHost: x\r\nX-Original-URI: /claims/x\r\nX-Request-ID: \(i)\r\n\r\n", 401, "\(i)"))
             }
         }
-        let all = Array(requests.map(\.0).joined().utf8)
+        let all = Array(requests.map(\.0).joined().utf8), expected = requests.count
         let replies = try await offPool { () throws -> [HTTPReply] in
             let c = try RawConnection(path: path)
             // Split the bytes at odd places: requests straddle reads.
@@ -227,7 +227,7 @@ struct ForwardAuthKeepAliveTests {
                 c.send(Array(all[at..<end]))
                 at = end
             }
-            return Self.readResponses(c, count: requests.count)
+            return Self.readResponses(c, count: expected)
         }
         #expect(replies.count == requests.count)
         for (r, want) in zip(replies, requests) {
