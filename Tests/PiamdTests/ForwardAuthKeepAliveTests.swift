@@ -138,7 +138,7 @@ struct ForwardAuthKeepAliveTests {
         return out
     }
 
-    @Test("the fast path answers what the general path answers: forward-auth and evaluation, byte for byte but for ordering of nothing")
+    @Test("the fast path answers what the general path answers: forward-auth and evaluation, same status, headers and body")
     func fastEqualsGeneral() async throws {
         let f = try Fixture()
         let (d, http) = try await startHTTPDaemon(f, env: ["PIAMD_FORWARD_AUTH_ROUTES": testRoutes])
