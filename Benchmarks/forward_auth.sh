@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Forward-auth and AuthZEN through piamd's HTTP face, against baselines measured in the same run:
 #   Benchmarks/forward_auth.sh [--seconds S] [--reps N] [--conns "1 16 64"] [--out DIR] [--bin DIR]
-#   (--bin: take piamd and piamctl from DIR, already built in release, instead of building them)
+#   [--only "nginx caddy authzen"]
+#   (--bin: take piamd and piamctl from DIR, already built in release, instead of building them;
+#    --only: run just these parts)
 #
 #  nginx (worker_processes 1, Config/nginx-piam.conf's auth location; piamd's HTTP face on a
 #  Unix socket), each configuration serving the same static file, interleaved rep by rep:
@@ -12,7 +14,8 @@
 #  Caddy (forward_auth as in Config/Caddyfile): alone, forward_auth to a Caddy site answering 200,
 #  forward_auth to piamd (allow).
 #  AuthZEN: POST /access/v1/evaluation (allow, deny) against GET /healthz, wrk straight at piamd
-#  (loopback TCP), on kept connections.
+#  (loopback TCP), on kept connections; and the same evaluation and a forward-auth request sent
+#  down the general path (X-PIAM-Min-Revision: 0: the pre-issue-20 code) against the fast path.
 #
 #  wrk -t1 -cN -d S --latency; medians over the reps of req/s and p50; piamd's CPU per request
 #  from /proc/PID/stat (utime+stime) around each run; the connections piamd accepted per run
@@ -20,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=5 reps=5 conns="1 16 64" out=/tmp/piam-forward-auth build=1 bin=.build/release
+seconds=5 reps=5 conns="1 16 64" out=/tmp/piam-forward-auth build=1 bin=.build/release only="nginx caddy authzen"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -28,7 +31,8 @@ while [ $# -gt 0 ]; do
     --conns) conns=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --bin) bin=$2; build=0; shift 2 ;;
-    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
+    --only) only=$2; shift 2 ;;
+    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
     *) echo "forward_auth.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -90,10 +94,9 @@ import re, sys
 name, c, ticks, hz, acc, text = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 total = int(re.search(r"(\d+) requests in", text).group(1))
-def us(v):
-    n, u = float(re.match(r"([\d.]+)", v).group(1)), re.search(r"[a-z]+$", v).group(0)
-    return n * {"us": 1, "ms": 1000, "s": 1e6}[u]
-p50 = us(re.search(r"50%\s+(\S+)", text).group(1))
+m = re.search(r"50%\s+([\d.]+)(us|ms|s|m)\b", text)
+if not m: sys.exit(f"no p50 in wrk's output:\n{text}")
+p50 = float(m.group(1)) * {"us": 1, "ms": 1000, "s": 1e6, "m": 6e7}[m.group(2)]
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 cpu = ticks / hz * 1e6 / max(total, 1)
 print(f"{name}\t{c}\t{rps:.0f}\t{p50:.0f}\t{cpu:.2f}\t{acc}\t{total}\t{non2xx.group(1) if non2xx else 0}")
@@ -104,6 +107,7 @@ printf 'config\tconns\treq_s\tp50_us\tpiamd_cpu_us_per_req\tpiamd_accepted\trequ
 
 # ---- nginx ---------------------------------------------------------------------------------
 start_piamd "unix:$w/h.sock"
+part() { [[ " $only " == *" $1 "* ]]; }
 piam_unix=$w/h.sock piam_tcp=
 mkdir -p "$w/nginx/tmp" "$w/www/claims"
 echo "upstream page" >"$w/www/claims/$claim"
@@ -141,8 +145,8 @@ check "http://127.0.0.1:18082/claims/$claim" x 200
 check "http://127.0.0.1:18083/claims/$claim" "$allow" 200
 check "http://127.0.0.1:18083/claims/$claim" "$deny" 403
 
-echo "== nginx: ${reps} reps × conns {$conns} × 4 configurations, ${seconds} s each"
-for r in $(seq "$reps"); do
+part nginx && echo "== nginx: ${reps} reps × conns {$conns} × 4 configurations, ${seconds} s each"
+part nginx && for r in $(seq "$reps"); do
   for c in $conns; do
     run nginx-alone "$c" "http://127.0.0.1:18081/claims/$claim"
     run nginx-internal "$c" "http://127.0.0.1:18082/claims/$claim"
@@ -187,8 +191,8 @@ pids+=($!)
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:18091/claims/$claim" >/dev/null 2>&1 && break; sleep 0.05; done
 check "http://127.0.0.1:18092/claims/$claim" x 200
 check "http://127.0.0.1:18093/claims/$claim" "$allow" 200
-echo "== Caddy: ${reps} reps × conns {$conns} × 3 configurations"
-for r in $(seq "$reps"); do
+part caddy && echo "== Caddy: ${reps} reps × conns {$conns} × 3 configurations"
+part caddy && for r in $(seq "$reps"); do
   for c in $conns; do
     run caddy-alone "$c" "http://127.0.0.1:18091/claims/$claim"
     run caddy-internal "$c" "http://127.0.0.1:18092/claims/$claim"
@@ -200,7 +204,7 @@ cleanup; pids=()
 # ---- AuthZEN straight at piamd ----------------------------------------------------------------
 start_piamd 127.0.0.1:18181
 piam_unix= piam_tcp=127.0.0.1:18181
-for who in allow deny; do
+for who in allow deny general; do
   subject=$allow; [ "$who" = deny ] && subject=$deny
   cat >"$w/eval-$who.lua" <<EOF
 wrk.method = "POST"
@@ -208,12 +212,19 @@ wrk.body = '{"subject":{"type":"user","id":"$subject"},"action":{"name":"read"},
 wrk.headers["Content-Type"] = "application/json"
 EOF
 done
-echo "== AuthZEN: ${reps} reps × conns {$conns} × evaluation allow/deny vs /healthz"
-for r in $(seq "$reps"); do
+# X-PIAM-Min-Revision (0: any graph) sends a request down the general path — swift-nio's HTTP
+# pipeline and HTTPFace, the code every request took before issue 20: before/after in one run.
+echo 'wrk.headers["X-PIAM-Min-Revision"] = "0"' >>"$w/eval-general.lua"
+fa=(-H "X-Forwarded-User: $allow" -H "X-Original-URI: /claims/$claim")
+part authzen && echo "== AuthZEN: ${reps} reps × conns {$conns} × evaluation allow/deny vs /healthz"
+part authzen && for r in $(seq "$reps"); do
   for c in $conns; do
     run authzen-healthz "$c" "http://127.0.0.1:18181/healthz"
     run authzen-eval-allow "$c" "http://127.0.0.1:18181/access/v1/evaluation" -s "$w/eval-allow.lua"
     run authzen-eval-deny "$c" "http://127.0.0.1:18181/access/v1/evaluation" -s "$w/eval-deny.lua"
+    run authzen-eval-general "$c" "http://127.0.0.1:18181/access/v1/evaluation" -s "$w/eval-general.lua"
+    run direct-fa-fast "$c" "http://127.0.0.1:18181/forward-auth" "${fa[@]}"
+    run direct-fa-general "$c" "http://127.0.0.1:18181/forward-auth" "${fa[@]}" -H "X-PIAM-Min-Revision: 0"
   done
 done
 
@@ -235,10 +246,11 @@ def table(title, base, configs, cpu):
             m = med.get((name, c))
             if not m or not b: continue
             line = f"{name:<22}{c:>6}{m['req_s']:>10.0f}{m['req_s']/b['req_s']:>8.2f}{m['p50_us']:>9.0f}{m['p50_us']/b['p50_us']:>8.2f}"
-            if cpu and name.split("-")[1] in ("piam", "eval", "healthz"):
+            if cpu and (name.split("-")[1] in ("piam", "eval", "healthz", "fa")):
                 line += f"{m['piamd_cpu_us_per_req']:>14.2f}{m['piamd_accepted']:>10.0f}"
             print(line)
 table("nginx", "nginx-alone", ["nginx-alone", "nginx-internal", "nginx-piam-allow", "nginx-piam-deny"], True)
 table("Caddy", "caddy-alone", ["caddy-alone", "caddy-internal", "caddy-piam-allow"], True)
-table("AuthZEN on piamd's HTTP face", "authzen-healthz", ["authzen-healthz", "authzen-eval-allow", "authzen-eval-deny"], True)
+table("AuthZEN on piamd's HTTP face", "authzen-healthz", ["authzen-healthz", "authzen-eval-allow", "authzen-eval-deny", "authzen-eval-general"], True)
+table("forward-auth straight at piamd: fast path vs the general path (before issue 20)", "direct-fa-general", ["direct-fa-general", "direct-fa-fast"], True)
 PY

@@ -71,7 +71,10 @@ final class HTTPFastPath: ChannelInboundHandler {
     private let connectionGuard: ConnectionGuard
     private let link: HTTPSlowPathLink
     @exclusivity(unchecked) private var pending: ByteBuffer?
-    @exclusivity(unchecked) private var out: ByteBuffer?
+    /// Answers not yet written. One buffer for the connection's life: once the socket has taken
+    /// a burst's answers it is uniquely referenced again and `clear()` reuses its storage, so
+    /// answering allocates nothing.
+    @exclusivity(unchecked) private var out = ByteBufferAllocator().buffer(capacity: 1024)
     /// Everything goes to NIO's pipeline from now on.
     @exclusivity(unchecked) private var slow = false
     @exclusivity(unchecked) private var closeAfterFlush = false
@@ -117,9 +120,9 @@ final class HTTPFastPath: ChannelInboundHandler {
             case .request(let request):
                 let whole = request.headEnd + request.contentLength
                 if link.owed == 0 && !request.slowOnly, let snapshot = snapshot() {
-                    if out == nil { out = context.channel.allocator.buffer(capacity: 512) }
+                    if out.readableBytes == 0 { out.clear() }
                     let answered = buffer.withUnsafeReadableBytes { raw in
-                        answer(request, raw: UnsafeRawBufferPointer(rebasing: raw[..<whole]), snapshot: snapshot, into: &out!)
+                        answer(request, raw: UnsafeRawBufferPointer(rebasing: raw[..<whole]), snapshot: snapshot, into: &out)
                     }
                     if answered {
                         connectionGuard.messageCompleted()
@@ -137,25 +140,27 @@ final class HTTPFastPath: ChannelInboundHandler {
 
     /// Passes bytes to NIO's HTTP pipeline, after the answers already made (order).
     private func handOver(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
-        if let o = out, o.readableBytes > 0 {
+        if out.readableBytes > 0 {
             countAnswers()
-            out = nil
-            context.write(wrapOutboundOut(o), promise: nil)
+            context.write(wrapOutboundOut(out), promise: nil)
+            out.moveReaderIndex(to: out.writerIndex)
         }
         context.fireChannelRead(wrapInboundOut(bytes))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         burstSnapshot = nil
-        if let o = out, o.readableBytes > 0 {
+        if out.readableBytes > 0 {
             countAnswers()
-            out = nil
             if closeAfterFlush {
                 let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(o)).whenComplete { _ in channel.close(promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
             } else {
-                context.writeAndFlush(wrapOutboundOut(o), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
             }
+            out.moveReaderIndex(to: out.writerIndex)
+            // A burst's answers, bounded by one read; do not keep a large buffer for good.
+            if out.capacity > 64 * 1024 { out = context.channel.allocator.buffer(capacity: 1024) }
         }
         context.fireChannelReadComplete()
     }
