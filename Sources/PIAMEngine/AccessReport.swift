@@ -112,6 +112,15 @@ extension AccessGraph {
         userIndex[idOrAlias].map { userIDs[Int($0)] }
     }
 
+    /// The user a subject given as UTF-8 bytes (an id or an alias) names: its canonical id and
+    /// its org's id, both the graph's own strings (nothing is allocated), or `nil` when no user
+    /// has that id or alias. The forward-auth fast path answers `X-PIAM-Subject` and
+    /// `X-PIAM-Org` from it.
+    public func userIdentity(utf8 subject: UnsafeRawBufferPointer) -> (id: String, org: String)? {
+        guard let u = userIndex[utf8: subject] else { return nil }
+        return (userIDs[Int(u)], orgIDs[Int(users[Int(u)].org)])
+    }
+
     /// Where a resource is located and who owns it (registered resources, users and orgs), or
     /// `nil` when it does not resolve.
     public func location(of resource: ResourceRef) -> (org: String, owner: String?)? {

@@ -31,6 +31,26 @@ public struct ForwardAuthRoute: Sendable, Hashable {
         case parameter(String)
     }
     let segments: [Segment]
+    /// The same route compiled for ``HTTPFastPath``'s byte-level matcher.
+    let compiled: Compiled
+
+    /// A template as bytes: literal runs and path-segment positions.
+    enum Part: Sendable, Hashable {
+        case literal([UInt8])
+        /// The path segment at this position.
+        case segment(Int)
+    }
+
+    /// The route in the form the fast path matches request bytes against (no `String`, no
+    /// dictionary per request).
+    struct Compiled: Sendable, Hashable {
+        /// Upper-case methods as bytes; empty matches any.
+        var methods: [[UInt8]]
+        /// Per path segment: its literal bytes, or nil for a parameter.
+        var literals: [[UInt8]?]
+        var action, type, id: [Part]
+        var org, owner: [Part]?
+    }
 
     /// Builds and validates a route. The `field` names in errors are prefixed with `source`.
     public init(methods: [String], path: String, action: String, type: String, id: String,
@@ -70,6 +90,37 @@ public struct ForwardAuthRoute: Sendable, Hashable {
         self.org = org
         self.owner = owner
         self.segments = segments
+        var position: [String: Int] = [:]
+        for (i, s) in segments.enumerated() { if case .parameter(let name) = s { position[name] = i } }
+        func parts(_ template: String) -> [Part] {
+            // As `match` fills it: each `{name}` of a path parameter replaced, the rest literal.
+            var out: [Part] = []
+            var literal: [UInt8] = []
+            var rest = template[...]
+            while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+                let name = String(rest[rest.index(after: open)..<close])
+                literal += Array(rest[..<open].utf8)
+                if let p = position[name] {
+                    if !literal.isEmpty { out.append(.literal(literal)); literal = [] }
+                    out.append(.segment(p))
+                } else {
+                    literal += Array(rest[open...close].utf8)
+                }
+                rest = rest[rest.index(after: close)...]
+            }
+            literal += Array(rest.utf8)
+            if !literal.isEmpty { out.append(.literal(literal)) }
+            return out
+        }
+        compiled = Compiled(
+            methods: methods.map { Array($0.utf8) },
+            literals: segments.map { s -> [UInt8]? in
+                switch s {
+                case .literal(let l): return Array(l.utf8)
+                case .parameter: return nil
+                }
+            },
+            action: parts(action), type: parts(type), id: parts(id), org: org.map(parts), owner: owner.map(parts))
     }
 
     /// Parses the route table from its JSON form (a list of objects).

@@ -406,39 +406,45 @@ public struct HTTPFace: Sendable {
     // MARK: Forward-auth
 
     /// `/forward-auth`: the proxy's subrequest. 200 allows (with `X-PIAM-Subject`,
-    /// `X-PIAM-Org`, `X-PIAM-Revision` for the upstream), 403 denies (`X-PIAM-Reason` says
-    /// why), 401 when the identity header is missing.
+    /// `X-PIAM-Org`, `X-PIAM-Revision` for the upstream), 403 denies, 401 when the identity
+    /// header is missing, 400 when the proxy sent no original URI; `X-PIAM-Reason` says why
+    /// (`no_identity`, `no_uri`, `invalid_uri`, `no_route` or a decision's reason).
+    ///
+    /// Every answer has an empty body (`Content-Length: 0`): an auth subrequest's body is never
+    /// read (nginx's `auth_request` keeps an upstream connection only when the answer has no
+    /// body, Caddy's and Traefik's Go clients reuse it only once the body is consumed), so an
+    /// empty one lets every proxy keep its connections to piamd.
     func forwardAuth(_ request: HTTPFaceRequest, snapshot: Snapshot?) -> HTTPFaceResponse {
         let endpoint = "forward_auth"
-        func text(_ status: HTTPResponseStatus, _ message: String, reason: String? = nil) -> HTTPFaceResponse {
-            var r = HTTPFaceResponse(status, endpoint: endpoint, body: Array((message + "\n").utf8), contentType: "text/plain; charset=utf-8")
-            if let reason { r.headers.add(name: "X-PIAM-Reason", value: reason) }
+        func text(_ status: HTTPResponseStatus, reason: String) -> HTTPFaceResponse {
+            var r = HTTPFaceResponse(status, endpoint: endpoint)
+            r.headers.add(name: "X-PIAM-Reason", value: reason)
             if let snapshot { r.headers.add(name: Self.revisionHeader, value: String(snapshot.revision)) }
             return r
         }
         let subject = request.headers.first(name: subjectHeader)?.trimmingCharacters(in: .whitespaces) ?? ""
-        guard !subject.isEmpty else { return text(.unauthorized, "no identity: the \(subjectHeader) header is missing") }
+        guard !subject.isEmpty else { return text(.unauthorized, reason: "no_identity") }
         guard let snapshot else { return Self.loading(endpoint) }
         let method = (request.headers.first(name: "X-Original-Method") ?? request.headers.first(name: "X-Forwarded-Method")
             ?? request.method.rawValue).uppercased()
         guard let uri = request.headers.first(name: "X-Original-URI") ?? request.headers.first(name: "X-Forwarded-Uri") else {
-            return text(.badRequest, "the proxy sent neither X-Original-URI nor X-Forwarded-Uri")
+            return text(.badRequest, reason: "no_uri")
         }
         guard let segments = ForwardAuthRoute.pathSegments(of: uri) else {
-            return text(.forbidden, "denied: the URI is not a plain path", reason: "invalid_uri")
+            return text(.forbidden, reason: "invalid_uri")
         }
         guard let (action, resource) = routes.lazy.compactMap({ $0.match(method: method, pathSegments: segments) }).first else {
             if allowUnrouted { return allowed(subject: subject, on: snapshot) }
-            return text(.forbidden, "denied: no route for \(method) \(uri)", reason: "no_route")
+            return text(.forbidden, reason: "no_route")
         }
         let d = decide(.check(CheckRequest(subject: subject, action: action, resource: resource)), on: snapshot)
-        guard d.allowed else { return text(.forbidden, "denied: \(d.reason.name)", reason: d.reason.name) }
+        guard d.allowed else { return text(.forbidden, reason: d.reason.name) }
         return allowed(subject: subject, on: snapshot)
     }
 
     /// 200 with the subject's canonical id and org for the upstream.
     func allowed(subject: String, on snapshot: Snapshot) -> HTTPFaceResponse {
-        var r = HTTPFaceResponse(.ok, endpoint: "forward_auth", body: Array("allowed\n".utf8), contentType: "text/plain; charset=utf-8")
+        var r = HTTPFaceResponse(.ok, endpoint: "forward_auth")
         let id = snapshot.graph.userID(for: subject) ?? subject
         r.headers.add(name: "X-PIAM-Subject", value: id)
         if let org = snapshot.graph.location(of: ResourceRef(type: "user", id: id))?.org { r.headers.add(name: "X-PIAM-Org", value: org) }

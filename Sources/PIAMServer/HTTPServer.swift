@@ -28,15 +28,18 @@ public final class HTTPServer: Service, Sendable {
         self.logger = logger
         let face = HTTPFace(config: config, state: state, metrics: metrics)
         let maxBody = config.httpMaxBodyBytes, frameTimeoutMS = config.frameTimeoutMS
+        let fast = HTTPFastPathConfig(face: face, state: state, metrics: metrics, maxBodyBytes: maxBody)
         let consistencyTimeout = TimeAmount.milliseconds(Int64(config.consistencyTimeoutMS))
         self.listener = Listener(config: config, face: Listener.Face(
             name: "http", usesAllowlist: false,
             initialize: { channel, connectionGuard in
                 let sync = channel.pipeline.syncOperations
+                let link = HTTPSlowPathLink()
+                try sync.addHandler(HTTPFastPath(config: fast, connectionGuard: connectionGuard, link: link))
                 try sync.configureHTTPServerPipeline(withErrorHandling: true)
                 try sync.addHandler(HTTPFaceHandler(
                     face: face, state: state, metrics: metrics, maxBodyBytes: maxBody,
-                    consistencyTimeout: consistencyTimeout, connectionGuard: connectionGuard, logger: logger))
+                    consistencyTimeout: consistencyTimeout, connectionGuard: connectionGuard, link: link, logger: logger))
             },
             refusal: { refusal, allocator in
                 switch refusal {
@@ -53,7 +56,10 @@ public final class HTTPServer: Service, Sendable {
                 Self.rawResponse(408, "Request Timeout", code: .invalidInput,
                                  "request not completed within limits.frame_timeout_ms (\(frameTimeoutMS) ms)", allocator)
             },
-            count: { [metrics] in metrics.httpConnections.wrappingAdd($0, ordering: .relaxed) }
+            count: { [metrics] in
+                metrics.httpConnections.wrappingAdd($0, ordering: .relaxed)
+                if $0 > 0 { metrics.acceptedHTTPConnection() }
+            }
         ), logger: logger, group: group)
         self.boundPromise = group.next().makePromise()
     }
@@ -110,7 +116,8 @@ public final class HTTPServer: Service, Sendable {
     }
 }
 
-/// One HTTP connection: collects each request (body bounded by `http.max_body_bytes`), waits
+/// The general path of one HTTP connection, behind ``HTTPFastPath`` and NIO's HTTP/1.1
+/// pipeline (every request the fast path does not answer): collects each request (body bounded by `http.max_body_bytes`), waits
 /// for its `X-PIAM-Min-Revision` if it has one, answers it through ``HTTPFace``, and echoes
 /// `X-Request-ID`. NIO's pipelining handler hands it one request at a time.
 ///
@@ -128,6 +135,7 @@ final class HTTPFaceHandler: ChannelInboundHandler {
     private let maxBodyBytes: Int
     private let consistencyTimeout: TimeAmount
     private let connectionGuard: ConnectionGuard
+    private let link: HTTPSlowPathLink
     private let logger: Logger
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
@@ -140,7 +148,8 @@ final class HTTPFaceHandler: ChannelInboundHandler {
     private var writable = true
 
     init(face: HTTPFace, state: GraphState, metrics: ServerMetrics, maxBodyBytes: Int, consistencyTimeout: TimeAmount,
-         connectionGuard: ConnectionGuard, logger: Logger) {
+         connectionGuard: ConnectionGuard, link: HTTPSlowPathLink, logger: Logger) {
+        self.link = link
         self.face = face
         self.state = state
         self.metrics = metrics
@@ -251,6 +260,7 @@ final class HTTPFaceHandler: ChannelInboundHandler {
 
     private func write(_ response: HTTPFaceResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
         busy = false
+        if link.owed > 0 { link.owed -= 1 }
         defer { if !parked.isEmpty { resume(context: context) } else { updateGuard() } }
         guard context.channel.isActive else { return }
         var headers = response.headers

@@ -23,6 +23,7 @@ import Synchronization
 /// | `piam_graph_load_seconds` | gauge | — (the last load's duration) |
 /// | `piam_degraded` | gauge | — (1 while serving the last good graph after a failed reload) |
 /// | `piam_connections` | gauge | `interface` |
+/// | `piam_http_connections_accepted_total` | counter | — (HTTP connections admitted since start) |
 public final class ServerMetrics: Sendable {
     /// The registry the metrics live in (one per daemon; no global bootstrap).
     public let registry: PrometheusCollectorRegistry
@@ -44,6 +45,9 @@ public final class ServerMetrics: Sendable {
     private let connections: [Gauge]
     /// Open HTTP connections (the socket's are ``GraphState/connections``).
     public let httpConnections = Atomic<Int>(0)
+    /// HTTP connections accepted since start (`piam_http_connections_accepted_total`): a proxy
+    /// that keeps its connections alive moves it by its pool size, not by its request count.
+    private let httpAcceptedCounter: Counter
 
     /// Where a query came in.
     public enum Interface: Int, Sendable, CaseIterable {
@@ -84,6 +88,8 @@ public final class ServerMetrics: Sendable {
         lag = registry.makeGauge(descriptor: name("graph_lag", "revisions", "The database's revision at the last verification minus the served revision."))
         replicaAge = registry.makeGauge(descriptor: name("replica_age", "seconds", "Replica mode: now minus the primary's last heartbeat the replica holds (0 on a local database)."))
         lastVerified = registry.makeGauge(descriptor: name("graph_last_verified", "timestamp_seconds", "When piamd last proved its graph against the database (a freshly opened connection read its revision), Unix time."))
+        httpAcceptedCounter = registry.makeCounter(descriptor: name("http_connections_accepted", "total",
+            "Connections the HTTP face accepted since start (a proxy's keepalive pool reuses them)."))
         let conn = name("connections", "", "Open client connections, by interface.")
         connections = Interface.allCases.map { registry.makeGauge(descriptor: conn, labels: [("interface", $0.label)]) }
     }
@@ -97,6 +103,17 @@ public final class ServerMetrics: Sendable {
         for (r, n) in t.decisions.enumerated() where n != 0 { decisions[r].increment(by: Int64(n)) }
         latency[interface.rawValue].merge(t)
         t.reset()
+    }
+
+    /// Counts one connection the HTTP face admitted (at accept, never on the query path).
+    func acceptedHTTPConnection() { httpAcceptedCounter.increment() }
+
+    /// The counter of HTTP responses for one endpoint and status code, made once by whoever
+    /// counts them in bulk (the HTTP fast path counts per read burst).
+    func httpResponseCounter(endpoint: String, code: Int) -> Counter {
+        let descriptor = MetricNameDescriptor(namespace: "piam", metricName: "http_responses", unitName: "total",
+                                              helpText: "HTTP responses by endpoint and status code.")
+        return registry.makeCounter(descriptor: descriptor, labels: [("endpoint", endpoint), ("code", String(code))])
     }
 
     /// Counts one HTTP response.
@@ -114,6 +131,7 @@ public final class ServerMetrics: Sendable {
             return published - seen
         }
         if delta > 0 { reloads.increment(by: Int64(delta)) }
+
         if let s = state.snapshot {
             revision.set(Double(s.revision))
             loadSeconds.set(Double(s.loadSeconds))

@@ -89,6 +89,23 @@ struct AbuseTests {
         #expect(await d.stop() == 0)
     }
 
+    @Test("HTTP fast path: clients that pipeline forward-auth and evaluations ×1000 per write and never read: RSS bounded and given back")
+    func neverReadingFastPathClients() async throws {
+        let f = try Fixture()
+        let (d, http) = try await startHTTPDaemon(f, env: ["PIAMD_FORWARD_AUTH_ROUTES": testRoutes])
+        guard case .unix(let path) = http else { Issue.record("expected a unix socket"); return }
+        let fa = "GET /forward-auth HTTP/1.1\r\nHost: x\r\nX-Forwarded-User: carl.claims\r\nX-Original-URI: /claims/CLM-HQ-0001\r\n\r\n"
+        let body = #"{"subject":{"type":"user","id":"carl.claims"},"action":{"name":"read"},"resource":{"type":"claim","id":"CLM-HQ-0001"},"context":{"piam_details":true}}"#
+        let ev = "POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        let r = try await flood(d, path: path, chunks: [Array(String(repeating: fa, count: 1000).utf8),
+                                                        Array(String(repeating: ev, count: 1000).utf8)], seconds: 4)
+        print("abuse: http fast-path flood: \(r.sent >> 10) KiB sent, RSS \(r.base >> 20) MiB quiet, +\(r.growth >> 20) MiB peak, \(r.after >> 20) MiB after; socket CHECK p99 \(Int(r.quietP99)) µs quiet, \(Int(r.floodP99)) µs flooded")
+        #expect(r.growth < Self.floodGrowthBound, "RSS grew \(r.growth >> 20) MiB under the flood")
+        #expect(r.after <= r.base + Self.giveBackSlack, "RSS \(r.after >> 20) MiB after the flood, \(r.base >> 20) MiB before")
+        #expect(try httpRequest(http, "GET", "/healthz").status == 200)
+        #expect(await d.stop() == 0)
+    }
+
     @Test("limits.frame_timeout_ms: a frame or an HTTP request that trickles is answered and closed, though bytes keep coming")
     func frameTimeout() async throws {
         let f = try Fixture()
