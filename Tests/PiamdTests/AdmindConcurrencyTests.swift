@@ -535,27 +535,7 @@ final class KeepAliveHTTP {
 
     init(_ target: HTTPTarget, timeoutSeconds: Int = 30) throws {
         self.target = target
-        switch target {
-        case .unix(let p):
-            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            guard withUnixAddress(p, { connect(fd, $0, $1) }) == 0 else {
-                close(fd)
-                throw PIAMError(.connection, "connect \(p): errno \(errno)")
-            }
-        case .tcp(let port):
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = port.bigEndian
-            addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-            let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard rc == 0 else {
-                close(fd)
-                throw PIAMError(.connection, "connect 127.0.0.1:\(port): errno \(errno)")
-            }
-        }
+        fd = try connectSocket(target)
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }

@@ -21,28 +21,7 @@ struct ForwardAuthKeepAliveTests {
         for sub in ["", "/tmp"] { try FileManager.default.createDirectory(atPath: dir + sub, withIntermediateDirectories: true) }
         let shipped = try String(contentsOfFile: ReverseProxyTests.configDir + "/nginx-piam.conf", encoding: .utf8)
         let pool = try #require(shipped.firstMatch(of: /keepalive (\d+);/).flatMap { Int($0.1) }, "the snippet sets keepalive N")
-        let snippet = shipped
-            .replacingOccurrences(of: "/run/piam/http.sock", with: f.path("h.sock"))
-            .replacingOccurrences(of: "listen 80;", with: "listen unix:\(dir)/nginx.sock;")
-            .replacingOccurrences(of: "$remote_user", with: "$http_x_test_identity")
-            .replacingOccurrences(of: "proxy_pass http://127.0.0.1:8080;", with: "proxy_pass http://unix:\(dir)/upstream.sock:;")
-        let conf = """
-            \(geteuid() == 0 ? "user root;" : "")
-            worker_processes 1;
-            pid \(dir)/nginx.pid;
-            error_log \(dir)/error.log info;
-            events { worker_connections 64; }
-            http {
-                access_log \(dir)/access.log;
-                client_body_temp_path \(dir)/tmp/body; proxy_temp_path \(dir)/tmp/proxy;
-                fastcgi_temp_path \(dir)/tmp/fastcgi; uwsgi_temp_path \(dir)/tmp/uwsgi; scgi_temp_path \(dir)/tmp/scgi;
-                server {
-                    listen unix:\(dir)/upstream.sock;
-                    location / { default_type text/plain; return 200 "upstream for $http_x_piam_subject\\n"; }
-                }
-            \(snippet)
-            }
-            """
+        let conf = try ReverseProxyTests.nginxConf(f, dir: dir, upstreamReply: "upstream for $http_x_piam_subject")
         try conf.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
         let proxy = try ProxyProcess(executable: nginx, arguments: ["-p", dir, "-c", dir + "/nginx.conf", "-g", "daemon off;"],
                                      log: dir + "/stderr.log")

@@ -21,21 +21,18 @@ struct HTTPReply: Sendable, CustomStringConvertible {
     var description: String { "\(status) \(text)" }
 }
 
-/// A small blocking HTTP/1.1 client (one request per connection) for Unix sockets and
-/// loopback ports: enough for piamd's HTTP face, nginx and Caddy, with Content-Length and
-/// chunked bodies. Reads time out after 10 s.
-func httpRequest(_ target: HTTPTarget, _ method: String, _ path: String, headers: [String: String] = [:],
-                 body: [UInt8] = [], host: String = "localhost") throws -> HTTPReply {
-    let fd: Int32
+/// A connected blocking socket to `target` (the caller closes it).
+func connectSocket(_ target: HTTPTarget) throws -> Int32 {
     switch target {
     case .unix(let p):
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard withUnixAddress(p, { connect(fd, $0, $1) }) == 0 else {
             close(fd)
             throw PIAMError(.connection, "connect \(p): errno \(errno)")
         }
+        return fd
     case .tcp(let port):
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -47,7 +44,16 @@ func httpRequest(_ target: HTTPTarget, _ method: String, _ path: String, headers
             close(fd)
             throw PIAMError(.connection, "connect 127.0.0.1:\(port): errno \(errno)")
         }
+        return fd
     }
+}
+
+/// A small blocking HTTP/1.1 client (one request per connection) for Unix sockets and
+/// loopback ports: enough for piamd's HTTP face, nginx and Caddy, with Content-Length and
+/// chunked bodies. Reads time out after 10 s.
+func httpRequest(_ target: HTTPTarget, _ method: String, _ path: String, headers: [String: String] = [:],
+                 body: [UInt8] = [], host: String = "localhost") throws -> HTTPReply {
+    let fd = try connectSocket(target)
     defer { close(fd) }
     var tv = timeval(tv_sec: 10, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

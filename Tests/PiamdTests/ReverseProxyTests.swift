@@ -107,31 +107,9 @@ struct ReverseProxyTests {
         let cast = try ProxyCast(f)
         let dir = f.path("nginx")
         for sub in ["", "/tmp"] { try FileManager.default.createDirectory(atPath: dir + sub, withIntermediateDirectories: true) }
-        // Config/nginx-piam.conf's server block, with test paths, a tiny upstream, and the
-        // identity taken from the test's X-Test-Identity (standing in for an authentication layer).
-        let snippet = try String(contentsOfFile: Self.configDir + "/nginx-piam.conf", encoding: .utf8)
-            .replacingOccurrences(of: "/run/piam/http.sock", with: f.path("h.sock"))
-            .replacingOccurrences(of: "listen 80;", with: "listen unix:\(dir)/nginx.sock;")
-            .replacingOccurrences(of: "$remote_user", with: "$http_x_test_identity")
-            .replacingOccurrences(of: "proxy_pass http://127.0.0.1:8080;", with: "proxy_pass http://unix:\(dir)/upstream.sock:;")
-        #expect(snippet.contains("auth_request /_piam_auth;"))
-        let conf = """
-            \(geteuid() == 0 ? "user root;" : "")
-            worker_processes 1;
-            pid \(dir)/nginx.pid;
-            error_log \(dir)/error.log info;
-            events { worker_connections 64; }
-            http {
-                access_log \(dir)/access.log;
-                client_body_temp_path \(dir)/tmp/body; proxy_temp_path \(dir)/tmp/proxy;
-                fastcgi_temp_path \(dir)/tmp/fastcgi; uwsgi_temp_path \(dir)/tmp/uwsgi; scgi_temp_path \(dir)/tmp/scgi;
-                server {
-                    listen unix:\(dir)/upstream.sock;
-                    location / { default_type text/plain; return 200 "upstream $request_method $request_uri for $http_x_piam_subject of $http_x_piam_org at $http_x_piam_revision\\n"; }
-                }
-            \(snippet)
-            }
-            """
+        let conf = try Self.nginxConf(f, dir: dir,
+                                      upstreamReply: "upstream $request_method $request_uri for $http_x_piam_subject of $http_x_piam_org at $http_x_piam_revision")
+        #expect(conf.contains("auth_request /_piam_auth;"))
         try conf.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
         let proxy = try ProxyProcess(executable: nginx, arguments: ["-p", dir, "-c", dir + "/nginx.conf", "-g", "daemon off;"],
                                      log: dir + "/stderr.log")
@@ -183,6 +161,35 @@ struct ReverseProxyTests {
         try Self.exercise(.unix(dir + "/caddy.sock"), cast, revision: try f.loaded().revision)
         await proxy.stop()
         await d.stop()
+    }
+
+    /// An nginx configuration around Config/nginx-piam.conf's server block: test paths (piamd's
+    /// HTTP socket of `f`, nginx listening on DIR/nginx.sock), a tiny upstream on
+    /// DIR/upstream.sock answering `upstreamReply`, and the identity taken from the test's
+    /// X-Test-Identity (standing in for an authentication layer).
+    static func nginxConf(_ f: Fixture, dir: String, upstreamReply: String) throws -> String {
+        let snippet = try String(contentsOfFile: configDir + "/nginx-piam.conf", encoding: .utf8)
+            .replacingOccurrences(of: "/run/piam/http.sock", with: f.path("h.sock"))
+            .replacingOccurrences(of: "listen 80;", with: "listen unix:\(dir)/nginx.sock;")
+            .replacingOccurrences(of: "$remote_user", with: "$http_x_test_identity")
+            .replacingOccurrences(of: "proxy_pass http://127.0.0.1:8080;", with: "proxy_pass http://unix:\(dir)/upstream.sock:;")
+        return """
+            \(geteuid() == 0 ? "user root;" : "")
+            worker_processes 1;
+            pid \(dir)/nginx.pid;
+            error_log \(dir)/error.log info;
+            events { worker_connections 64; }
+            http {
+                access_log \(dir)/access.log;
+                client_body_temp_path \(dir)/tmp/body; proxy_temp_path \(dir)/tmp/proxy;
+                fastcgi_temp_path \(dir)/tmp/fastcgi; uwsgi_temp_path \(dir)/tmp/uwsgi; scgi_temp_path \(dir)/tmp/scgi;
+                server {
+                    listen unix:\(dir)/upstream.sock;
+                    location / { default_type text/plain; return 200 "\(upstreamReply)\\n"; }
+                }
+            \(snippet)
+            }
+            """
     }
 
     static let configDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
