@@ -274,23 +274,58 @@ extension AccessGraph {
         // Rule 1.
         let d = check(subject: actor, action: "assign_role", resource: ResourceRef(type: BuiltinType.user, id: target), now: now)
         guard d.allowed, let a = userIndex[actor], let t = userIndex[target] else { return d }
+        // Rules 2–4.
+        switch assignability(role: role, target: t, scope: scope.flatMap { $0.isEmpty ? nil : $0 }) {
+        case .denied(let reason): return .deny(reason)
+        // Rule 5.
+        case .assignable(let r, let l): return noEscalation(actor: a, role: r, at: l, now: now) ? .allow : .deny(.escalation)
+        }
+    }
+
+    /// Rules 2–4 of `can_assign`: those about the target, the role and the scope, whoever
+    /// assigns — whether `role` may be held by `target` (id or alias) over `scope` at all.
+    ///
+    /// 2. the role exists (else `unknown_role`), the scope exists (else `unknown_org`);
+    /// 3. the role is in the ceiling of the target's org, or the target is a host user (else
+    ///    `outside_ceiling`);
+    /// 4. the scope is the target's org or below it, or the target is a host user (else
+    ///    `out_of_scope`).
+    ///
+    /// `scope` `nil` is the target's org; a given scope is looked up as it is. An unknown target
+    /// is `unknown_resource`. The store refuses an access request nobody could approve with it
+    /// (`request.create`), asking exactly what ``canAssign(actor:target:role:scope:now:)`` will
+    /// ask the approver.
+    public func assignable(role: String, to target: String, over scope: String?) -> Decision {
+        guard let t = userIndex[target] else { return .deny(.unknownResource) }
+        switch assignability(role: role, target: t, scope: scope) {
+        case .denied(let reason): return .deny(reason)
+        case .assignable: return .allow
+        }
+    }
+
+    enum Assignability {
+        case denied(Reason)
+        case assignable(role: Int32, scope: Int32)
+    }
+
+    /// Rules 2–4 of `can_assign` for target `t` (see ``assignable(role:to:over:)``).
+    func assignability(role: String, target t: Int32, scope: String?) -> Assignability {
         // Rule 2.
-        guard let r = roleIndex[role] else { return .deny(.unknownRole) }
+        guard let r = roleIndex[role] else { return .denied(.unknownRole) }
         let tOrg = users[Int(t)].org
         let l: Int32
-        if let scope, !scope.isEmpty {
-            guard let o = orgIndex[scope] else { return .deny(.unknownOrg) }
+        if let scope {
+            guard let o = orgIndex[scope] else { return .denied(.unknownOrg) }
             l = o
         } else {
             l = tOrg
         }
         let targetIsHost = orgs[Int(tOrg)].kind == .host
         // Rule 3.
-        if !targetIsHost && !inCeiling(org: tOrg, role: r) { return .deny(.outsideCeiling) }
+        if !targetIsHost && !inCeiling(org: tOrg, role: r) { return .denied(.outsideCeiling) }
         // Rule 4.
-        if !targetIsHost && !isWithin(l, tOrg) { return .deny(.outOfScope) }
-        // Rule 5.
-        return noEscalation(actor: a, role: r, at: l, now: now) ? .allow : .deny(.escalation)
+        if !targetIsHost && !isWithin(l, tOrg) { return .denied(.outOfScope) }
+        return .assignable(role: r, scope: l)
     }
 
     /// Rule 5 of `can_assign`, which org grants share (at the org granted to): no escalation.

@@ -58,6 +58,13 @@ extension AccessGraph {
         return out
     }
 
+    /// Whether `role` is in the ceiling of org `id` — the entitlements of the org and of every
+    /// org above it (DESIGN §2) — `false` for an unknown org or role.
+    public func isInCeiling(role: String, of id: String) -> Bool {
+        guard let o = orgIndex[id], let r = roleIndex[role] else { return false }
+        return inCeiling(org: o, role: r)
+    }
+
     /// The org of the user named by `idOrAlias`, or `nil` when there is no such user.
     public func org(ofUser idOrAlias: String) -> String? {
         userIndex[idOrAlias].map { orgIDs[Int(users[Int($0)].org)] }

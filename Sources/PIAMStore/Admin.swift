@@ -107,48 +107,7 @@ extension Store {
     /// invitee itself. The invitation operations need `invite_user` on the user's org (read
     /// from the database; an unknown user is `PIAMError/Code/notFound`).
     public func adminQuestions(_ op: AdminOperation, as actor: String) throws(PIAMError) -> [AdminQuestion] {
-        func check(_ action: String, _ type: String, _ id: String) -> AdminQuestion {
-            .check(actor: actor, action: action, resource: ResourceRef(type: type, id: id))
-        }
-        let org = BuiltinType.org, user = BuiltinType.user, role = BuiltinType.role
-        switch op {
-        case let .registerOrg(_, _, parent, admin, _, _):
-            return actor == admin ? [] : [check("create_suborg", org, parent ?? Seed.partnersOrgID)]
-        case let .approveOrg(o, entitle):
-            return [check("approve", org, o)] + (entitle.isEmpty ? [] : [check("entitle", org, o)])
-        case let .rejectOrg(o): return [check("approve", org, o)]
-        case let .entitle(o, _), let .unentitle(o, _): return [check("entitle", org, o)]
-        case let .createOrg(_, parent, _, _): return [check("create_suborg", org, parent)]
-        case let .updateOrg(o, _): return [check("update", org, o)]
-        case let .suspendOrg(o): return [check("suspend", org, o)]
-        case let .reactivateOrg(o): return [check("reactivate", org, o)]
-        case let .removeOrg(o, _): return [check("remove", org, o)]
-        case let .moveOrg(o, parent): return [check("update", org, o), check("create_suborg", org, parent)]
-        case let .inviteUser(_, o, _, _, _, _, _): return [check("invite_user", org, o)]
-        case let .activateUser(u): return [check("reactivate", user, u)]
-        case let .resendInvitation(u, _), let .revokeInvitation(u):
-            guard let target = try userRecord(u) else { throw PIAMError(.notFound, "no such user \"\(u)\"") }
-            return [check("invite_user", org, target.org)]
-        case let .updateUser(u, _, _, _), let .addAlias(u, _), let .removeAlias(u, _): return [check("update", user, u)]
-        case let .suspendUser(u): return [check("suspend", user, u)]
-        case let .reactivateUser(u): return [check("reactivate", user, u)]
-        case let .removeUser(u): return [check("remove", user, u)]
-        case let .moveUser(u, o): return [check("update", user, u), check("invite_user", org, o)]
-        case let .defineRole(r, _, _, _): return [check("define", role, r)]
-        case let .updateRole(r, _, _, _): return [check("update", role, r)]
-        case let .deleteRole(r, _): return [check("delete", role, r)]
-        case let .grant(u, r, scope, _): return [.canAssign(actor: actor, target: u, role: r, scope: scope)]
-        case let .revoke(u, _, _): return [check("revoke_role", user, u)]
-        case let .grantToOrg(o, r, _, _): return [.grantToOrg(actor: actor, org: o, role: r)]
-        case let .revokeFromOrg(o, _): return [check("grant_role", org, o)]
-        case .requestRole: return [check("request_role", user, actor)]
-        case let .approveRequest(id, _):
-            let r = try accessRequest(id: id)
-            return [.canAssign(actor: actor, target: r.user, role: r.role, scope: r.scope)]
-        case let .denyRequest(id, _):
-            let r = try accessRequest(id: id)
-            return [check("assign_role", user, r.user)]
-        }
+        try op.base.questions(as: actor, in: self)
     }
 
     /// The store's guards that need no engine: the extended self-action rule (nobody approves
@@ -157,24 +116,7 @@ extension Store {
     /// invitation (``acceptInvitation(secret:identity:now:)``), never by claiming to be itself
     /// (``AdminReason/invitationRequired``). Returns the refusal reason and message, or `nil`.
     public func adminPrecheck(_ op: AdminOperation, as actor: String) throws(PIAMError) -> (reason: String, message: String)? {
-        switch op {
-        case let .approveOrg(o, _), let .rejectOrg(o):
-            if let a = try userRecord(actor), try orgChainSQL(a.org).contains(o) {
-                return (AdminReason.selfAction, "\(a.id) stands in org:\(o) and may not decide on its own organization's registration")
-            }
-        case let .approveRequest(id, _):
-            let r = try accessRequest(id: id)
-            if try sameUser(actor, r.user) {
-                return (AdminReason.selfAction, "\(r.user) may not approve its own access request #\(id)")
-            }
-        case let .activateUser(u):
-            if try sameUser(actor, u) {
-                return (AdminReason.invitationRequired,
-                        "\(actor) may not activate itself: an invited user accepts its invitation (piamctl invitation accept SECRET --identity ID)")
-            }
-        default: break
-        }
-        return nil
+        try op.base.precheck(as: actor, in: self)
     }
 
     /// A compiled statement for `sql`, reset and unbound, kept for reuse: the administration
@@ -360,28 +302,7 @@ extension Store {
 
     /// The partner the audit row is filed under: the partner root of the target.
     func auditPartner(_ op: AdminOperation, actor: String) throws(PIAMError) -> String? {
-        func ofUser(_ u: String) throws(PIAMError) -> String? {
-            guard let info = try userRecord(u) else { return nil }
-            return try partnerRootSQL(info.org)
-        }
-        switch op {
-        case let .registerOrg(o, _, _, _, _, _): return o
-        case let .createOrg(o, parent, _, kind):
-            if let p = try partnerRootSQL(o) { return p }
-            if let p = try partnerRootSQL(parent) { return p }
-            return kind == .partner || parent == Seed.partnersOrgID ? o : nil
-        case let .inviteUser(u, o, _, _, _, _, _):
-            if let p = try ofUser(u) { return p }
-            return try partnerRootSQL(o)
-        case .defineRole, .updateRole, .deleteRole: return nil
-        case .requestRole: return try ofUser(actor)
-        case let .approveRequest(id, _), let .denyRequest(id, _):
-            return try ofUser((try? accessRequest(id: id))?.user ?? "")
-        default:
-            let t = op.target(actor: actor)
-            let id = String(t[t.index(after: t.firstIndex(of: ":")!)...])
-            return t.hasPrefix("org:") ? try partnerRootSQL(id) : try ofUser(id)
-        }
+        try op.base.auditPartner(actor: actor, in: self)
     }
 
     /// Appends one audit row for `op` in the open transaction (or its own, outside one).

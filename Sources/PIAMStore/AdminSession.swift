@@ -74,6 +74,13 @@ final class AdminSession {
         return q.decide(on: graph, now: now)
     }
 
+    /// Asks the engine, on the current graph, rules 2–4 of `can_assign` for `user` (an access
+    /// request: whether anyone could approve it).
+    func decide(assignable role: String, to user: String, over scope: String?) throws -> Decision {
+        try catchUp()
+        return graph.assignable(role: role, to: user, over: scope)
+    }
+
     /// Refuses unless every question is answered "allow".
     func require(_ questions: [AdminQuestion], actor: String) throws {
         for q in questions {
@@ -127,7 +134,7 @@ final class AdminSession {
         let partner = try store.auditPartner(op, actor: actor)
         try require(try store.adminQuestions(op, as: actorGiven), actor: actor)
         var out = Outcome()
-        try run(op, actor: actor, out: &out)
+        try op.base.perform(in: self, actor: actor, out: &out)
         let revision = try store.currentRevision()
         let changed = out.changed ?? (revision != before)
         try store.insertAudit(op: op, actor: actor, decision: "allowed", reason: Reason.allowed.name, message: out.message,

@@ -181,3 +181,12 @@ extension AdminSession {
         return db.changes
     }
 }
+
+extension Store {
+    /// The engine question of `invitation.resend` and `invitation.revoke`: `invite_user` on the
+    /// user's org, read from the database (an unknown user is `PIAMError/Code/notFound`).
+    func invitationQuestion(actor: String, user u: String) throws(PIAMError) -> AdminQuestion {
+        guard let target = try userRecord(u) else { throw PIAMError(.notFound, "no such user \"\(u)\"") }
+        return .check(actor: actor, action: "invite_user", resource: ResourceRef(type: BuiltinType.org, id: target.org))
+    }
+}
