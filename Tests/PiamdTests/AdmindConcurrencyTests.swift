@@ -494,10 +494,11 @@ struct RandomAdmin: Sendable {
     /// What the answer teaches: the people it invited and the orgs it created.
     mutating func learn(_ op: AdminOperation, status: Int) {
         guard (200..<300).contains(status) else { return }
-        switch op {
-        case .inviteUser(let u, _, _, _, _, _, _): invited.append(u)
-        case .createOrg(let o, _, _, _): created.append(o)
-        case .removeUser(let u): invited.removeAll { $0 == u }
+        let form = op.json
+        switch op.name {
+        case "user.invite": if let u = form["user"] as? String { invited.append(u) }
+        case "org.create": if let o = form["org"] as? String { created.append(o) }
+        case "user.remove": if let u = form["user"] as? String { invited.removeAll { $0 == u } }
         default: break
         }
     }
