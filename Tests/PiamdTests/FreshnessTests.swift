@@ -149,7 +149,9 @@ func suspendAcme(_ f: Fixture) async throws -> Int64 {
 /// The sqlite3 shell (Debian's `sqlite3`) on the fixture's database.
 func sqliteShell(_ f: Fixture, _ sql: String) async throws -> (code: Int32, out: String, err: String) {
     let shell = try #require(onPath("sqlite3"), "the sqlite3 shell is not installed (Debian package sqlite3)")
-    return try await runProcess(shell, [f.db], input: sql + "\n", in: f)
+    // As any well-behaved client: wait for a lock rather than fail at once (piamd's verification
+    // reopens its connection every poll interval, and a loaded machine stretches that moment).
+    return try await runProcess(shell, ["-cmd", ".timeout 5000", f.db], input: sql + "\n", in: f)
 }
 
 @Suite("piamd stays current whatever other SQLite clients do (real clients, the real binary)", .serialized)
