@@ -25,6 +25,20 @@ extension AccessGraph {
         return AccessGraph(p)
     }
 
+    /// Applies `changes` to `graph` in place: the graph ``applying(_:)`` would return, but the
+    /// buffers only `graph` holds are edited without being copied — for a writer whose graph
+    /// follows its own writes one by one, where copying each touched chunk per write would cost
+    /// more than the write. Buffers shared with other copies are copied on first write, as ever.
+    ///
+    /// - Throws: as ``applying(_:)``; `graph` is then left empty: load it afresh.
+    public static func apply(_ changes: [GraphChange], to graph: inout AccessGraph) throws(PIAMError) {
+        if changes.isEmpty { return }
+        var p = graph.parts
+        graph = AccessGraph(Parts())  // let go of the old graph, so that `p` alone holds its buffers
+        try p.apply(changes)
+        graph = AccessGraph(p)
+    }
+
     /// Slots abandoned by applied changes (old assignment slices, removed users and resources):
     /// memory a full reload would reclaim.
     public var reclaimable: Int {

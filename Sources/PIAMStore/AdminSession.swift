@@ -56,11 +56,17 @@ final class AdminSession {
         let current = try store.currentRevision()
         guard current != graphRevision else { return }
         let set = try store.changes(after: graphRevision, schemaVersion: nil)
-        if set.fullReload == nil, let next = try? graph.applying(set.changes) {
-            graph = next
-            graphRevision = set.revision
-            catchUps += 1
-            return
+        if set.fullReload == nil {
+            // In place: after its first change the session's graph is its own, and a bulk run
+            // then edits it without copying a chunk per entry.
+            do {
+                try AccessGraph.apply(set.changes, to: &graph)
+                graphRevision = set.revision
+                catchUps += 1
+                return
+            } catch {
+                // Left empty: loaded afresh below.
+            }
         }
         let loaded = try store.loadGraph()
         graph = loaded.graph
