@@ -2,7 +2,7 @@
 """Replica freshness and replica load, measured with real Litestream on this machine.
 
     Benchmarks/replica_freshness.py [--bin .build/release] [--commits 200] [--interval 1s]
-                                    [--users N] [--json OUT]
+                                    [--users N | --db FILE] [--settle] [--replica-first] [--json OUT]
 
 What it does, all on loopback in a temporary directory:
   1. writes the primary: the curated demo, or with --users N a generated graph of that size
@@ -11,7 +11,9 @@ What it does, all on loopback in a temporary directory:
      --interval), a follower (`systemd/piam-replica-follow`, follow interval = --interval), a
      replica piamd (database.replica) on the follower and, as the baseline of the same run, a
      local piamd on the primary itself, each with an HTTP face on a Unix socket;
-  3. load: time from start to the first 200 on /healthz and peak RSS (VmHWM) of both daemons;
+  3. load: time from start to the graph served (first /healthz that is not 503 "loading") and to
+     the first 200, peak RSS (VmHWM), loads logged and STATUS reload counters of both daemons
+     (--commits 0 stops here; see Benchmarks/README.md);
   4. freshness: --commits commits on the primary (a Python sqlite3 writer, through the
      triggers), one at a time; for each, the time until the follower database holds it
      (Litestream's part), until the replica piamd serves it (X-PIAM-Revision of /healthz), and
