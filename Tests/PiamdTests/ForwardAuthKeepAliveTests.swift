@@ -54,28 +54,7 @@ struct ForwardAuthKeepAliveTests {
         let cast = try ProxyCast(f)
         let dir = f.path("caddy-keepalive")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var site = try String(contentsOfFile: ReverseProxyTests.configDir + "/Caddyfile", encoding: .utf8)
-        site = String(site[try #require(site.range(of: "app.example.com {")).lowerBound...])
-        let basicauth = try #require(site.range(of: "    basicauth {"))
-        let basicauthEnd = try #require(site.range(of: "    }\n", range: basicauth.upperBound..<site.endIndex))
-        site.removeSubrange(basicauth.lowerBound..<basicauthEnd.upperBound)
-        site = site
-            .replacingOccurrences(of: "app.example.com {", with: "http://localhost {\n    bind unix/\(dir)/caddy.sock")
-            .replacingOccurrences(of: "unix//run/piam/http.sock", with: "unix/\(f.path("h.sock"))")
-            .replacingOccurrences(of: "{http.auth.user.id}", with: "{http.request.header.X-Test-Identity}")
-            .replacingOccurrences(of: "reverse_proxy 127.0.0.1:8080", with: "reverse_proxy unix/\(dir)/upstream.sock {\n        header_up Host upstream\n    }")
-        let caddyfile = """
-            {
-                admin off
-                auto_https off
-                storage file_system \(dir)/data
-            }
-            http://upstream {
-                bind unix/\(dir)/upstream.sock
-                respond "upstream"
-            }
-            \(site)
-            """
+        let caddyfile = try ReverseProxyTests.caddyfile(f, dir: dir, upstreamReply: "upstream")
         try caddyfile.write(toFile: dir + "/Caddyfile", atomically: true, encoding: .utf8)
         let proxy = try ProxyProcess(executable: caddy, arguments: ["run", "--config", dir + "/Caddyfile", "--adapter", "caddyfile"],
                                      env: ["HOME": dir, "XDG_DATA_HOME": dir + "/data", "XDG_CONFIG_HOME": dir + "/config"],

@@ -128,31 +128,9 @@ struct ReverseProxyTests {
         let cast = try ProxyCast(f)
         let dir = f.path("caddy")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        // Config/Caddyfile's site, with test paths and the identity from X-Test-Identity.
-        var site = try String(contentsOfFile: Self.configDir + "/Caddyfile", encoding: .utf8)
-        let start = try #require(site.range(of: "app.example.com {"))
-        site = String(site[start.lowerBound...])
-        let basicauth = try #require(site.range(of: "    basicauth {"))
-        let basicauthEnd = try #require(site.range(of: "    }\n", range: basicauth.upperBound..<site.endIndex))
-        site.removeSubrange(basicauth.lowerBound..<basicauthEnd.upperBound)
-        site = site
-            .replacingOccurrences(of: "app.example.com {", with: "http://localhost {\n    bind unix/\(dir)/caddy.sock")
-            .replacingOccurrences(of: "unix//run/piam/http.sock", with: "unix/\(f.path("h.sock"))")
-            .replacingOccurrences(of: "{http.auth.user.id}", with: "{http.request.header.X-Test-Identity}")
-            .replacingOccurrences(of: "reverse_proxy 127.0.0.1:8080", with: "reverse_proxy unix/\(dir)/upstream.sock {\n        header_up Host upstream\n    }")
-        #expect(site.contains("forward_auth"))
-        let caddyfile = """
-            {
-                admin off
-                auto_https off
-                storage file_system \(dir)/data
-            }
-            http://upstream {
-                bind unix/\(dir)/upstream.sock
-                respond "upstream {method} {uri} for {header.X-PIAM-Subject} of {header.X-PIAM-Org} at {header.X-PIAM-Revision}"
-            }
-            \(site)
-            """
+        let caddyfile = try Self.caddyfile(f, dir: dir,
+                                           upstreamReply: "upstream {method} {uri} for {header.X-PIAM-Subject} of {header.X-PIAM-Org} at {header.X-PIAM-Revision}")
+        #expect(caddyfile.contains("forward_auth"))
         try caddyfile.write(toFile: dir + "/Caddyfile", atomically: true, encoding: .utf8)
         let proxy = try ProxyProcess(executable: caddy, arguments: ["run", "--config", dir + "/Caddyfile", "--adapter", "caddyfile"],
                                      env: ["HOME": dir, "XDG_DATA_HOME": dir + "/data", "XDG_CONFIG_HOME": dir + "/config"],
@@ -189,6 +167,35 @@ struct ReverseProxyTests {
                 }
             \(snippet)
             }
+            """
+    }
+
+    /// A Caddyfile around Config/Caddyfile's site: test paths (piamd's HTTP socket of `f`, Caddy
+    /// on DIR/caddy.sock), its basicauth taken out, a tiny upstream on DIR/upstream.sock
+    /// answering `upstreamReply`, and the identity from the test's X-Test-Identity.
+    static func caddyfile(_ f: Fixture, dir: String, upstreamReply: String) throws -> String {
+        var site = try String(contentsOfFile: configDir + "/Caddyfile", encoding: .utf8)
+        let start = try #require(site.range(of: "app.example.com {"))
+        site = String(site[start.lowerBound...])
+        let basicauth = try #require(site.range(of: "    basicauth {"))
+        let basicauthEnd = try #require(site.range(of: "    }\n", range: basicauth.upperBound..<site.endIndex))
+        site.removeSubrange(basicauth.lowerBound..<basicauthEnd.upperBound)
+        site = site
+            .replacingOccurrences(of: "app.example.com {", with: "http://localhost {\n    bind unix/\(dir)/caddy.sock")
+            .replacingOccurrences(of: "unix//run/piam/http.sock", with: "unix/\(f.path("h.sock"))")
+            .replacingOccurrences(of: "{http.auth.user.id}", with: "{http.request.header.X-Test-Identity}")
+            .replacingOccurrences(of: "reverse_proxy 127.0.0.1:8080", with: "reverse_proxy unix/\(dir)/upstream.sock {\n        header_up Host upstream\n    }")
+        return """
+            {
+                admin off
+                auto_https off
+                storage file_system \(dir)/data
+            }
+            http://upstream {
+                bind unix/\(dir)/upstream.sock
+                respond "\(upstreamReply)"
+            }
+            \(site)
             """
     }
 
