@@ -175,13 +175,30 @@ enum FastPathFuzz {
             }
         }
         if inBurst && channel.isActive { channel.pipeline.fireChannelReadComplete() }
-        // X-PIAM-Min-Revision waits end (consistency.timeout_ms), and maybe the frame deadline.
-        loop.advanceTime(by: .milliseconds(Int64(s.config.consistencyTimeoutMS) + 1))
+        // X-PIAM-Min-Revision waits end (consistency.timeout_ms) one after the other (a request
+        // behind a wait may wait in turn), then maybe the frame deadline.
+        for _ in 0..<max(1, waits(data)) { loop.advanceTime(by: .milliseconds(Int64(s.config.consistencyTimeoutMS) + 1)) }
         if delivery.frameTimeout { loop.advanceTime(by: .milliseconds(Int64(frameTimeoutMS) + 1)) }
         log.endedOpen = channel.isActive
         _ = try? channel.throwIfErrorCaught()
         _ = try? channel.finish(acceptAlreadyClosed: true)
+        // A wait left (its connection closed first) holds the handler, which holds the state that
+        // holds the wait: piamd's timer would end it within consistency.timeout_ms; end it here.
+        s.state.failAllWaiters()
+        loop.run()
         return log
+    }
+
+    /// How many requests may wait for a revision: the times the header's name appears.
+    static func waits(_ data: [UInt8]) -> Int {
+        let name = Array("min-revision".utf8)
+        var n = 0
+        var i = 0
+        while i + name.count <= data.count {
+            if zip(data[i..<(i + name.count)], name).allSatisfy({ HTTPRequestScan.lower($0) == $1 }) { n += 1 }
+            i += 1
+        }
+        return n
     }
 
     /// One response: status code, headers, body.
