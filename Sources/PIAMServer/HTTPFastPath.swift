@@ -137,6 +137,13 @@ final class HTTPFastPath: ChannelInboundHandler {
                 let slice = buffer.readSlice(length: whole)!
                 link.owed += 1
                 handOver(slice, context: context)
+                if !request.keepAlive {
+                    // NIO's pipeline answers it and closes; what follows is its business too, so
+                    // no answer of ours can follow its last (found by FuzzHTTPFastPath).
+                    if buffer.readableBytes > 0 { handOver(buffer, context: context) }
+                    slow = true
+                    return
+                }
             }
         }
     }
@@ -560,7 +567,9 @@ enum HTTPRequestScan {
         let version = UnsafeRawBufferPointer(rebasing: raw[(j + 1)..<lineStop])
         if version.elementsEqual("HTTP/1.1".utf8) {
         } else if version.elementsEqual("HTTP/1.0".utf8) {
+            // NIO closes after it (unless `Connection: keep-alive`; closing is the safe side).
             r.slowOnly = true
+            r.keepAlive = false
         } else {
             return .unframeable
         }
