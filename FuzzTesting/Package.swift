@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(name: "piam", path: ".."),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The tiny graph and helpers every target answers from.
@@ -47,6 +48,18 @@ let package = Package(
                 "FuzzCommon",
                 .product(name: "PIAMServer", package: "piam"), .product(name: "PIAMEngine", package: "piam"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The HTTP face's fast path on piamd's connection pipeline, next to the same pipeline
+        // without it: well-formed answers, and the whole connection's output byte for byte the
+        // general path's.
+        .executableTarget(
+            name: "FuzzHTTPFastPath",
+            dependencies: [
+                "FuzzCommon",
+                .product(name: "PIAMServer", package: "piam"), .product(name: "PIAMEngine", package: "piam"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The import document parser and validator, and the `piamctl apply` file parser.

@@ -28,8 +28,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-targets=(FuzzWire FuzzAuthZEN FuzzForwardAuth FuzzImport)
-declare -A dict=([FuzzWire]=wire [FuzzAuthZEN]=authzen [FuzzForwardAuth]=forward-auth [FuzzImport]=import)
+targets=(FuzzWire FuzzAuthZEN FuzzForwardAuth FuzzHTTPFastPath FuzzImport)
+declare -A dict=([FuzzWire]=wire [FuzzAuthZEN]=authzen [FuzzForwardAuth]=forward-auth [FuzzHTTPFastPath]=http-fast-path
+                 [FuzzImport]=import)
 [ -n "$only" ] && targets=("$only")
 
 # SwiftPM passes --sanitize=fuzzer and --sanitize=address to the compiler as two options in a

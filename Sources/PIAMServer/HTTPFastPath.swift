@@ -137,6 +137,13 @@ final class HTTPFastPath: ChannelInboundHandler {
                 let slice = buffer.readSlice(length: whole)!
                 link.owed += 1
                 handOver(slice, context: context)
+                if !request.keepAlive {
+                    // NIO's pipeline answers it and closes; what follows is its business too, so
+                    // no answer of ours can follow its last (found by FuzzHTTPFastPath).
+                    if buffer.readableBytes > 0 { handOver(buffer, context: context) }
+                    slow = true
+                    return
+                }
             }
         }
     }
@@ -560,7 +567,9 @@ enum HTTPRequestScan {
         let version = UnsafeRawBufferPointer(rebasing: raw[(j + 1)..<lineStop])
         if version.elementsEqual("HTTP/1.1".utf8) {
         } else if version.elementsEqual("HTTP/1.0".utf8) {
+            // NIO closes after it (unless `Connection: keep-alive`; closing is the safe side).
             r.slowOnly = true
+            r.keepAlive = false
         } else {
             return .unframeable
         }
@@ -593,6 +602,10 @@ enum HTTPRequestScan {
             var vs = colon + 1, ve = stop
             while vs < ve && (raw[vs] == sp || raw[vs] == ht) { vs += 1 }
             while ve > vs && (raw[ve - 1] == sp || raw[ve - 1] == ht) { ve -= 1 }
+            // NIO keeps a value's trailing whitespace, and the general path reads the original
+            // method and URI and the request id as they are ("GET " matches no GET route): such a
+            // request goes the general way, which answers it as before (found by FuzzHTTPFastPath).
+            if ve < stop { r.slowOnly = true }
             for k in vs..<ve {
                 let b = raw[k]
                 if b >= 0x80 { r.slowOnly = true } else if b < 0x20 && b != ht || b == 0x7f { return .unframeable }
