@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "PIAMServer",
             dependencies: [
-                "PIAMWire", "PIAMClient", "PIAMEngine", "PIAMStore", "CSystemd", nioCore, nioPosix,
+                "PIAMWire", "PIAMEngine", "PIAMStore", "CSystemd", nioCore, nioPosix,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -82,11 +82,7 @@ extension AccessGraph {
         for r in requests {
             let d = check(r, now: now)
             out.append(d)
-            switch semantic {
-            case .executeAll: break
-            case .denyOnFirstDeny: if !d.allowed { return out }
-            case .permitOnFirstPermit: if d.allowed { return out }
-            }
+            if semantic.stops(after: d) { break }
         }
         return out
     }

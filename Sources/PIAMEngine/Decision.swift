@@ -221,6 +221,17 @@ public enum BatchSemantic: UInt8, Sendable, Hashable, CaseIterable, Codable {
         }
     }
 
+    /// Whether a batch with this semantic ends after decision `d` (which is then its last
+    /// answer): the one statement of the short-circuit rule, which every face's batch follows.
+    @inlinable
+    public func stops(after d: Decision) -> Bool {
+        switch self {
+        case .executeAll: false
+        case .denyOnFirstDeny: !d.allowed
+        case .permitOnFirstPermit: d.allowed
+        }
+    }
+
     /// Parses the AuthZEN spelling.
     public init?(name: String) {
         guard let s = BatchSemantic.allCases.first(where: { $0.name == name }) else { return nil }

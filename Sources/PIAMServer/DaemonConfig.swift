@@ -87,6 +87,16 @@ public struct DaemonConfig: Sendable, Hashable {
     public var reloadReclaimSlots = 1_048_576
     /// Event-loop threads answering queries (0: one per core).
     public var threads = 0
+    /// The usage database piamd writes (a separate SQLite file in a writable directory of its
+    /// own; never the graph database); nil: usage is not recorded.
+    public var usagePath: String?
+    /// How often the event loops' usage tallies are merged and written to ``usagePath`` (a crash
+    /// loses at most this much usage).
+    public var usageFlushMS = 1000
+    /// Distinct keys (person × feature, and holdings) one event loop tallies per flush interval;
+    /// decisions past it are not recorded and are counted (`piam_usage_dropped_total`). Memory:
+    /// about 43 bytes per key, so at most threads × this × 43 bytes.
+    public var usageMaxKeys = 1_048_576
     /// The log threshold.
     public var logLevel: Logger.Level = .info
 
@@ -110,6 +120,7 @@ public struct DaemonConfig: Sendable, Hashable {
         ("consistency.timeout_ms", .int),
         ("reload.poll_ms", .int), ("reload.reclaim_slots", .int),
         ("server.threads", .int),
+        ("usage.path", .string), ("usage.flush_ms", .int), ("usage.max_keys", .int),
         ("log.level", .string),
     ]
 
@@ -243,6 +254,12 @@ public struct DaemonConfig: Sendable, Hashable {
         c.replicaMaxAgeMS = try int("database.replica_max_age_ms", c.replicaMaxAgeMS, min: 1)
         c.reloadReclaimSlots = try int("reload.reclaim_slots", c.reloadReclaimSlots)
         c.threads = try int("server.threads", c.threads)
+        c.usagePath = str("usage.path").flatMap { $0.isEmpty ? nil : $0 }
+        if let u = c.usagePath, u == c.databasePath {
+            throw PIAMError(.invalidInput, "config usage.path: \"\(u)\" is the graph database; piamd only reads that one — give the usage file a path of its own")
+        }
+        c.usageFlushMS = try int("usage.flush_ms", c.usageFlushMS, min: 10)
+        c.usageMaxKeys = try int("usage.max_keys", c.usageMaxKeys, min: 16)
         if let l = str("log.level") {
             guard let level = Logger.Level(rawValue: l.lowercased()) else {
                 throw PIAMError(.invalidInput, "config log.level: \"\(l)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -345,6 +362,7 @@ extension DaemonConfig {
             "consistency": ["timeout_ms": consistencyTimeoutMS],
             "reload": ["poll_ms": reloadPollMS, "reclaim_slots": reloadReclaimSlots],
             "server": ["threads": threads],
+            "usage": ["path": usagePath ?? NSNull(), "flush_ms": usageFlushMS, "max_keys": usageMaxKeys] as [String: Any],
             "log": ["level": logLevel.rawValue],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()

@@ -232,8 +232,7 @@ public struct HTTPFace: Sendable {
             let e = item is [String: Any] ? try? Self.parseEvaluation(merged) : nil
             let d = e.map { decide($0, on: snapshot) } ?? .deny(.unknownResource)
             results.append(Self.decisionObject(d, details: e != nil && Self.wantsDetails(merged), snapshot))
-            if semantic == .denyOnFirstDeny && !d.allowed { break }
-            if semantic == .permitOnFirstPermit && d.allowed { break }
+            if semantic.stops(after: d) { break }
         }
         return .json(.ok, endpoint: "evaluations", ["evaluations": results], revision: snapshot.revision)
     }

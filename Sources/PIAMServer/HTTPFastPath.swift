@@ -294,11 +294,11 @@ final class HTTPFastPath: ChannelInboundHandler {
         let now = QueryEvaluator.now()
         let start = QueryEvaluator.monotonicNanoseconds()
         let d = fill.withUnsafeBytes { f in
-            g.check(utf8: CheckBytes(subject: subject, action: UnsafeRawBufferPointer(rebasing: f[action]),
+            face.evaluator.decide(utf8: CheckBytes(subject: subject, action: UnsafeRawBufferPointer(rebasing: f[action]),
                                      resourceType: UnsafeRawBufferPointer(rebasing: f[type]),
                                      resourceID: UnsafeRawBufferPointer(rebasing: f[id]),
                                      org: org.map { UnsafeRawBufferPointer(rebasing: f[$0]) },
-                                     owner: owner.map { UnsafeRawBufferPointer(rebasing: f[$0]) }), now: now)
+                                     owner: owner.map { UnsafeRawBufferPointer(rebasing: f[$0]) }), on: g, now: now)
         }
         if face.evaluator.metrics != nil {
             tally.record(opcode: Opcode.check.rawValue, nanoseconds: QueryEvaluator.monotonicNanoseconds() &- start)
@@ -399,8 +399,8 @@ final class HTTPFastPath: ChannelInboundHandler {
             let now = QueryEvaluator.now()
             let start = QueryEvaluator.monotonicNanoseconds()
             func part(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: body[range]) }
-            d = g.check(utf8: CheckBytes(subject: part(e.subjectID), action: part(e.action), resourceType: part(e.resourceType),
-                                         resourceID: part(e.resourceID), org: e.org.map(part), owner: e.owner.map(part)), now: now)
+            d = config.face.evaluator.decide(utf8: CheckBytes(subject: part(e.subjectID), action: part(e.action), resourceType: part(e.resourceType),
+                                         resourceID: part(e.resourceID), org: e.org.map(part), owner: e.owner.map(part)), on: g, now: now)
             if config.face.evaluator.metrics != nil {
                 tally.record(opcode: Opcode.check.rawValue, nanoseconds: QueryEvaluator.monotonicNanoseconds() &- start)
                 tally.record(d)

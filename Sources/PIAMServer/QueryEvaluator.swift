@@ -91,7 +91,7 @@ public struct QueryEvaluator: Sendable {
         let start = Self.monotonicNanoseconds()
         let answered = tally.decisions.withUnsafeMutableBufferPointer { counts in
             FastCheck.answer(payload: payload, revision: UInt64(max(snapshot.revision, 0)), into: &out, scratch: &scratch) { c in
-                let d = g.check(utf8: c, now: now)
+                let d = decide(utf8: c, on: g, now: now)
                 counts[Int(d.reason.rawValue) & 15] &+= 1
                 return d
             }
@@ -99,6 +99,29 @@ public struct QueryEvaluator: Sendable {
         guard let answered else { return false }
         tally.record(opcode: answered.opcode.rawValue, nanoseconds: Self.monotonicNanoseconds() &- start)
         return true
+    }
+
+    /// Decides one check: the one place every face's decisions — the socket's fast and general
+    /// paths, AuthZEN and forward-auth over HTTP, batch items — reach the engine, and where usage
+    /// is recorded (into the calling event loop's ``LoopUsage``, when `usage.path` is set: a
+    /// thread-local read, and with usage on two hash-table probes; no lock, no I/O).
+    @inline(__always)
+    func decide(utf8 c: CheckBytes, on g: AccessGraph, now: Timestamp) -> Decision {
+        guard let usage = LoopUsage.current else { return g.check(utf8: c, now: now) }
+        var f = DecisionFacts()
+        let d = g.check(utf8: c, now: now, facts: &f)
+        usage.record(f, allowed: d.allowed, graph: g, now: now)
+        return d
+    }
+
+    /// ``decide(utf8:on:now:)`` for a decoded request.
+    @inline(__always)
+    func decide(_ c: CheckRequest, on g: AccessGraph, now: Timestamp) -> Decision {
+        guard let usage = LoopUsage.current else { return g.check(c, now: now) }
+        var f = DecisionFacts()
+        let d = g.check(c, now: now, facts: &f)
+        usage.record(f, allowed: d.allowed, graph: g, now: now)
+        return d
     }
 
     private func compute(_ request: Request, on snapshot: Snapshot) -> Response {
@@ -112,9 +135,16 @@ public struct QueryEvaluator: Sendable {
         do throws(PIAMError) {
             switch request.body {
             case .check(let c):
-                return ok(.decision(g.check(c, now: now)))
+                return ok(.decision(decide(c, on: g, now: now)))
             case .checkBatch(let semantic, let items):
-                return ok(.decisions(g.checkBatch(items, semantic: semantic, now: now)))
+                var ds: [Decision] = []
+                ds.reserveCapacity(items.count)
+                for c in items {
+                    let d = decide(c, on: g, now: now)
+                    ds.append(d)
+                    if semantic.stops(after: d) { break }
+                }
+                return ok(.decisions(ds))
             case .explain(let c):
                 let e = g.explain(c, now: now)
                 return ok(.explanation(Decision(allowed: e.allowed, reason: e.reason), trace: Self.json(e)))

@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOPosix
-import PIAMClient
 import PIAMEngine
 import PIAMWire
 import ServiceLifecycle
@@ -66,9 +65,7 @@ public final class WatchdogService: Service, Sendable {
         return await withTaskGroup(of: Bool.self) { tasks in
             tasks.addTask {
                 do {
-                    let client = try await PIAMClient.connect(socketPath: path, eventLoopGroup: probeGroup)
-                    defer { Task { await client.close() } }
-                    _ = try await client.check(subject: "", action: "probe", resource: ResourceRef(type: "probe", id: "probe"))
+                    try await Self.checkThroughSocket(path: path, group: probeGroup)
                     for loop in loops { try await loop.submit {}.get() }
                     return true
                 } catch {
@@ -82,6 +79,36 @@ public final class WatchdogService: Service, Sendable {
             let first = await tasks.next() ?? false
             tasks.cancelAll()
             return first
+        }
+    }
+}
+
+extension WatchdogService {
+    /// The probe's CHECK: a fresh connection to the daemon's socket, one CHECK frame written,
+    /// the answer read back and decoded (any decision will do: the path answered). Plain NIO and
+    /// the wire codec: the daemon's library does not depend on its own client.
+    static func checkThroughSocket(path: String, group: any EventLoopGroup) async throws {
+        let channel = try await ClientBootstrap(group: group).connect(unixDomainSocketPath: path) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        try await channel.executeThenClose { inbound, outbound in
+            var frame = ByteBuffer()
+            Request(requestID: 1, body: .check(CheckRequest(subject: "", action: "probe", resource: ResourceRef(type: "probe", id: "probe"))))
+                .encodeFrame(into: &frame)
+            try await outbound.write(frame)
+            var received = ByteBuffer()
+            for try await chunk in inbound {
+                received.writeImmutableBuffer(chunk)
+                guard let length = received.getInteger(at: received.readerIndex, as: UInt32.self),
+                      received.readableBytes >= 4 + Int(length),
+                      let payload = received.getSlice(at: received.readerIndex + 4, length: Int(length)) else { continue }
+                let response = try Response.decode(payload: payload)
+                guard response.requestID == 1 else { throw PIAMError(.io, "watchdog probe: unexpected answer") }
+                return
+            }
+            throw PIAMError(.io, "watchdog probe: the connection closed before the answer")
         }
     }
 }

@@ -8,7 +8,7 @@ public enum HoldingKey: Hashable, Sendable, Codable {
 }
 
 /// What the usage files say about use: the facts behind dormant-access findings, review
-/// recommendations and the usage reports. Times are Unix seconds (``Timestamp``).
+/// recommendations and the usage reports. Times are milliseconds since the epoch (``Timestamp``).
 public protocol UsageFacts: Sendable {
     /// The last time `user` was allowed a decision, or nil if never (in the files read).
     func lastAllowed(user: String) -> Timestamp?

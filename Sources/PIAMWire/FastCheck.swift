@@ -73,8 +73,7 @@ public enum FastCheck {
                 let d = decide(c)
                 out.writeDecision(d)
                 decided += 1
-                if semantic == .denyOnFirstDeny && !d.allowed { break }
-                if semantic == .permitOnFirstPermit && d.allowed { break }
+                if semantic.stops(after: d) { break }
             }
             out.setInteger(UInt32(decided), at: countAt)
             out.finishFrame(at: start)

@@ -43,6 +43,8 @@ struct Piamctl: AsyncParsableCommand {
             RequestCommand.self, AuditCommand.self, ApplyCommand.self,
             // Credentials for piam-admind (InvitationCommands.swift, TokenCommands.swift).
             InvitationCommand.self, TokenCommand.self,
+            // Who uses what (UsageCommands.swift).
+            UsageCommand.self,
         ]
     )
 }

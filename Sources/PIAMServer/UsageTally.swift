@@ -1,0 +1,290 @@
+import PIAMEngine
+import PIAMStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One event loop's usage since the last flush: per (user, type, action) allowed and denied
+/// counts with the first and last allowed time, and per allowing holding its uses and last use —
+/// in the deciding graph's slot numbers (``DecisionFacts``), named later by the flusher.
+///
+/// Lives on one event loop thread, which alone records into it (through the thread-local
+/// ``current``), with no lock, atomic or allocation per decision once the tables have grown; the
+/// flusher takes it with ``take()`` in a task run on that loop. The tables are open-addressing
+/// hash tables over plain memory (a decision costs two probes).
+///
+/// Memory is bounded: at most `maxKeys` distinct keys (features plus holdings) per flush
+/// interval; a decision whose key would exceed it is not recorded and counted in ``dropped``
+/// (`piam_usage_dropped_total`). Each entry costs 32 bytes at ≤ 75 % load.
+final class LoopUsage {
+    struct Feature {
+        var key: UInt64
+        var allowed: UInt32
+        var denied: UInt32
+        var firstAllowed: Int64
+        var lastAllowed: Int64
+    }
+    struct Holding {
+        var key: UInt64
+        var uses: UInt32
+        var lastUsed: Int64
+    }
+
+    /// A table of the interval, with the graph whose slots it counts.
+    struct Taken: @unchecked Sendable {
+        // @unchecked: the tables' memory moves with the value; the loop that filled them
+        // no longer refers to it (``LoopUsage/take()`` hands it over whole).
+        var graph: AccessGraph?
+        var features: Table<Feature>
+        var holdings: Table<Holding>
+    }
+
+    let maxKeys: Int
+    private(set) var graph: AccessGraph?
+    private var features: Table<Feature>
+    private var holdings: Table<Holding>
+    /// Intervals' tables of graphs replaced while this interval ran (a new graph renumbers slots).
+    private var retired: [Taken] = []
+    private var keys = 0
+    private(set) var dropped = 0
+
+    init(maxKeys: Int) {
+        self.maxKeys = max(16, maxKeys)
+        features = Table(capacity: 1024)
+        holdings = Table(capacity: 256)
+    }
+
+    /// Records one decision decided on `graph`.
+    @inline(__always)
+    func record(_ f: DecisionFacts, allowed: Bool, graph g: AccessGraph, now: Timestamp) {
+        if f.subject < 0 { return }
+        if g !== graph { switchGraph(g) }
+        let fk = UInt64(UInt32(bitPattern: f.subject)) << 32
+            | UInt64(UInt16(truncatingIfNeeded: f.type)) << 16 | UInt64(UInt16(truncatingIfNeeded: f.action)) | (1 << 63)
+        guard let e = entry(&features, fk) else { return }
+        if allowed {
+            if e.pointee.allowed == 0 { e.pointee.firstAllowed = now }
+            e.pointee.allowed &+= 1
+            e.pointee.lastAllowed = now
+            if f.holding != -1, let h = entry(&holdings, UInt64(UInt32(bitPattern: f.holding)) | (1 << 63)) {
+                h.pointee.uses &+= 1
+                h.pointee.lastUsed = now
+            }
+        } else {
+            e.pointee.denied &+= 1
+        }
+    }
+
+    @inline(__always)
+    private func entry<E: TableEntry>(_ table: inout Table<E>, _ key: UInt64) -> UnsafeMutablePointer<E>? {
+        if let e = table.find(key) { return e }
+        guard keys < maxKeys else {
+            dropped &+= 1
+            return nil
+        }
+        keys &+= 1
+        return table.insert(key)
+    }
+
+    private func switchGraph(_ g: AccessGraph) {
+        if graph != nil && (features.count > 0 || holdings.count > 0) {
+            retired.append(Taken(graph: graph, features: features, holdings: holdings))
+            features = Table(capacity: features.capacity)
+            holdings = Table(capacity: holdings.capacity)
+        }
+        graph = g
+    }
+
+    /// Everything recorded since the last take, and the drops; the tables start again empty at
+    /// the size this interval needed.
+    func take() -> (tables: [Taken], dropped: Int) {
+        var out = retired
+        retired = []
+        if features.count > 0 || holdings.count > 0 {
+            out.append(Taken(graph: graph, features: features, holdings: holdings))
+            features = Table(capacity: features.capacity)
+            holdings = Table(capacity: holdings.capacity)
+        }
+        graph = nil
+        keys = 0
+        let d = dropped
+        dropped = 0
+        return (out, d)
+    }
+
+    // MARK: The recorder of the current thread
+
+    /// The tally of the calling thread (an event loop's), or nil when usage is not recorded
+    /// there: one `pthread_getspecific` on the query path.
+    @inline(__always)
+    static var current: LoopUsage? {
+        guard let p = pthread_getspecific(threadKey) else { return nil }
+        return Unmanaged<LoopUsage>.fromOpaque(p).takeUnretainedValue()
+    }
+
+    /// Makes `usage` the calling thread's tally for the rest of its life (retained by the thread).
+    static func install(_ usage: LoopUsage) {
+        if let old = pthread_getspecific(threadKey) { Unmanaged<LoopUsage>.fromOpaque(old).release() }
+        pthread_setspecific(threadKey, Unmanaged.passRetained(usage).toOpaque())
+    }
+
+    /// Stops recording on the calling thread.
+    static func uninstall() {
+        if let old = pthread_getspecific(threadKey) { Unmanaged<LoopUsage>.fromOpaque(old).release() }
+        pthread_setspecific(threadKey, nil)
+    }
+
+    private static let threadKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+}
+
+@available(*, unavailable)
+extension LoopUsage: Sendable {}
+
+protocol TableEntry {
+    var key: UInt64 { get set }
+    static var empty: Self { get }
+}
+
+extension LoopUsage.Feature: TableEntry {
+    static var empty: Self { Self(key: 0, allowed: 0, denied: 0, firstAllowed: 0, lastAllowed: 0) }
+}
+
+extension LoopUsage.Holding: TableEntry {
+    static var empty: Self { Self(key: 0, uses: 0, lastUsed: 0) }
+}
+
+/// An open-addressing hash table (linear probing, key 0 = empty) over memory it owns, kept at
+/// most 75 % full. A value type whose copies share the memory: it has exactly one owner at a
+/// time (the loop's tally, then the flusher), which frees it with ``free()``.
+struct Table<E: TableEntry> {
+    private(set) var slots: UnsafeMutablePointer<E>
+    private(set) var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        var c = 16
+        while c < capacity { c <<= 1 }
+        self.capacity = c
+        slots = .allocate(capacity: c)
+        slots.initialize(repeating: .empty, count: c)
+    }
+
+    @inline(__always)
+    private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & (capacity - 1) }
+
+    @inline(__always)
+    func find(_ key: UInt64) -> UnsafeMutablePointer<E>? {
+        var i = home(key)
+        while true {
+            let k = slots[i].key
+            if k == key { return slots + i }
+            if k == 0 { return nil }
+            i = (i + 1) & (capacity - 1)
+        }
+    }
+
+    /// Inserts `key` (absent) and returns its entry.
+    mutating func insert(_ key: UInt64) -> UnsafeMutablePointer<E> {
+        if (count + 1) * 4 > capacity * 3 { grow() }
+        var i = home(key)
+        while slots[i].key != 0 { i = (i + 1) & (capacity - 1) }
+        slots[i].key = key
+        count += 1
+        return slots + i
+    }
+
+    private mutating func grow() {
+        let old = slots, oldCapacity = capacity
+        capacity <<= 1
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: .empty, count: capacity)
+        for j in 0..<oldCapacity where old[j].key != 0 {
+            var i = home(old[j].key)
+            while slots[i].key != 0 { i = (i + 1) & (capacity - 1) }
+            slots[i] = old[j]
+        }
+        old.deallocate()
+    }
+
+    /// Every entry in use.
+    func forEach(_ body: (E) -> Void) {
+        for i in 0..<capacity where slots[i].key != 0 { body(slots[i]) }
+    }
+
+    /// Frees the memory (the table must not be used afterwards).
+    func free() { slots.deallocate() }
+}
+
+extension LoopUsage.Taken {
+    /// The tables in names, added to `batch`; frees the tables.
+    func name(into features: inout [FeatureKey: UsageBatch.Feature], _ holdings: inout [HoldingKey: UsageBatch.Holding]) {
+        defer {
+            self.features.free()
+            self.holdings.free()
+        }
+        guard let graph else { return }
+        self.features.forEach { e in
+            var f = DecisionFacts()
+            f.subject = Int32(truncatingIfNeeded: (e.key >> 32) & 0x7FFF_FFFF)
+            f.type = Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: e.key >> 16)))
+            f.action = Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: e.key)))
+            guard let n = graph.usageNames(f) else { return }
+            let k = FeatureKey(user: n.user, type: n.type, action: n.action)
+            let first: Timestamp? = e.allowed > 0 ? e.firstAllowed : nil
+            let last: Timestamp? = e.allowed > 0 ? e.lastAllowed : nil
+            if var x = features[k] {
+                x.allowed += Int(e.allowed)
+                x.denied += Int(e.denied)
+                x.firstAllowed = [x.firstAllowed, first].compactMap { $0 }.min()
+                x.lastAllowed = [x.lastAllowed, last].compactMap { $0 }.max()
+                features[k] = x
+            } else {
+                features[k] = UsageBatch.Feature(user: n.user, partner: n.partner ?? "", type: n.type, action: n.action,
+                                                 allowed: Int(e.allowed), denied: Int(e.denied), firstAllowed: first, lastAllowed: last)
+            }
+        }
+        self.holdings.forEach { e in
+            // The holding's user is the subject for an assignment; any valid subject names an
+            // org grant. Assignment slots carry their user (assignUser), org grants need none.
+            var f = DecisionFacts()
+            f.holding = Int32(bitPattern: UInt32(truncatingIfNeeded: e.key))
+            guard let key = graph.holdingKey(f.holding) else { return }
+            if var x = holdings[key] {
+                x.uses += Int(e.uses)
+                x.lastUsed = max(x.lastUsed, e.lastUsed)
+                holdings[key] = x
+            } else {
+                holdings[key] = UsageBatch.Holding(holding: key, uses: Int(e.uses), lastUsed: e.lastUsed)
+            }
+        }
+    }
+
+    /// Frees the tables without naming them.
+    func free() {
+        features.free()
+        holdings.free()
+    }
+}
+
+/// A feature row's key while batches are merged.
+struct FeatureKey: Hashable {
+    var user: String
+    var type: String
+    var action: String
+}
+
+extension AccessGraph {
+    /// A holding slot (``DecisionFacts/holding``) in names, or nil.
+    func holdingKey(_ holding: Int32) -> HoldingKey? {
+        switch usageHolding(holding) {
+        case .assignment(let user, let role, let scope): .assignment(user: user, role: role, scope: scope)
+        case .orgGrant(let org, let role): .orgGrant(org: org, role: role)
+        case nil: nil
+        }
+    }
+}
