@@ -99,7 +99,12 @@ struct UsageTests {
 
         // The socket: single checks (the fast path), batches (one with a short circuit).
         let client = try await d.client()
-        let checks = randomChecks(g, count: 600, seed: 42)
+        // Random requests, with some allowed through an org grant among the first 200.
+        let viaGrant = randomChecks(g, count: 20000, seed: 44).filter { c in
+            var facts = DecisionFacts()
+            return g.check(c, now: now, facts: &facts).allowed && facts.orgGrant != nil
+        }.prefix(30)
+        let checks = Array(viaGrant) + randomChecks(g, count: 600 - viaGrant.count, seed: 42)
         for c in checks[0..<200] {
             _ = try await client.check(c)
             expected.add(c, g, now: now)
