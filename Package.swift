@@ -106,7 +106,7 @@ let package = Package(
         // Scale measurements of the foundation (import, load, peak RSS, in-process check).
         .executableTarget(
             name: "piam-scale",
-            dependencies: ["PIAMEngine", "PIAMStore", "PIAMDemo", "PIAMClient", "PIAMWire", argumentParser]
+            dependencies: ["PIAMEngine", "PIAMStore", "PIAMDemo", "PIAMClient", "PIAMWire", "PIAMServer", argumentParser]
         ),
         // The load generator: PIAM against an echo server and Redis on the same kind of socket.
         .executableTarget(

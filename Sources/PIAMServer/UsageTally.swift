@@ -17,7 +17,7 @@ import Glibc
 /// Memory is bounded: at most `maxKeys` distinct keys (features plus holdings) per flush
 /// interval; a decision whose key would exceed it is not recorded and counted in ``dropped``
 /// (`piam_usage_dropped_total`). Each entry costs 32 bytes at ≤ 75 % load.
-final class LoopUsage {
+public final class LoopUsage {
     struct Feature {
         var key: UInt64
         var allowed: UInt32
@@ -47,17 +47,25 @@ final class LoopUsage {
     /// Intervals' tables of graphs replaced while this interval ran (a new graph renumbers slots).
     private var retired: [Taken] = []
     private var keys = 0
-    private(set) var dropped = 0
+    /// Decisions not recorded this interval because the table was full.
+    public private(set) var dropped = 0
 
-    init(maxKeys: Int) {
+    /// - Parameter maxKeys: distinct keys tallied per flush interval (``DaemonConfig/usageMaxKeys``).
+    public init(maxKeys: Int) {
         self.maxKeys = max(16, maxKeys)
         features = Table(capacity: 1024)
         holdings = Table(capacity: 256)
     }
 
-    /// Records one decision decided on `graph`.
+    deinit {
+        features.free()
+        holdings.free()
+        for t in retired { t.free() }
+    }
+
+    /// Records one decision decided on `graph` (its facts from ``AccessGraph/check(utf8:now:facts:)``).
     @inline(__always)
-    func record(_ f: DecisionFacts, allowed: Bool, graph g: AccessGraph, now: Timestamp) {
+    public func record(_ f: DecisionFacts, allowed: Bool, graph g: AccessGraph, now: Timestamp) {
         if f.subject < 0 { return }
         if g !== graph { switchGraph(g) }
         let fk = UInt64(UInt32(bitPattern: f.subject)) << 32
@@ -94,6 +102,22 @@ final class LoopUsage {
             holdings = Table(capacity: holdings.capacity)
         }
         graph = g
+    }
+
+    /// Bytes the tables hold now (this interval's and those of replaced graphs).
+    public var memoryBytes: Int {
+        func bytes(_ f: Table<Feature>, _ h: Table<Holding>) -> Int {
+            f.capacity * MemoryLayout<Feature>.stride + h.capacity * MemoryLayout<Holding>.stride
+        }
+        return bytes(features, holdings) + retired.reduce(0) { $0 + bytes($1.features, $1.holdings) }
+    }
+
+    /// Distinct keys tallied this interval.
+    public var keyCount: Int { keys }
+
+    /// Forgets everything recorded (what a flush does, without writing it).
+    public func discard() {
+        for t in take().tables { t.free() }
     }
 
     /// Everything recorded since the last take, and the drops; the tables start again empty at

@@ -25,7 +25,7 @@ struct PiamScale: AsyncParsableCommand {
               swift build -c release --product piam-scale
               .build/release/piam-scale all --db /tmp/scale.db --orgs 10000 --users 1000000 --resources 100000
             """,
-        subcommands: [All.self, Generate.self, Load.self, ApplyLatency.self, SocketLatency.self, ReloadLatency.self],
+        subcommands: [All.self, Generate.self, Load.self, ApplyLatency.self, SocketLatency.self, ReloadLatency.self, UsageCost.self],
         defaultSubcommand: All.self)
 }
 
@@ -183,7 +183,10 @@ struct CheckBench {
     let graph: AccessGraph
     let count: Int
 
-    func measure() -> [String: Double] {
+    /// A fixed pool of `size` requests (the same every run: callgrind counts repeat): realistic
+    /// mixes of partner users acting on registered resources, other users and orgs (some in their
+    /// partner, many not). `size` is a power of two (indexes are masked).
+    static func requestPool(graph: AccessGraph, size: Int) -> [CheckRequest] {
         var rng = SplitMix64(seed: 0x5EED)  // the same requests every run: callgrind counts repeat
         let users = graph.allUserIDs
         let resources = graph.allResources
@@ -193,17 +196,12 @@ struct CheckBench {
             "quote": ["create", "read", "submit"], "statement": ["read", "download"], "document": ["read"],
             "user": ["view", "suspend", "assign_role"], "org": ["view", "invite_user"],
         ]
-        // A fixed pool of requests, built before timing: realistic mixes of partner users acting
-        // on registered resources, other users and orgs (some in their partner, many not).
-        // A power of two (indexes are masked) of at least 1,024 (the warm set), at most 65,536.
-        var pool = 1024
-        while pool < min(count, 1 << 16) { pool <<= 1 }
         var reqs: [CheckRequest] = []
-        reqs.reserveCapacity(pool)
+        reqs.reserveCapacity(size)
         // Half the requests are people acting on their own work (an owner on its resource, a
         // colleague on a user of its own org): the allow path. The other half are random pairs,
         // nearly always in another partner: the isolation (deny) path.
-        for n in 0..<pool {
+        for n in 0..<size {
             var s = users[Int.random(in: 0..<users.count, using: &rng)]
             let k = Int.random(in: 0..<10, using: &rng)
             let ref: ResourceRef
@@ -223,6 +221,13 @@ struct CheckBench {
             let acts = actionsFor[ref.type] ?? ["read"]
             reqs.append(CheckRequest(subject: s, action: acts[Int.random(in: 0..<acts.count, using: &rng)], resource: ref))
         }
+        return reqs
+    }
+
+    func measure() -> [String: Double] {
+        var pool = 1024
+        while pool < min(count, 1 << 16) { pool <<= 1 }
+        let reqs = Self.requestPool(graph: graph, size: pool)
         let now: Timestamp = 1_800_000_000_000
         var allowed = 0
         var reasons = [Int](repeating: 0, count: 16)

@@ -66,6 +66,17 @@ got=$(sb piamctl status --socket /run/piam/piamd.sock --json | grep -o '"revisio
 sb piamctl check --socket /run/piam/piamd.sock carl.claims read claim:CLM-00001 || fail "check after reload"
 echo "reload: ok (revision $rev)"
 
+# Usage: piamd writes /var/lib/piam-usage/usage.db (its second state directory, the only one it
+# may write), and piamctl reports carl.claims's checks from it.
+for _ in $(seq 1 100); do
+  sb piamctl usage user carl.claims --db /var/lib/piam/piam.db --usage /var/lib/piam-usage --json 2>/dev/null \
+    | grep -q '"last_activity" : "' && break
+  sleep 0.1
+done
+sb piamctl usage user carl.claims --db /var/lib/piam/piam.db --usage /var/lib/piam-usage --json | grep -q '"last_activity" : "' \
+  || fail "no usage recorded in /var/lib/piam-usage: $(sb ls -la /var/lib/private/piam-usage 2>&1; sb piamctl usage user carl.claims --db /var/lib/piam/piam.db --usage /var/lib/piam-usage --json 2>&1 || echo "piamctl exit $?")"
+echo "usage: recorded in /var/lib/piam-usage"
+
 # A reload that fails: the database unreadable to piamd's user. systemctl reload fails, the unit
 # stays active, piamd keeps serving its last good graph; once it is readable again it recovers.
 mode=$(sb stat -c %a /var/lib/piam/piam.db)
