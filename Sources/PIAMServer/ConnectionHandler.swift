@@ -273,13 +273,13 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func respond(_ request: Request, after snapshot: Snapshot?, timeout: TimeAmount) -> Response {
         if let snapshot { return evaluator.answer(request, on: snapshot, tally: &tally) }
-        let have = state.snapshot?.revision ?? 0
+        let stale = state.staleMessage(wanted: Int64(clamping: request.minRevision), timeout: timeout)
         if shuttingDown {
             return .error(.shuttingDown, opcodeByte: request.opcode.rawValue, requestID: request.requestID,
-                          revision: UInt64(have), message: "piamd is shutting down")
+                          revision: UInt64(stale.have), message: "piamd is shutting down")
         }
-        return .error(.stale, opcodeByte: request.opcode.rawValue, requestID: request.requestID, revision: UInt64(have),
-                      message: "revision \(request.minRevision) not reached within \(timeout.nanoseconds / 1_000_000) ms; the graph is at revision \(have)")
+        return .error(.stale, opcodeByte: request.opcode.rawValue, requestID: request.requestID, revision: UInt64(stale.have),
+                      message: stale.message)
     }
 
     /// Queues a response (or writes it straight to the output when nothing waits before it).

@@ -26,7 +26,8 @@ public enum Daemon {
         let watchdog = WatchdogService(server: server, group: group, notifier: notifier, logger: logger)
         let signals = ReloadSignalService(loader: loader)
         // First in the group, so it stops last: its final flush writes what the faces answered.
-        let usage = config.usagePath.map { _ in UsageService(config: config, group: group, metrics: metrics, logger: logger) }
+        let usage = config.usagePath == nil && config.decisionLogPath == nil ? nil
+            : UsageService(config: config, group: group, metrics: metrics, logger: logger)
         logger.notice("piamd \(piamdVersion) starting", metadata: [
             "database": "\(config.databasePath)", "socket": "\(config.socketPath)", "threads": "\(threads)",
             "http": "\(config.httpListen ?? "off")", "usage": "\(config.usagePath ?? "off")",

@@ -97,6 +97,21 @@ public struct DaemonConfig: Sendable, Hashable {
     /// decisions past it are not recorded and are counted (`piam_usage_dropped_total`). Memory:
     /// about 43 bytes per key, so at most threads × this × 43 bytes.
     public var usageMaxKeys = 1_048_576
+    /// The decision log: one NDJSON line per selected decision (decision id, time, subject,
+    /// action, resource, result, reason, revision, allowing holding), appended every
+    /// `usage.flush_ms`; nil: no log.
+    public var decisionLogPath: String?
+    /// `decision_log.mode`: `deny` logs denials only; `all` every decision.
+    public var decisionLogDenyOnly = true
+    /// Of the decisions the mode selects, one in this many is logged (1: all of them).
+    public var decisionLogSample = 1
+    /// The log file is rotated (to PATH.1 … PATH.keep) when it would pass this size.
+    public var decisionLogMaxBytes = 67_108_864
+    /// Rotated files kept.
+    public var decisionLogKeep = 4
+    /// Record bytes one event loop buffers per flush interval; past it selected decisions are
+    /// dropped and counted (`piam_decision_log_dropped_total`).
+    public var decisionLogBufferBytes = 8_388_608
     /// The log threshold.
     public var logLevel: Logger.Level = .info
 
@@ -121,6 +136,8 @@ public struct DaemonConfig: Sendable, Hashable {
         ("reload.poll_ms", .int), ("reload.reclaim_slots", .int),
         ("server.threads", .int),
         ("usage.path", .string), ("usage.flush_ms", .int), ("usage.max_keys", .int),
+        ("decision_log.path", .string), ("decision_log.mode", .string), ("decision_log.sample", .int),
+        ("decision_log.max_bytes", .int), ("decision_log.keep", .int), ("decision_log.buffer_bytes", .int),
         ("log.level", .string),
     ]
 
@@ -260,6 +277,19 @@ public struct DaemonConfig: Sendable, Hashable {
         }
         c.usageFlushMS = try int("usage.flush_ms", c.usageFlushMS, min: 10)
         c.usageMaxKeys = try int("usage.max_keys", c.usageMaxKeys, min: 16)
+        c.decisionLogPath = str("decision_log.path").flatMap { $0.isEmpty ? nil : $0 }
+        if let l = c.decisionLogPath, l == c.databasePath || l == c.usagePath {
+            throw PIAMError(.invalidInput, "config decision_log.path: \"\(l)\" is another file of piamd's; give the log a path of its own")
+        }
+        switch str("decision_log.mode") {
+        case nil, "deny": c.decisionLogDenyOnly = true
+        case "all": c.decisionLogDenyOnly = false
+        case let other?: throw PIAMError(.invalidInput, "config decision_log.mode: \"\(other)\" is not deny or all")
+        }
+        c.decisionLogSample = try int("decision_log.sample", c.decisionLogSample, min: 1)
+        c.decisionLogMaxBytes = try int("decision_log.max_bytes", c.decisionLogMaxBytes, min: 4096)
+        c.decisionLogKeep = try int("decision_log.keep", c.decisionLogKeep)
+        c.decisionLogBufferBytes = try int("decision_log.buffer_bytes", c.decisionLogBufferBytes, min: 4096)
         if let l = str("log.level") {
             guard let level = Logger.Level(rawValue: l.lowercased()) else {
                 throw PIAMError(.invalidInput, "config log.level: \"\(l)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -363,6 +393,10 @@ extension DaemonConfig {
             "reload": ["poll_ms": reloadPollMS, "reclaim_slots": reloadReclaimSlots],
             "server": ["threads": threads],
             "usage": ["path": usagePath ?? NSNull(), "flush_ms": usageFlushMS, "max_keys": usageMaxKeys] as [String: Any],
+            "decision_log": [
+                "path": decisionLogPath ?? NSNull(), "mode": decisionLogDenyOnly ? "deny" : "all", "sample": decisionLogSample,
+                "max_bytes": decisionLogMaxBytes, "keep": decisionLogKeep, "buffer_bytes": decisionLogBufferBytes,
+            ] as [String: Any],
             "log": ["level": logLevel.rawValue],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()

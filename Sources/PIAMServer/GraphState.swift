@@ -261,6 +261,13 @@ public final class GraphState: Sendable {
         }
     }
 
+    /// The message of a `min_revision` wait that timed out (the socket's `STALE`, HTTP's 503
+    /// `stale`): what was wanted, how long it waited, and the revision served now.
+    public func staleMessage(wanted: Int64, timeout: TimeAmount) -> (message: String, have: Int64) {
+        let have = snapshot?.revision ?? 0
+        return ("revision \(wanted) not reached within \(timeout.nanoseconds / 1_000_000) ms; the graph is at revision \(have)", have)
+    }
+
     /// Calls `done` on `loop` with a snapshot at least `minRevision` new — at once when the
     /// current one is — or with nil after `timeout`. Wakes the loader when it has to wait.
     public func whenRevision(atLeast minRevision: Int64, timeout: TimeAmount, on loop: any EventLoop,

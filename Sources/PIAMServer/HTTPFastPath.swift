@@ -290,7 +290,6 @@ final class HTTPFastPath: ChannelInboundHandler {
         fill.removeAll(keepingCapacity: true)
         let action = append(c.action, path: path), type = append(c.type, path: path), id = append(c.id, path: path)
         let org = c.org.map { append($0, path: path) }, owner = c.owner.map { append($0, path: path) }
-        let g = snapshot.graph
         let now = QueryEvaluator.now()
         let start = QueryEvaluator.monotonicNanoseconds()
         let d = fill.withUnsafeBytes { f in
@@ -298,7 +297,7 @@ final class HTTPFastPath: ChannelInboundHandler {
                                      resourceType: UnsafeRawBufferPointer(rebasing: f[type]),
                                      resourceID: UnsafeRawBufferPointer(rebasing: f[id]),
                                      org: org.map { UnsafeRawBufferPointer(rebasing: f[$0]) },
-                                     owner: owner.map { UnsafeRawBufferPointer(rebasing: f[$0]) }), on: g, now: now)
+                                     owner: owner.map { UnsafeRawBufferPointer(rebasing: f[$0]) }), on: snapshot, now: now)
         }
         if face.evaluator.metrics != nil {
             tally.record(opcode: Opcode.check.rawValue, nanoseconds: QueryEvaluator.monotonicNanoseconds() &- start)
@@ -395,12 +394,11 @@ final class HTTPFastPath: ChannelInboundHandler {
         guard let e = EvaluationScan.scan(body) else { return false }
         let d: Decision
         if EvaluationScan.namesUser(body, e.subjectType) {
-            let g = snapshot.graph
             let now = QueryEvaluator.now()
             let start = QueryEvaluator.monotonicNanoseconds()
             func part(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: body[range]) }
             d = config.face.evaluator.decide(utf8: CheckBytes(subject: part(e.subjectID), action: part(e.action), resourceType: part(e.resourceType),
-                                         resourceID: part(e.resourceID), org: e.org.map(part), owner: e.owner.map(part)), on: g, now: now)
+                                         resourceID: part(e.resourceID), org: e.org.map(part), owner: e.owner.map(part)), on: snapshot, now: now)
             if config.face.evaluator.metrics != nil {
                 tally.record(opcode: Opcode.check.rawValue, nanoseconds: QueryEvaluator.monotonicNanoseconds() &- start)
                 tally.record(d)

@@ -247,10 +247,9 @@ final class HTTPFaceHandler: ChannelInboundHandler {
         state.whenRevision(atLeast: minRevision, timeout: timeout, on: context.eventLoop) { snap in
             let (handler, context) = loopBound.value
             guard let snap else {
-                let have = handler.state.snapshot?.revision ?? 0
-                var r = HTTPFaceResponse.error(.serviceUnavailable, endpoint: "other", code: .stale,
-                    "revision \(wanted) not reached within \(timeout.nanoseconds / 1_000_000) ms; the graph is at revision \(have)")
-                r.headers.add(name: HTTPFace.revisionHeader, value: String(have))
+                let stale = handler.state.staleMessage(wanted: wanted, timeout: timeout)
+                var r = HTTPFaceResponse.error(.serviceUnavailable, endpoint: "other", code: .stale, stale.message)
+                r.headers.add(name: HTTPFace.revisionHeader, value: String(stale.have))
                 handler.write(r, for: head, context: context)
                 return
             }

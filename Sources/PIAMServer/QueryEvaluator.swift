@@ -86,12 +86,11 @@ public struct QueryEvaluator: Sendable {
     ///   - tally: where the answer is counted (flushed by the caller with ``flush(_:)``).
     public func answerFast(payload: ByteBuffer, on snapshot: Snapshot, into out: inout ByteBuffer,
                            scratch: inout [CheckBytes], tally: inout QueryTally) -> Bool {
-        let g = snapshot.graph
         let now = Self.now()
         let start = Self.monotonicNanoseconds()
         let answered = tally.decisions.withUnsafeMutableBufferPointer { counts in
             FastCheck.answer(payload: payload, revision: UInt64(max(snapshot.revision, 0)), into: &out, scratch: &scratch) { c in
-                let d = decide(utf8: c, on: g, now: now)
+                let d = decide(utf8: c, on: snapshot, now: now)
                 counts[Int(d.reason.rawValue) & 15] &+= 1
                 return d
             }
@@ -106,21 +105,25 @@ public struct QueryEvaluator: Sendable {
     /// is recorded (into the calling event loop's ``LoopUsage``, when `usage.path` is set: a
     /// thread-local read, and with usage on two hash-table probes; no lock, no I/O).
     @inline(__always)
-    func decide(utf8 c: CheckBytes, on g: AccessGraph, now: Timestamp) -> Decision {
+    func decide(utf8 c: CheckBytes, on snapshot: Snapshot, now: Timestamp) -> Decision {
+        let g = snapshot.graph
         guard let usage = LoopUsage.current else { return g.check(utf8: c, now: now) }
         var f = DecisionFacts()
         let d = g.check(utf8: c, now: now, facts: &f)
         usage.record(f, allowed: d.allowed, graph: g, now: now)
+        if usage.logging { usage.log(d, f, revision: snapshot.revision, now: now, c) }
         return d
     }
 
     /// ``decide(utf8:on:now:)`` for a decoded request.
     @inline(__always)
-    func decide(_ c: CheckRequest, on g: AccessGraph, now: Timestamp) -> Decision {
+    func decide(_ c: CheckRequest, on snapshot: Snapshot, now: Timestamp) -> Decision {
+        let g = snapshot.graph
         guard let usage = LoopUsage.current else { return g.check(c, now: now) }
         var f = DecisionFacts()
         let d = g.check(c, now: now, facts: &f)
         usage.record(f, allowed: d.allowed, graph: g, now: now)
+        if usage.logging { usage.log(d, f, revision: snapshot.revision, now: now, c) }
         return d
     }
 
@@ -135,12 +138,12 @@ public struct QueryEvaluator: Sendable {
         do throws(PIAMError) {
             switch request.body {
             case .check(let c):
-                return ok(.decision(decide(c, on: g, now: now)))
+                return ok(.decision(decide(c, on: snapshot, now: now)))
             case .checkBatch(let semantic, let items):
                 var ds: [Decision] = []
                 ds.reserveCapacity(items.count)
                 for c in items {
-                    let d = decide(c, on: g, now: now)
+                    let d = decide(c, on: snapshot, now: now)
                     ds.append(d)
                     if semantic.stops(after: d) { break }
                 }

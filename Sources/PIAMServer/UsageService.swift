@@ -15,55 +15,92 @@ import ServiceLifecycle
 /// A crash loses at most one flush interval; the usage database is never half written (each
 /// flush is one SQLite transaction).
 public final class UsageService: Service, Sendable {
-    let path: String
+    let path: String?
+    let logPath: String?
+    let logPolicy: DecisionLogPolicy
+    let logMaxBytes: Int
+    let logKeep: Int
+    let logBufferBytes: Int
     let interval: Duration
     let maxKeys: Int
     let group: any EventLoopGroup
     let logger: Logger
     let dropped: Counter?
+    let logDropped: Counter?
     let flushes: Counter?
     let failures: Counter?
+    /// Prefix of every decision id: random per process, so ids from several hosts and restarts
+    /// do not collide.
+    let process: String
 
     /// - Parameters:
-    ///   - config: `usage.path` (must be set), `usage.flush_ms`, `usage.max_keys`.
+    ///   - config: `usage.path`, `usage.flush_ms`, `usage.max_keys`, `decision_log.*` (one of
+    ///     `usage.path` and `decision_log.path` set).
     ///   - group: the event loops that answer queries.
-    ///   - metrics: where `piam_usage_dropped_total`, `piam_usage_flushes_total` and
-    ///     `piam_usage_flush_failures_total` are counted.
+    ///   - metrics: where `piam_usage_dropped_total`, `piam_decision_log_dropped_total`,
+    ///     `piam_usage_flushes_total` and `piam_usage_flush_failures_total` are counted.
     public init(config: DaemonConfig, group: any EventLoopGroup, metrics: ServerMetrics?, logger: Logger) {
-        path = config.usagePath ?? ""
+        path = config.usagePath
+        logPath = config.decisionLogPath
+        logPolicy = DecisionLogPolicy(denyOnly: config.decisionLogDenyOnly, sample: config.decisionLogSample)
+        logMaxBytes = config.decisionLogMaxBytes
+        logKeep = config.decisionLogKeep
+        logBufferBytes = config.decisionLogBufferBytes
         interval = .milliseconds(config.usageFlushMS)
         maxKeys = config.usageMaxKeys
         self.group = group
         self.logger = logger
+        process = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         func name(_ m: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: "piam", metricName: m, unitName: "total", helpText: help)
         }
         dropped = metrics?.registry.makeCounter(descriptor: name("usage_dropped",
             "Decisions not recorded in the usage tallies because an event loop's table held usage.max_keys keys."))
-        flushes = metrics?.registry.makeCounter(descriptor: name("usage_flushes", "Usage flushes written to usage.path."))
+        logDropped = metrics?.registry.makeCounter(descriptor: name("decision_log_dropped",
+            "Decisions the decision log selected but dropped because an event loop's buffer held decision_log.buffer_bytes."))
+        flushes = metrics?.registry.makeCounter(descriptor: name("usage_flushes", "Usage and decision-log flushes written."))
         failures = metrics?.registry.makeCounter(descriptor: name("usage_flush_failures",
-            "Usage flushes that failed to write (their tallies are kept and written with the next)."))
+            "Flushes that failed to write (usage tallies are kept and written with the next; decision-log lines are lost and counted here)."))
+    }
+
+    /// What the writer thread owns.
+    final class Outputs {
+        let database: UsageDatabase?
+        let log: DecisionLogFile?
+        init(database: UsageDatabase?, log: DecisionLogFile?) {
+            self.database = database
+            self.log = log
+        }
     }
 
     public func run() async throws {
         let writerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { writerGroup.shutdownGracefully { _ in } }
         let writer = writerGroup.next()
-        let path = self.path
-        let database = try await writer.submit { NIOLoopBound(try UsageDatabase(path: path), eventLoop: writer) }.get()
-        let maxKeys = self.maxKeys
-        for loop in group.makeIterator() {
-            try await loop.submit { LoopUsage.install(LoopUsage(maxKeys: maxKeys)) }.get()
+        let (path, logPath, logMaxBytes, logKeep) = (self.path, self.logPath, self.logMaxBytes, self.logKeep)
+        let outputs = try await writer.submit {
+            NIOLoopBound(Outputs(database: try path.map { try UsageDatabase(path: $0) },
+                                 log: try logPath.map { try DecisionLogFile(path: $0, maxBytes: logMaxBytes, keep: logKeep) }),
+                         eventLoop: writer)
+        }.get()
+        let (maxKeys, tallies, policy, bufferBytes) = (self.maxKeys, path != nil, logPolicy, logBufferBytes)
+        for (index, loop) in group.makeIterator().enumerated() {
+            try await loop.submit {
+                LoopUsage.install(LoopUsage(maxKeys: maxKeys, tallies: tallies,
+                                            log: logPath == nil ? nil : DecisionLogBuffer(policy: policy, maxBytes: bufferBytes, loop: index)))
+            }.get()
         }
-        logger.info("recording usage", metadata: ["usage_path": "\(path)", "flush_ms": "\(interval / .milliseconds(1))"])
+        logger.info("recording usage", metadata: [
+            "usage_path": "\(path ?? "off")", "decision_log": "\(logPath ?? "off")", "flush_ms": "\(interval / .milliseconds(1))",
+        ])
         var pending = Pending()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
-            await flush(into: &pending, database: database, writer: writer)
+            await flush(into: &pending, outputs: outputs, writer: writer)
         }
         // The faces stopped before this service (it is first in the group): one last flush of
         // everything they answered, then no more recording.
-        await flush(into: &pending, database: database, writer: writer)
+        await flush(into: &pending, outputs: outputs, writer: writer)
         for loop in group.makeIterator() { try? await loop.submit { LoopUsage.uninstall() }.get() }
     }
 
@@ -74,34 +111,44 @@ public final class UsageService: Service, Sendable {
 
     /// Takes every loop's tally, names it and writes it; a failed write keeps the batch for the
     /// next flush.
-    func flush(into pending: inout Pending, database: NIOLoopBound<UsageDatabase>, writer: any EventLoop) async {
+    func flush(into pending: inout Pending, outputs: NIOLoopBound<Outputs>, writer: any EventLoop) async {
         var taken: [LoopUsage.Taken] = []
-        var drops = 0
+        var drops = 0, logDrops = 0
         for loop in group.makeIterator() {
-            guard let t = try? await loop.submit({ LoopUsage.current?.take() ?? (tables: [], dropped: 0) }).get() else { continue }
+            guard let t = try? await loop.submit({ LoopUsage.current?.take() ?? (tables: [], dropped: 0, logDropped: 0) }).get() else { continue }
             taken += t.tables
             drops += t.dropped
+            logDrops += t.logDropped
         }
         if drops > 0 { dropped?.increment(by: Int64(drops)) }
+        if logDrops > 0 { logDropped?.increment(by: Int64(logDrops)) }
         let carried = pending.batch
-        let tables = taken, dropped = drops
+        let tables = taken, dropped = drops, process = self.process
         // Named and written on the writer's thread; a failed write hands the named batch back.
         let result = try? await writer.submit { () -> (left: UsageBatch, error: String?) in
+            var error: String?
+            if let file = outputs.value.log {
+                var lines: [UInt8] = []
+                for t in tables where !t.log.isEmpty {
+                    lines += DecisionLogBuffer.lines(t.log, loop: t.loop, process: process, graph: t.graph)
+                }
+                do { try file.write(lines) } catch let e { error = "decision log: \(e)" }
+            }
             var batch = Self.name(tables, merging: carried)
             batch.dropped += dropped
-            if batch.isEmpty { return (batch, nil) }
+            guard let database = outputs.value.database, !batch.isEmpty else { return (UsageBatch(), error) }
             do {
-                try database.value.record(batch, now: QueryEvaluator.now())
-                return (UsageBatch(), nil)
-            } catch {
-                return (batch, "\(error)")
+                try database.record(batch, now: QueryEvaluator.now())
+                return (UsageBatch(), error)
+            } catch let e {
+                return (batch, "\(e)")
             }
         }.get()
         guard let result else { return }
         pending.batch = result.left
         if let error = result.error {
             failures?.increment()
-            logger.warning("usage flush failed; keeping it for the next", metadata: ["error": "\(error)"])
+            logger.warning("usage flush failed; usage tallies kept for the next", metadata: ["error": "\(error)"])
         } else {
             flushes?.increment()
         }

@@ -38,7 +38,18 @@ public final class LoopUsage {
         var graph: AccessGraph?
         var features: Table<Feature>
         var holdings: Table<Holding>
+        /// Decision-log records decided on `graph` (``DecisionLogBuffer``), and the loop's index.
+        var log: [UInt8] = []
+        var loop = 0
     }
+
+    /// Whether decisions are tallied (`usage.path` set).
+    let tallies: Bool
+    /// The decision log's records (`decision_log.path` set).
+    private var log: DecisionLogBuffer?
+    /// Whether ``log`` is set (read on the query path without touching the buffer).
+    let logging: Bool
+    private var logDropped = 0
 
     let maxKeys: Int
     private(set) var graph: AccessGraph?
@@ -51,7 +62,14 @@ public final class LoopUsage {
     public private(set) var dropped = 0
 
     /// - Parameter maxKeys: distinct keys tallied per flush interval (``DaemonConfig/usageMaxKeys``).
-    public init(maxKeys: Int) {
+    public convenience init(maxKeys: Int) {
+        self.init(maxKeys: maxKeys, tallies: true, log: nil)
+    }
+
+    init(maxKeys: Int, tallies: Bool, log: DecisionLogBuffer?) {
+        self.tallies = tallies
+        self.log = log
+        logging = log != nil
         self.maxKeys = max(16, maxKeys)
         features = Table(capacity: 1024)
         holdings = Table(capacity: 256)
@@ -66,8 +84,8 @@ public final class LoopUsage {
     /// Records one decision decided on `graph` (its facts from ``AccessGraph/check(utf8:now:facts:)``).
     @inline(__always)
     public func record(_ f: DecisionFacts, allowed: Bool, graph g: AccessGraph, now: Timestamp) {
-        if f.subject < 0 { return }
         if g !== graph { switchGraph(g) }
+        if f.subject < 0 || !tallies { return }
         let fk = UInt64(UInt32(bitPattern: f.subject)) << 32
             | UInt64(UInt16(truncatingIfNeeded: f.type)) << 16 | UInt64(UInt16(truncatingIfNeeded: f.action)) | (1 << 63)
         guard let e = entry(&features, fk) else { return }
@@ -95,13 +113,37 @@ public final class LoopUsage {
         return table.insert(key)
     }
 
+    /// Adds decision `d` to the decision log when the policy selects it (call after
+    /// ``record(_:allowed:graph:now:)``, which settled the graph).
+    @inline(__always)
+    func log(_ d: Decision, _ f: DecisionFacts, revision: Int64, now: Timestamp, _ c: CheckBytes) {
+        guard log!.wants(d) else { return }
+        log!.append(d, holding: f.holding, revision: revision, now: now, c.subject, c.action, c.resourceType, c.resourceID)
+    }
+
+    /// ``log(_:_:revision:now:_:)`` for a decoded request.
+    func log(_ d: Decision, _ f: DecisionFacts, revision: Int64, now: Timestamp, _ c: CheckRequest) {
+        guard log!.wants(d) else { return }
+        let fields = [c.subject, c.action, c.resource.type, c.resource.id].map { Array($0.utf8) }
+        fields[0].withUnsafeBytes { s in fields[1].withUnsafeBytes { a in fields[2].withUnsafeBytes { t in fields[3].withUnsafeBytes { i in
+            log!.append(d, holding: f.holding, revision: revision, now: now, s, a, t, i)
+        } } } }
+    }
+
     private func switchGraph(_ g: AccessGraph) {
-        if graph != nil && (features.count > 0 || holdings.count > 0) {
-            retired.append(Taken(graph: graph, features: features, holdings: holdings))
+        if graph != nil && (features.count > 0 || holdings.count > 0 || !(log?.bytes.isEmpty ?? true)) {
+            retired.append(Taken(graph: graph, features: features, holdings: holdings, log: takeLog(), loop: log?.loop ?? 0))
             features = Table(capacity: features.capacity)
             holdings = Table(capacity: holdings.capacity)
         }
         graph = g
+    }
+
+    private func takeLog() -> [UInt8] {
+        guard log != nil else { return [] }
+        let (records, dropped) = log!.take()
+        logDropped += dropped
+        return records
     }
 
     /// Bytes the tables hold now (this interval's and those of replaced graphs).
@@ -122,19 +164,22 @@ public final class LoopUsage {
 
     /// Everything recorded since the last take, and the drops; the tables start again empty at
     /// the size this interval needed.
-    func take() -> (tables: [Taken], dropped: Int) {
+    func take() -> (tables: [Taken], dropped: Int, logDropped: Int) {
         var out = retired
         retired = []
-        if features.count > 0 || holdings.count > 0 {
-            out.append(Taken(graph: graph, features: features, holdings: holdings))
+        let records = takeLog()
+        if features.count > 0 || holdings.count > 0 || !records.isEmpty {
+            out.append(Taken(graph: graph, features: features, holdings: holdings, log: records, loop: log?.loop ?? 0))
             features = Table(capacity: features.capacity)
             holdings = Table(capacity: holdings.capacity)
         }
         graph = nil
         keys = 0
-        let d = dropped
-        dropped = 0
-        return (out, d)
+        defer {
+            dropped = 0
+            logDropped = 0
+        }
+        return (out, dropped, logDropped)
     }
 
     // MARK: The recorder of the current thread

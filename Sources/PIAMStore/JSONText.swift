@@ -1,10 +1,10 @@
-/// Tiny JSON helpers for the few places the store writes or reads JSON by hand (role
-/// permissions, the export), avoiding Foundation in hot loops.
-enum JSONText {
+/// Tiny JSON helpers for the few places that write or read JSON by hand (role permissions, the
+/// export, piamd's decision log), avoiding Foundation in hot loops.
+public enum JSONText {
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Appends `s` as a JSON string literal (quotes included).
-    static func appendString(_ s: String, to out: inout [UInt8]) {
+    public static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(0x22)
         for b in s.utf8 {
             switch b {

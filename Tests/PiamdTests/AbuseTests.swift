@@ -293,7 +293,7 @@ struct AbuseTests {
             #expect(await d.stop() == 0)
             starts += 1
         }
-        FileManager.default.createFile(atPath: stop, contents: nil)
+        _ = FileManager.default.createFile(atPath: stop, contents: nil)
         let out = try await output(of: prober).split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         print("abuse: umask 000: \(out.first ?? -1) PINGs answered to nobody in \(starts) starts (\(out.last ?? -1) connects got through)")
         #expect(out.count == 2 && out[0] == 0, "nobody was answered: \(out)")

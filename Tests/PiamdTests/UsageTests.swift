@@ -90,12 +90,16 @@ struct UsageTests {
         let f = try Fixture()
         try FileManager.default.createDirectory(atPath: f.path("usage"), withIntermediateDirectories: true)
         let usage = f.path("usage/host1.db")
+        let decisionLog = f.path("usage/decisions.ndjson")
         let (d, http) = try await startHTTPDaemon(f, env: [
             "PIAMD_FORWARD_AUTH_ROUTES": testRoutes, "PIAMD_USAGE_PATH": usage, "PIAMD_USAGE_FLUSH_MS": "200",
+            "PIAMD_DECISION_LOG_PATH": decisionLog, "PIAMD_DECISION_LOG_MODE": "all",
         ])
-        let g = try f.loaded().graph
+        let loaded = try f.loaded()
+        let g = loaded.graph
         let now = QueryEvaluatorClock.now()
         var expected = ExpectedUsage()
+        var decided: [CheckRequest] = []
 
         // The socket: single checks (the fast path), batches (one with a short circuit).
         let client = try await d.client()
@@ -108,14 +112,17 @@ struct UsageTests {
         for c in checks[0..<200] {
             _ = try await client.check(c)
             expected.add(c, g, now: now)
+            decided.append(c)
         }
         let batch = Array(checks[200..<260])
         _ = try await client.checkBatch(batch)
         for c in batch { expected.add(c, g, now: now) }
+        decided += batch
         let shortBatch = Array(checks[260..<300])
-        let decided = g.checkBatch(shortBatch, semantic: .denyOnFirstDeny, now: now).count
+        let decidedCount = g.checkBatch(shortBatch, semantic: .denyOnFirstDeny, now: now).count
         _ = try await client.checkBatch(shortBatch, semantic: .denyOnFirstDeny)
-        for c in shortBatch.prefix(decided) { expected.add(c, g, now: now) }
+        for c in shortBatch.prefix(decidedCount) { expected.add(c, g, now: now) }
+        decided += shortBatch.prefix(decidedCount)
         await client.close()
 
         // AuthZEN: single evaluations and a batch.
@@ -123,11 +130,13 @@ struct UsageTests {
             let r = try postJSON(http, HTTPFaceTests.evaluation, HTTPFaceTests.body(c))
             #expect(r.status == 200)
             expected.add(c, g, now: now)
+            decided.append(c)
         }
         let items = Array(checks[450..<500])
         let r = try postJSON(http, HTTPFaceTests.evaluations, ["evaluations": items.map { HTTPFaceTests.body($0) }])
         #expect(r.status == 200)
         for c in items { expected.add(c, g, now: now) }
+        decided += items
 
         // Forward-auth: claims read by their owners and by others.
         let claims = g.allResources.filter { $0.type == "claim" }.prefix(40)
@@ -139,7 +148,9 @@ struct UsageTests {
                 "X-Forwarded-User": who, "X-Original-URI": "/claims/\(claim.id)", "X-Original-Method": "GET",
             ])
             #expect(reply.status == 200 || reply.status == 403)
-            expected.add(CheckRequest(subject: who, action: "read", resource: ResourceRef(type: "claim", id: claim.id)), g, now: now)
+            let c = CheckRequest(subject: who, action: "read", resource: ResourceRef(type: "claim", id: claim.id))
+            expected.add(c, g, now: now)
+            decided.append(c)
         }
         #expect(expected.features.values.contains { $0.allowed > 0 } && expected.holdings.count > 5)
         #expect(expected.holdings.keys.contains { $0[0] == "org_grant" } && expected.holdings.keys.contains { $0[0] == "assignment" })
@@ -149,6 +160,32 @@ struct UsageTests {
         let rows = try usageRows(usage)
         #expect(rows.features == expected.features)
         #expect(rows.holdings == expected.holdings)
+
+        // The decision log (mode all): one line per decision, every field as the engine decided.
+        let lines = try String(contentsOfFile: decisionLog, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == decided.count)
+        var logged: [String: Int] = [:], want: [String: Int] = [:]
+        var ids = Set<String>()
+        for line in lines {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let r = o["resource"] as! [String: Any]
+            ids.insert(o["decision_id"] as! String)
+            #expect(o["revision"] as? Int == Int(loaded.revision) && o["timestamp"] is String)
+            let holding = (o["holding"] as? [String: Any]).map { "\($0["source"]!):\($0["role"]!)" } ?? "-"
+            logged["\(o["subject"]!)|\(o["action"]!)|\(r["type"]!)|\(r["id"]!)|\(o["result"]!)|\(o["reason"]!)|\(holding)", default: 0] += 1
+        }
+        #expect(ids.count == lines.count, "decision ids are unique")
+        for c in decided {
+            var facts = DecisionFacts()
+            let dd = g.check(c, now: now, facts: &facts)
+            let holding: String = switch g.usageHolding(facts.holding) {
+            case .assignment(_, let role, _)?: "assignment:\(role)"
+            case .orgGrant(_, let role)?: "org_grant:\(role)"
+            case nil: "-"
+            }
+            want["\(c.subject)|\(c.action)|\(c.resource.type)|\(c.resource.id)|\(dd.allowed ? "allow" : "deny")|\(dd.reason.name)|\(holding)", default: 0] += 1
+        }
+        #expect(logged == want)
 
         // The reports, through piamctl, against the same mix.
         let partner = "acme-brokers"
@@ -197,6 +234,50 @@ struct UsageTests {
         let ranking = try await piamctl(["usage", "partners", "--db", f.db, "--usage", f.path("usage"), "--csv"], in: f)
         #expect(ranking.code == 0 && ranking.out.hasPrefix("partner,active_30d,active_7d,allowed,denied,last_activity\n"), "\(ranking)")
         #expect(ranking.out.contains("\n\(partner),\(expected.activePeople(partner)),"))
+    }
+
+    @Test("decision log: deny-only, rotated at max_bytes keeping decision_log.keep files, every line a denial")
+    func decisionLogDenyOnlyRotates() async throws {
+        let f = try Fixture()
+        let log = f.path("decisions.ndjson")
+        let d = try await DaemonProcess(f, env: [
+            "PIAMD_DECISION_LOG_PATH": log, "PIAMD_DECISION_LOG_MAX_BYTES": "4096", "PIAMD_DECISION_LOG_KEEP": "2",
+            "PIAMD_USAGE_FLUSH_MS": "50",
+        ])
+        let g = try f.loaded().graph
+        let now = QueryEvaluatorClock.now()
+        let client = try await d.client()
+        var denials = 0
+        // In rounds, so that flushes (and rotations) happen between them.
+        for round in 0..<8 {
+            for c in randomChecks(g, count: 100, seed: 50 + UInt64(round)) {
+                _ = try await client.check(c)
+                if !g.check(c, now: now).allowed { denials += 1 }
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            let before = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0
+            while ContinuousClock.now < deadline {
+                let size = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0
+                if size != before { break }  // this round's denials were flushed
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        await client.close()
+        #expect(await d.stop() == 0)
+        #expect(denials > 300)
+        let fm = FileManager.default
+        #expect(fm.fileExists(atPath: log) && fm.fileExists(atPath: log + ".1") && fm.fileExists(atPath: log + ".2"))
+        #expect(!fm.fileExists(atPath: log + ".3"), "keep = 2")
+        var kept = 0
+        for path in [log, log + ".1", log + ".2"] {
+            for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+                let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                #expect(o["result"] as? String == "deny" && o["reason"] as? String != "allowed")
+                kept += 1
+            }
+        }
+        #expect(kept > 0 && kept < denials, "older files were rotated away")
+        #expect(!fm.fileExists(atPath: f.path("usage.db")), "no usage database without usage.path")
     }
 
     @Test("SIGKILL loses at most the interval not yet flushed and never corrupts the usage database")
