@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Usage recording's cost on the 1M-user graph, against piamd without it in the same run:
 #   Benchmarks/usage_cost.sh [--db PATH] [--seconds S] [--reps N] [--bin DIR] [--out DIR]
-#   (--bin: piamd, piamctl, piam-bench and piam-scale already built in release in DIR)
+#   [--no-day]
+#   (--bin: piamd, piamctl, piam-bench and piam-scale already built in release in DIR;
+#    --no-day: skip the simulated day, ~15 minutes of writes on this machine kind)
 #
 #  1. piam-scale usage (in-process, no daemon): a check(utf8:) against the same check with its
 #     facts and LoopUsage.record (what piamd does per decision with usage.path set), cold and
@@ -14,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-db=/tmp/piam-bench-1M.db seconds=5 reps=3 out=/tmp/piam-usage-cost bin=""
+db=/tmp/piam-bench-1M.db seconds=5 reps=3 out=/tmp/piam-usage-cost bin="" day=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --db) db=$2; shift 2 ;;
@@ -22,7 +24,8 @@ while [ $# -gt 0 ]; do
     --reps) reps=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    --no-day) day=0; shift ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "usage_cost.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +42,8 @@ fi
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%dT%H:%MZ); load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== in-process (piam-scale usage)"
-"$bin/piam-scale" usage --db "$db" --usage-db "$out/day.db" --json > "$out/inprocess.json"
+day_flag=(); [ "$day" = 0 ] && day_flag=(--skip-day)
+"$bin/piam-scale" usage --db "$db" --usage-db "$out/day.db" "${day_flag[@]}" --json > "$out/inprocess.json"
 
 echo "== piamd, usage off / on, $reps reps"
 run=$(mktemp -d)
@@ -53,8 +57,8 @@ for rep in $(seq 1 "$reps"); do
     env "${env[@]}" "$bin/piamd" --db "$db" --socket "$run/d.sock" > "$run/piamd.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 600); do [ -S "$run/d.sock" ] && "$bin/piamctl" status --socket "$run/d.sock" >/dev/null 2>&1 && break; sleep 0.1; done
-    one=$("$bin/piam-bench" load --socket "$run/d.sock" --db "$db" --connections 1 --depth 1 --seconds "$seconds" --json --quiet)
-    many=$("$bin/piam-bench" load --socket "$run/d.sock" --db "$db" --connections 8 --depth 32 --seconds "$seconds" --json --quiet)
+    one=$("$bin/piam-bench" run --socket "$run/d.sock" --db "$db" --connections 1 --depth 1 --seconds "$seconds" --json --quiet)
+    many=$("$bin/piam-bench" run --socket "$run/d.sock" --db "$db" --connections 8 --depth 32 --seconds "$seconds" --json --quiet)
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
     kill -TERM "$pid"; wait "$pid" || true
     size=0; [ -f "$run/usage.db" ] && size=$(stat -c %s "$run/usage.db")
@@ -76,7 +80,8 @@ print("in-process, per check (medians of 4,096-check batches):")
 print(f"  cold: {r['check_utf8_median_ns']:.0f} ns alone, {r['check_utf8_with_tally_median_ns']:.0f} ns with the tally: +{r['tally_cost_ns']:.1f} ns (target <= 15 ns)")
 print(f"  warm: {r['warm_check_utf8_median_ns']:.0f} ns alone, {r['warm_check_utf8_with_tally_median_ns']:.0f} ns with the tally: +{r['warm_tally_cost_ns']:.1f} ns")
 print(f"memory: {r['memory_keys']:.0f} keys ({r['memory_people']:.0f} people in one interval): tables {r['memory_table_mb']:.1f} MB, RSS +{r['memory_rss_growth_mb']:.1f} MB")
-print(f"a simulated day: {r['day_feature_rows_written']:.0f} feature rows in 1,440 flushes, {r['day_write_seconds']:.1f} s of writes, usage database {r['day_usage_db_mb']:.1f} MB")
+if 'day_usage_db_mb' in r:
+    print(f"a simulated day: {r['day_feature_rows_written']:.0f} feature rows in 1,440 flushes, {r['day_write_seconds']:.1f} s of writes, usage database {r['day_usage_db_mb']:.1f} MB")
 rows = [l.rstrip("\n").split("\t") for l in open(f"{out}/runs.tsv") if l.strip()]
 def med(mode, col): return statistics.median(float(x[col]) for x in rows if x[1] == mode)
 p50_off, p50_on = med("off", 2), med("on", 2)

@@ -46,20 +46,22 @@ public final class LoopUsage {
     /// Whether decisions are tallied (`usage.path` set).
     let tallies: Bool
     /// The decision log's records (`decision_log.path` set).
-    private var log: DecisionLogBuffer?
+    @exclusivity(unchecked) private var log: DecisionLogBuffer?
     /// Whether ``log`` is set (read on the query path without touching the buffer).
     let logging: Bool
-    private var logDropped = 0
+    @exclusivity(unchecked) private var logDropped = 0
 
     let maxKeys: Int
-    private(set) var graph: AccessGraph?
-    private var features: Table<Feature>
-    private var holdings: Table<Holding>
+    // @exclusivity(unchecked): the loop's thread alone touches these (see the type's comment);
+    // the run-time exclusivity check of a class's stored property costs more than the tally.
+    @exclusivity(unchecked) private(set) var graph: AccessGraph?
+    @exclusivity(unchecked) private var features: Table<Feature>
+    @exclusivity(unchecked) private var holdings: Table<Holding>
     /// Intervals' tables of graphs replaced while this interval ran (a new graph renumbers slots).
-    private var retired: [Taken] = []
-    private var keys = 0
+    @exclusivity(unchecked) private var retired: [Taken] = []
+    @exclusivity(unchecked) private var keys = 0
     /// Decisions not recorded this interval because the table was full.
-    public private(set) var dropped = 0
+    @exclusivity(unchecked) public private(set) var dropped = 0
 
     /// - Parameter maxKeys: distinct keys tallied per flush interval (``DaemonConfig/usageMaxKeys``).
     public convenience init(maxKeys: Int) {

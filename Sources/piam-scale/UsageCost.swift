@@ -27,6 +27,7 @@ struct UsageCost: ParsableCommand {
     @Option(help: "Batches of 4,096 checks per phase.") var batches: Int = 400
     @Option(help: "Active people for the memory and day measurements.") var people: Int = 1_000_000
     @Option(help: "Where the simulated day's usage database is written (replaced).") var usageDB: String = "/tmp/piam-usage-day.db"
+    @Flag(help: "Skip the simulated day (minutes with 1M people).") var skipDay = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -90,6 +91,7 @@ struct UsageCost: ParsableCommand {
         out["memory_record_ns_per_person"] = Double(DispatchTime.now().uptimeNanoseconds - tallyStart) / Double(max(1, users.count))
         usage.discard()
 
+        if skipDay { return try emit(out, sink: sink) }
         // A simulated day.
         Report.progress("simulating a day of \(users.count) active people into \(usageDB)")
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: usageDB + suffix) }
@@ -128,6 +130,11 @@ struct UsageCost: ParsableCommand {
         out["day_feature_rows_written"] = Double(rows)
         let size = (try? FileManager.default.attributesOfItem(atPath: usageDB)[.size] as? Int) ?? 0
         out["day_usage_db_mb"] = Double(size) / 1_048_576
+        try emit(out, sink: sink)
+    }
+
+    func emit(_ figures: [String: Double], sink: Int) throws {
+        var out = figures
         out["sink"] = Double(sink & 1)
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
