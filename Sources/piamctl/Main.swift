@@ -43,6 +43,8 @@ struct Piamctl: AsyncParsableCommand {
             RequestCommand.self, AuditCommand.self, ApplyCommand.self,
             // Credentials for piam-admind (InvitationCommands.swift, TokenCommands.swift).
             InvitationCommand.self, TokenCommand.self,
+            // Identity namespaces and SCIM provisioning (NamespaceCommands.swift, SCIMCommands.swift).
+            NamespaceCommand.self, SCIMCommand.self,
         ]
     )
 }
