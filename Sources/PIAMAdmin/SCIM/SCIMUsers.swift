@@ -338,8 +338,9 @@ extension SCIMAPI {
         case AliasDecision.reasonCode, Reason.unknownRole.name:
             throw SCIMError.invalidValue(detail, code: f.reason)
         default:
-            // Hidden targets look like missing ones.
-            if f.target.hasPrefix("user:"), !w.current.graph.check(subject: caller.actor, action: "view",
+            // Hidden targets look like missing ones (a user this very request was creating is
+            // no hidden one: the refusal is about it).
+            if f.target.hasPrefix("user:"), w.current.graph.userID(for: String(f.target.dropFirst(5))) != nil, !w.current.graph.check(subject: caller.actor, action: "view",
                                                                     resource: ResourceRef(type: BuiltinType.user, id: String(f.target.dropFirst(5))),
                                                                     now: AdminAPI.now()).allowed {
                 throw SCIMError.notFound(f.target)
