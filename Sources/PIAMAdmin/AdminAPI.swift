@@ -291,6 +291,14 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch let e as PIAMError where request.uri.path.hasPrefix("/scim/") {
             throw SCIMError.from(e)
         } catch let e as HTTPError where request.uri.path.hasPrefix("/scim/") {
+            if e.status == .notFound {
+                let allowed = SCIMAPI.methods(matching: request.uri.path)
+                if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                    var s = SCIMError(.methodNotAllowed, code: "method_not_allowed", "\(request.method.rawValue) is not one of \(allowed.joined(separator: ", ")) here")
+                    s.headers[.allow] = allowed.joined(separator: ", ")
+                    throw s
+                }
+            }
             throw SCIMError(e.status, code: e.status == .notFound ? "not_found" : "http_\(e.status.code)", e.body ?? e.status.reasonPhrase)
         } catch let e as PIAMError {
             throw Problem.from(e)

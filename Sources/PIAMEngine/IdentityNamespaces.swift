@@ -128,3 +128,14 @@ extension AccessGraph {
         return .outsideNamespace(partner: partner, namespaces: declared.sorted())
     }
 }
+
+extension AccessGraph {
+    /// The roles in the ceiling of `org` that `actor` may give every member of it
+    /// (``canGrantToOrg(actor:org:role:now:)``), sorted by id: what a partner's SCIM token may
+    /// hand out at its partner root, published as the canonical values of SCIM's `roles`.
+    public func grantableRoles(actor: String, org: String, now: Timestamp) -> [String] {
+        var seen: Set<String> = []
+        return roleIDs.filter { seen.insert($0).inserted && isInCeiling(role: $0, of: org) && canGrantToOrg(actor: actor, org: org, role: $0, now: now).allowed }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+}

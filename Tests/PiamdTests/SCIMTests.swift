@@ -46,7 +46,7 @@ extension AdmindProcess {
 
 extension HTTPReply {
     var scimType: String? { json?["scimType"] as? String }
-    var code: String? { json?["code"] as? String }
+    var code: String? { header("X-PIAM-Error-Code") }
     var resources: [[String: Any]] { (json?["Resources"] as? [[String: Any]]) ?? [] }
 }
 

@@ -42,12 +42,14 @@ public struct SCIMAPI: Sendable {
             }
         }
         router.get("\(p)/Schemas") { r, c in
-            try await discovery(r, c) { SCIMResponse.json(Self.listJSON(SCIMSchemas.schemas(base: $0), total: 3, start: 1)) }
+            try await scim(r, c) { caller in
+                SCIMResponse.json(Self.listJSON(SCIMSchemas.schemas(base: caller.base, roles: assignableRoles(caller)), total: 3, start: 1))
+            }
         }
         router.get("\(p)/Schemas/{id}") { r, c in
-            try await discovery(r, c) { base in
+            try await scim(r, c) { caller in
                 let id = c.parameters.get("id").map { $0.removingPercentEncoding ?? $0 }
-                guard let s = SCIMSchemas.schemas(base: base).first(where: { $0["id"] as? String == id }) else {
+                guard let s = SCIMSchemas.schemas(base: caller.base, roles: assignableRoles(caller)).first(where: { $0["id"] as? String == id }) else {
                     throw SCIMError.notFound("schema")
                 }
                 return SCIMResponse.json(s)
@@ -56,17 +58,42 @@ public struct SCIMAPI: Sendable {
         router.get("\(p)/Roles") { r, c in try await scim(r, c) { caller in try await listRoles(caller, r) } }
         router.get("\(p)/Users") { r, c in try await scim(r, c) { caller in try await listUsers(caller, r) } }
         router.post("\(p)/Users") { r, c in try await scim(r, c) { caller in try await createUser(caller, r) } }
-        router.post("\(p)/Users/.search") { r, c in try await scim(r, c) { caller in try await searchUsers(caller, r) } }
+        router.post("\(p)/Users/.search") { r, c in try await scim(r, c) { caller in try await search(caller, r, users: true, groups: false) } }
         router.get("\(p)/Users/{id}") { r, c in try await scim(r, c) { caller in try await getUser(caller, r, id(c)) } }
         router.put("\(p)/Users/{id}") { r, c in try await scim(r, c) { caller in try await replaceUser(caller, r, id(c), patch: false) } }
         router.patch("\(p)/Users/{id}") { r, c in try await scim(r, c) { caller in try await replaceUser(caller, r, id(c), patch: true) } }
         router.delete("\(p)/Users/{id}") { r, c in try await scim(r, c) { caller in try await deleteUser(caller, r, id(c)) } }
+        router.post("\(p)/Groups/.search") { r, c in try await scim(r, c) { caller in try await search(caller, r, users: false, groups: true) } }
+        router.post("\(p)/.search") { r, c in try await scim(r, c) { caller in try await search(caller, r, users: true, groups: true) } }
         router.get("\(p)/Groups") { r, c in try await scim(r, c) { caller in try await listGroups(caller, r) } }
         router.post("\(p)/Groups") { r, c in try await scim(r, c) { caller in try await createGroup(caller, r) } }
         router.get("\(p)/Groups/{id}") { r, c in try await scim(r, c) { caller in try await getGroup(caller, r, id(c)) } }
         router.put("\(p)/Groups/{id}") { r, c in try await scim(r, c) { caller in try await replaceGroup(caller, r, id(c), patch: false) } }
         router.patch("\(p)/Groups/{id}") { r, c in try await scim(r, c) { caller in try await replaceGroup(caller, r, id(c), patch: true) } }
         router.delete("\(p)/Groups/{id}") { r, c in try await scim(r, c) { caller in try await deleteGroup(caller, r, id(c)) } }
+    }
+
+    /// The SCIM routes as (method, path below the partner's endpoint), for 405 answers.
+    static let routes: [(String, String)] = [
+        ("GET", "ServiceProviderConfig"), ("GET", "ResourceTypes"), ("GET", "ResourceTypes/{id}"), ("GET", "Schemas"),
+        ("GET", "Schemas/{id}"), ("GET", "Roles"), ("GET", "Users"), ("POST", "Users"), ("POST", "Users/.search"),
+        ("POST", "Groups/.search"), ("POST", ".search"), ("GET", "Users/{id}"), ("PUT", "Users/{id}"), ("PATCH", "Users/{id}"), ("DELETE", "Users/{id}"),
+        ("GET", "Groups"), ("POST", "Groups"), ("GET", "Groups/{id}"), ("PUT", "Groups/{id}"), ("PATCH", "Groups/{id}"),
+        ("DELETE", "Groups/{id}"),
+    ]
+
+    /// The methods a SCIM path answers (empty: no such path).
+    static func methods(matching path: String) -> [String] {
+        let parts = path.split(separator: "/")
+        guard parts.count >= 5, parts[0] == "scim", parts[1] == "v2", parts[2] == "orgs" else { return [] }
+        let rest = parts.dropFirst(4)
+        var out: Set<String> = []
+        for (method, template) in routes {
+            let t = template.split(separator: "/")
+            guard t.count == rest.count else { continue }
+            if zip(t, rest).allSatisfy({ a, b in a.hasPrefix("{") ? b != ".search" : a == b }) { out.insert(method) }
+        }
+        return out.sorted()
     }
 
     func id(_ c: AdminRequestContext) -> String {
@@ -285,6 +312,12 @@ public struct SCIMAPI: Sendable {
     }
 
     // MARK: Roles
+
+    /// The roles of the partner's ceiling its SCIM service user may hand out (the engine's
+    /// `canGrantToOrg` at the partner root), sorted: the canonical values of `roles`.
+    func assignableRoles(_ caller: Caller) -> [String] {
+        service.graph.graph.grantableRoles(actor: caller.actor, org: caller.partner, now: AdminAPI.now())
+    }
 
     /// `GET /Roles`: the roles the partner may be given (its ceiling), as a list response;
     /// `assignable` says whether the partner's SCIM service user could hand it out (the engine's

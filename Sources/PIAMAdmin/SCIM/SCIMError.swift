@@ -6,8 +6,9 @@ import PIAMStore
 
 /// An error of the SCIM endpoint in RFC 7644's format (§3.12):
 /// `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400",
-/// "scimType": "invalidValue", "detail": …}`, plus PIAM's reason `code` (`outside_namespace`,
-/// `escalation`, `unauthenticated`, …), as `application/scim+json`.
+/// "scimType": "invalidValue", "detail": …}` as `application/scim+json`, with PIAM's reason
+/// code (`outside_namespace`, `escalation`, `unauthenticated`, …) in the `X-PIAM-Error-Code`
+/// header: the error schema has no member for it, and strict clients refuse unknown members.
 public struct SCIMError: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     /// RFC 7644's `scimType` (`invalidFilter`, `uniqueness`, `invalidValue`, …), when one fits.
@@ -31,7 +32,7 @@ public struct SCIMError: Error, HTTPResponseError, Sendable {
     }
 
     public var body: [String: Any] {
-        var o: [String: Any] = ["schemas": [SCIMSchemas.error], "status": String(status.code), "detail": detail, "code": code]
+        var o: [String: Any] = ["schemas": [SCIMSchemas.error], "status": String(status.code), "detail": detail]
         if let scimType { o["scimType"] = scimType }
         return o
     }
@@ -39,8 +40,12 @@ public struct SCIMError: Error, HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var r = SCIMResponse.json(body, status: status)
         for f in headers { r.headers.append(f) }
+        r.headers[Self.codeHeader] = code
         return r
     }
+
+    /// The header carrying PIAM's reason code.
+    static let codeHeader = HTTPField.Name("X-PIAM-Error-Code")!
 
     static func invalidFilter(_ d: String) -> SCIMError { SCIMError(.badRequest, scimType: "invalidFilter", d) }
     static func invalidSyntax(_ d: String) -> SCIMError { SCIMError(.badRequest, scimType: "invalidSyntax", d) }

@@ -81,6 +81,10 @@ enum SCIMPatch {
         var filter: SCIMFilter?
 
         static func parse(_ text: String) throws -> Target {
+            // An extension schema's URN alone names its whole object.
+            if let ext = SCIMSchemas.extensions.first(where: { $0.lowercased() == text.lowercased() }) {
+                return Target(schema: nil, attribute: ext, sub: nil, filter: nil)
+            }
             if let open = text.firstIndex(of: "[") {
                 guard let close = text.lastIndex(of: "]"), close > open else { throw SCIMError.invalidPath("bad path \"\(text)\"") }
                 let head = try SCIMPath.parse(String(text[..<open]))

@@ -33,7 +33,7 @@ enum SCIMSchemas {
         return a
     }
 
-    static var userAttributes: [[String: Any]] { [
+    static func userAttributes(roles: [String]) -> [[String: Any]] { [
         attr("userName", required: true, uniqueness: "server",
              description: "Unique within the partner; becomes an alias of the user inside the partner's identity namespaces."),
         attr("externalId", caseExact: true, description: "The identity provider's id of the user; becomes an alias inside the partner's namespaces."),
@@ -42,18 +42,22 @@ enum SCIMSchemas {
             attr("givenName", description: "Given name."),
         ]),
         attr("displayName", description: "The name shown for the user (PIAM's user name)."),
-        attr("active", "boolean", description: "false suspends the user (reversible, its grants are kept); true reactivates it."),
+        attr("active", "boolean", required: true,
+             description: "false suspends the user (reversible, its grants are kept); true reactivates it. Every PIAM user has a status: absent on creation means true, absent on replacement keeps it, and it cannot be removed."),
         attr("emails", "complex", multi: true, description: "E-mail addresses; the primary (else work, else first) is PIAM's e-mail.", sub: [
             attr("value", description: "The address."), attr("type", description: "work, home or other.", canonical: ["work", "home", "other"]),
             attr("primary", "boolean", description: "The primary address."),
         ]),
         attr("roles", "complex", multi: true,
              description: "PIAM roles held over the user's org; adding one is a grant through can_assign (ceiling, scope, no escalation). See the Roles endpoint.",
-             sub: [attr("value", description: "The role's id."), attr("display", description: "The role's name."),
+             sub: [attr("value", description: "The role's id: one of the canonical values, those this partner's SCIM token may hand out.",
+                        canonical: roles),
+                   attr("display", description: "The role's name."),
                    attr("type", description: "Always piam."), attr("primary", "boolean", description: "Ignored.")]),
         attr("groups", "complex", multi: true, mutability: "readOnly", description: "The SCIM groups the user is a member of.", sub: [
             attr("value", mutability: "readOnly", description: "The group's id."),
             attr("display", mutability: "readOnly", description: "The group's displayName."),
+            attr("$ref", "reference", mutability: "readOnly", description: "The group's URI.", referenceTypes: ["Group"]),
         ]),
     ] }
 
@@ -64,6 +68,7 @@ enum SCIMSchemas {
              description: "Member users; each member receives the PIAM roles the partner's admin mapped to the group.",
              sub: [attr("value", mutability: "immutable", description: "The user's id."),
                    attr("display", mutability: "readOnly", description: "The user's displayName."),
+                   attr("$ref", "reference", mutability: "immutable", description: "The user's URI.", referenceTypes: ["User"]),
                    attr("type", mutability: "immutable", description: "User.", canonical: ["User"])]),
     ] }
 
@@ -77,8 +82,8 @@ enum SCIMSchemas {
          "meta": ["resourceType": "Schema", "location": "\(base)/Schemas/\(id)"]]
     }
 
-    static func schemas(base: String) -> [[String: Any]] {
-        [schemaDocument(user, "User", "A partner's person", userAttributes, base: base),
+    static func schemas(base: String, roles: [String]) -> [[String: Any]] {
+        [schemaDocument(user, "User", "A partner's person", userAttributes(roles: roles), base: base),
          schemaDocument(group, "Group", "A partner's group, mapped to PIAM roles", groupAttributes, base: base),
          schemaDocument(enterprise, "EnterpriseUser", "Enterprise attributes (kept as given)", enterpriseAttributes, base: base)]
     }

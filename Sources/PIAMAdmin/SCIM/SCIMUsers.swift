@@ -25,8 +25,10 @@ extension SCIMAPI {
         var kept: [String: Any]
     }
 
-    /// Reads a User resource (POST, PUT, or the result of a PATCH). Throws 400s.
-    static func desiredUser(_ body: [String: Any], store: Store) throws -> DesiredUser {
+    /// Reads a User resource (POST, PUT, or the result of a PATCH). Throws 400s. An absent
+    /// `active` keeps `currentActive` (a PUT without it never reactivates a suspended user),
+    /// and is true on creation.
+    static func desiredUser(_ body: [String: Any], store: Store, currentActive: Bool? = nil) throws -> DesiredUser {
         guard let userName = (SCIMJSON.member(body, "userName") as? String)?.trimmingCharacters(in: .whitespaces), !userName.isEmpty else {
             throw SCIMError.invalidValue("userName is required (a non-empty string)")
         }
@@ -37,7 +39,7 @@ extension SCIMAPI {
             externalID = s.isEmpty ? nil : s
             if s.utf8.count > 200 { throw SCIMError.invalidValue("externalId: at most 200 bytes") }
         }
-        let active = try bool(SCIMJSON.member(body, "active"), "active") ?? true
+        let active = try bool(SCIMJSON.member(body, "active"), "active") ?? currentActive ?? true
         var kept: [String: Any] = [:]
         let dropped: Set<String> = ["schemas", "id", "meta", "username", "externalid", "active", "groups", "password", aliasesKey.lowercased()]
         for (k, v) in body where !dropped.contains(k.lowercased()) && !(v is NSNull) { kept[k] = v }
@@ -131,7 +133,12 @@ extension SCIMAPI {
         var r = object(Data(rec.resource.utf8))
         r.removeValue(forKey: aliasesKey)
         var schemas = [SCIMSchemas.user]
-        if SCIMJSON.member(r, SCIMSchemas.enterprise) != nil { schemas.append(SCIMSchemas.enterprise) }
+        let extKey = SCIMJSON.key(r, SCIMSchemas.enterprise)
+        if let ext = r[extKey] as? [String: Any], !ext.isEmpty {
+            schemas.append(SCIMSchemas.enterprise)
+        } else {
+            r.removeValue(forKey: extKey)
+        }
         r["schemas"] = schemas
         r["id"] = info.id
         r["userName"] = rec.userName
@@ -179,23 +186,32 @@ extension SCIMAPI {
         return try await users(caller, try ListQuery(get: request, settings: settings))
     }
 
-    /// `POST /Users/.search` (RFC 7644 §3.4.3).
-    func searchUsers(_ caller: Caller, _ request: Request) async throws -> Response {
+    /// `POST /Users/.search`, `/Groups/.search` and `/.search` (both types) (RFC 7644 §3.4.3).
+    func search(_ caller: Caller, _ request: Request, users: Bool, groups: Bool) async throws -> Response {
         let b = Self.object(try await body(request))
         try await auditRead(caller, request)
         func text(_ k: String) -> String? { (SCIMJSON.member(b, k)).map { "\($0)" } }
         func names(_ k: String) -> String? { (SCIMJSON.member(b, k) as? [String])?.joined(separator: ",") ?? (SCIMJSON.member(b, k) as? String) }
         let q = try ListQuery(filter: SCIMJSON.member(b, "filter") as? String, start: text("startIndex"), count: text("count"),
                               attributes: names("attributes"), excluded: names("excludedAttributes"), settings: settings)
-        return try await users(caller, q)
+        return try await resources(caller, q, users: users, groups: groups)
     }
 
     func users(_ caller: Caller, _ q: ListQuery) async throws -> Response {
+        try await resources(caller, q, users: true, groups: false)
+    }
+
+    func resources(_ caller: Caller, _ q: ListQuery, users: Bool, groups: Bool) async throws -> Response {
         let data = try await service.read { store, loaded in
             var all: [[String: Any]] = []
-            for rec in try store.scimUsers(partner: caller.partner) {
-                guard let (r, info) = try Self.provisioned(rec.user, caller: caller, store: store, graph: loaded.graph) else { continue }
-                all.append(try Self.userResource(r, info, store: store, base: caller.base))
+            if users {
+                for rec in try store.scimUsers(partner: caller.partner) {
+                    guard let (r, info) = try Self.provisioned(rec.user, caller: caller, store: store, graph: loaded.graph) else { continue }
+                    all.append(try Self.userResource(r, info, store: store, base: caller.base))
+                }
+            }
+            if groups {
+                for g in try store.scimGroups(partner: caller.partner) { all.append(try Self.groupResource(g, store: store, base: caller.base)) }
             }
             return JSONBody.data(q.page(all))
         }
@@ -249,11 +265,17 @@ extension SCIMAPI {
             if patch {
                 next = current
                 next.removeValue(forKey: "meta")
-                try SCIMPatch.apply(try SCIMPatch.operations(Self.object(data)), to: &next, multiValued: SCIMSchemas.userMultiValued)
+                let ops = try SCIMPatch.operations(Self.object(data))
+                for op in ops where (SCIMJSON.member(op, "op") as? String)?.lowercased() == "remove"
+                    && ((SCIMJSON.member(op, "path") as? String).map { try? SCIMPath.parse($0) } ?? nil)?.components == ["active"] {
+                    throw SCIMError(.badRequest, scimType: "mutability", code: "invalid_input",
+                                    "active is required: every PIAM user has a status (replace it with false to suspend the user)")
+                }
+                try SCIMPatch.apply(ops, to: &next, multiValued: SCIMSchemas.userMultiValued)
             } else {
                 next = Self.object(data)
             }
-            let d = try Self.desiredUser(next, store: w.store)
+            let d = try Self.desiredUser(next, store: w.store, currentActive: info.status == .active)
             if d.userName.lowercased() != rec.userName.lowercased(),
                try w.store.scimUsers(partner: caller.partner).contains(where: { $0.userName.lowercased() == d.userName.lowercased() }) {
                 throw SCIMError(.conflict, scimType: "uniqueness", code: "conflict", "userName \"\(d.userName)\" already exists")
