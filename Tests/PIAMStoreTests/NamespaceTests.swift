@@ -166,3 +166,15 @@ import Testing
         _ = try store.createSCIMToken(partner: "acme", roles: ["partner-admin"], createdBy: nil)
     }
 }
+
+extension SCIMTokenStoreTests {
+    /// The SCIM service user holds partner-admin at the root, but it is no admin a person can
+    /// fall back on: the last human admin still may not step down.
+    @Test func theServiceUserDoesNotCountForTheLastAdminRule() throws {
+        let dir = TempDir()
+        let store = try adminStore(dir)
+        _ = try store.createSCIMToken(partner: "globex", roles: ["partner-admin"], createdBy: "nina", now: t0)
+        try AdminStoreTests().expectRefused(store, .revoke(user: "gus", role: "partner-admin", scope: nil), as: "gus", "last_admin")
+        try AdminStoreTests().expectRefused(store, .suspendUser(user: "gus"), as: "scim.globex", "last_admin")
+    }
+}
