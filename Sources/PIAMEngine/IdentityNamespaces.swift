@@ -24,8 +24,10 @@ public struct IdentityNamespace: Sendable, Hashable, Comparable, CustomStringCon
     /// Which kind it is: a text starting with `@` is an e-mail domain, anything else a prefix.
     public var kind: Kind { text.hasPrefix("@") ? .domain : .prefix }
 
+    /// The namespace as declared.
     public var description: String { text }
 
+    /// Byte order of the texts (a stable listing order).
     public static func < (a: IdentityNamespace, b: IdentityNamespace) -> Bool {
         a.text.utf8.lexicographicallyPrecedes(b.text.utf8)
     }
@@ -104,6 +106,7 @@ public enum AliasDecision: Sendable, Hashable {
     /// The refusal's reason code: `outside_namespace`.
     public static let reasonCode = "outside_namespace"
 
+    /// Whether the alias may be given.
     public var allowed: Bool { self == .allowed }
 }
 

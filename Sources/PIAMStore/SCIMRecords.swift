@@ -8,13 +8,18 @@ public struct SCIMUserRecord: Sendable, Hashable {
     public var user: String
     /// The partner root whose endpoint provisioned it.
     public var partner: String
+    /// The SCIM userName (unique per partner, without case).
     public var userName: String
+    /// The identity provider's id of the user.
     public var externalID: String?
     /// The rest of the SCIM resource as JSON text (attributes with no PIAM column).
     public var resource: String
+    /// When SCIM created it.
     public var createdAt: Timestamp
+    /// When SCIM last wrote it (`meta.lastModified`).
     public var modifiedAt: Timestamp
 
+    /// A record with every field.
     public init(user: String, partner: String, userName: String, externalID: String?, resource: String, createdAt: Timestamp,
                 modifiedAt: Timestamp) {
         self.user = user; self.partner = partner; self.userName = userName; self.externalID = externalID
@@ -24,17 +29,24 @@ public struct SCIMUserRecord: Sendable, Hashable {
 
 /// A partner's SCIM group (`scim_groups`), its members and the PIAM roles it maps to.
 public struct SCIMGroupRecord: Sendable, Hashable {
+    /// The group's id (the SCIM `id`).
     public var id: String
+    /// The partner root it belongs to.
     public var partner: String
+    /// Its name, unique per partner.
     public var displayName: String
+    /// The identity provider's id of the group.
     public var externalID: String?
     /// Member user ids, sorted.
     public var members: [String]
     /// The roles the group maps to (maintained by the partner's admin), sorted.
     public var roles: [String]
+    /// When SCIM created it.
     public var createdAt: Timestamp
+    /// When SCIM last wrote it.
     public var modifiedAt: Timestamp
 
+    /// A record with every field.
     public init(id: String, partner: String, displayName: String, externalID: String?, members: [String], roles: [String],
                 createdAt: Timestamp, modifiedAt: Timestamp) {
         self.id = id; self.partner = partner; self.displayName = displayName; self.externalID = externalID

@@ -9,16 +9,21 @@ import PIAMEngine
 /// Every SCIM write is one or more administrative operations performed as that user, decided by
 /// the engine like a person's: it can never do what the partner's admin could not do by hand.
 public struct SCIMTokenInfo: Sendable, Hashable {
+    /// The token's id (stable, shown in listings and in the credential).
     public var id: Int64
     /// The partner root whose endpoint it opens.
     public var partner: String
     /// The user it acts as.
     public var serviceUser: String
+    /// When it was created.
     public var createdAt: Timestamp
+    /// Who created it (a user id, or `os:NAME` for the CLI).
     public var createdBy: String?
     /// When it stops working; `nil` = no end.
     public var expiresAt: Timestamp?
+    /// When it was revoked; `nil` = not revoked.
     public var revokedAt: Timestamp?
+    /// When it last authenticated (recorded at most once a minute); `nil` = never.
     public var lastUsedAt: Timestamp?
 
     /// How its requests are recorded in the audit log: `scim:PARTNER#ID`.
@@ -34,9 +39,13 @@ public struct SCIMTokenInfo: Sendable, Hashable {
 
 /// The answer of ``Store/authenticateSCIMToken(_:now:)``.
 public enum SCIMTokenCheck: Sendable, Hashable {
+    /// Known, neither revoked nor expired.
     case valid(SCIMTokenInfo)
+    /// Known, past its expiry.
     case expired(SCIMTokenInfo)
+    /// Known, revoked.
     case revoked(SCIMTokenInfo)
+    /// No SCIM token has this secret.
     case unknown
 }
 

@@ -19,6 +19,7 @@ public struct SCIMAPI: Sendable {
     let service: AdminService
     let settings: APISettings
 
+    /// The SCIM provider of `service`, with the API's body and page limits.
     public init(service: AdminService, settings: APISettings) {
         self.service = service
         self.settings = settings

@@ -10,14 +10,17 @@ import PIAMStore
 /// code (`outside_namespace`, `escalation`, `unauthenticated`, …) in the `X-PIAM-Error-Code`
 /// header: the error schema has no member for it, and strict clients refuse unknown members.
 public struct SCIMError: Error, HTTPResponseError, Sendable {
+    /// The HTTP status (also the body's `status`, as a string).
     public var status: HTTPResponse.Status
     /// RFC 7644's `scimType` (`invalidFilter`, `uniqueness`, `invalidValue`, …), when one fits.
     public var scimType: String?
+    /// One line for people.
     public var detail: String
     /// PIAM's reason code.
     public var code: String
     var headers: HTTPFields = [:]
 
+    /// An error; `code` defaults to the snake_case `scimType`, else `http_STATUS`.
     public init(_ status: HTTPResponse.Status, scimType: String? = nil, code: String? = nil, _ detail: String) {
         self.status = status
         self.scimType = scimType
@@ -31,12 +34,14 @@ public struct SCIMError: Error, HTTPResponseError, Sendable {
         return out
     }
 
+    /// The error object (RFC 7644 §3.12).
     public var body: [String: Any] {
         var o: [String: Any] = ["schemas": [SCIMSchemas.error], "status": String(status.code), "detail": detail]
         if let scimType { o["scimType"] = scimType }
         return o
     }
 
+    /// The answer: the error object as `application/scim+json`, the code in `X-PIAM-Error-Code`.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var r = SCIMResponse.json(body, status: status)
         for f in headers { r.headers.append(f) }
