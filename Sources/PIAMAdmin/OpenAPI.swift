@@ -245,6 +245,8 @@ public enum OpenAPIDocument {
                                  "last_used_at": nullableString, "endpoint": string, "secret": string, "secret_note": string],
                                 required: ["id", "partner", "service_user", "status", "created_at", "endpoint"]),
             "SCIMTokenList": object(["items": ["type": "array", "items": ref("SCIMToken")]]),
+            "SCIMGroup": object(["id": string, "display_name": string, "external_id": nullableString, "members": strings, "roles": strings]),
+            "SCIMGroupPage": page("SCIMGroup"),
         ]
     }
 

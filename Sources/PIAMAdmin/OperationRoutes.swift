@@ -228,7 +228,7 @@ extension OperationRoute {
 /// A read of the API (`GET`): the table the router and the OpenAPI document are built from.
 public struct ReadRoute: Sendable, Hashable {
     public enum Name: String, Sendable, Hashable {
-        case me, orgs, org, orgGrants, users, user, userGrants, roles, requests, audit, openapi
+        case me, orgs, org, orgGrants, users, user, userGrants, roles, requests, audit, scimGroups, openapi
     }
     public var name: Name
     public var path: String
@@ -277,6 +277,9 @@ public struct ReadRoute: Sendable, Hashable {
                       schema: "RequestPage"),
             ReadRoute(name: .audit, path: "\(p)/audit", tag: "audit", summary: "The audit log I may read, newest first",
                       pathFields: [], queryFields: rowPageFields, schema: "AuditPage"),
+            ReadRoute(name: .scimGroups, path: "\(p)/orgs/{org}/scim-groups", tag: "scim",
+                      summary: "A partner's SCIM groups, their members and the roles each maps to",
+                      pathFields: [org], queryFields: [], schema: "SCIMGroupPage"),
             ReadRoute(name: .openapi, path: "\(p)/openapi.json", tag: "meta", summary: "This document",
                       pathFields: [], queryFields: [], schema: "OpenAPI", authenticated: false),
         ]

@@ -294,6 +294,11 @@ struct SCIMTests {
         #expect(try admind.call("PUT", "/admin/v1/scim/groups/\(gid)/roles/claims-viewer", as: "gus").status == 404, "another partner's group")
         let mapped = try admind.call("PUT", "/admin/v1/scim/groups/\(gid)/roles/claims-viewer", as: "ann")
         #expect(mapped.status == 200, "\(mapped)")
+        // The admin reads its groups and their mapping; another partner's admin sees 404.
+        let listed = try admind.call("GET", "/admin/v1/orgs/acme/scim-groups", as: "ann")
+        let item = (listed.json?["items"] as? [[String: Any]])?.first
+        #expect(item?["id"] as? String == gid && item?["roles"] as? [String] == ["claims-viewer"] && item?["members"] as? [String] == [dana], "\(listed)")
+        #expect(try admind.call("GET", "/admin/v1/orgs/acme/scim-groups", as: "gus").status == 404)
         var a = try Store(path: f.db, readOnly: true).assignments(user: dana)
         #expect(a.map(\.role) == ["claims-viewer"] && a.first?.grantedBy == "scim.acme", "\(a)")
         // Leaving the group revokes; joining grants again.
