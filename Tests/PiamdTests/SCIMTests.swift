@@ -443,3 +443,21 @@ struct SCIMTests {
         #expect((q.json?["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] as? [String: Any])?["department"] as? String == "Claims")
     }
 }
+
+extension SCIMTests {
+    /// Accepting an invitation over HTTP binds an identity only inside the invitee's partner's
+    /// namespaces once the business declared some: 403 outside_namespace, nothing bound.
+    @Test func invitationAcceptanceKeepsTheAliasRule() async throws {
+        let s = try SCIMSetup()
+        let f = s.fixture
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let invite = try admind.call("POST", "/admin/v1/users", as: "ann", body: ["user": "ivy", "org": "acme"])
+        let secret = try #require(invite.json?["invitation_token"] as? String)
+        let refused = try admind.call("POST", "/admin/v1/invitations/accept", body: ["token": secret, "identity": "nina@northwind.example"])
+        #expect(refused.status == 403 && refused.json?["code"] as? String == "outside_namespace", "\(refused)")
+        #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: "ivy")?.status == .invited)
+        let ok = try admind.call("POST", "/admin/v1/invitations/accept", body: ["token": secret, "identity": "okta-acme|ivy"])
+        #expect(ok.status == 200, "\(ok)")
+    }
+}
