@@ -111,14 +111,17 @@ public struct SCIMAPI: Sendable {
         var actor: String { token.serviceUser }
         var credential: String { token.credential }
         /// The endpoint's base URL path (`/scim/v2/orgs/acme`).
-        var base: String { "\(SCIMAPI.prefix)/\(token.partner)" }
+        var base: String {
+            "\(SCIMAPI.prefix)/\(token.partner.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? token.partner)"
+        }
     }
 
     /// Authenticates the request for the partner of its path, then runs `body`; every error
     /// becomes a SCIM error.
     func scim(_ request: Request, _ context: AdminRequestContext, _ body: (Caller) async throws -> Response) async throws -> Response {
         do {
-            let caller = try await authenticate(request, partner: context.parameters.get("partner") ?? "")
+            let raw = context.parameters.get("partner") ?? ""
+            let caller = try await authenticate(request, partner: raw.removingPercentEncoding ?? raw)
             return try await body(caller)
         } catch let e as SCIMError {
             throw e
