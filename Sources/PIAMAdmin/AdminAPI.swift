@@ -43,9 +43,12 @@ public struct AdminAPI: Sendable {
                                                         trustedHeader: trustedHeader.flatMap { HTTPField.Name($0) }))
         for route in OperationRoute.all {
             router.on(RouterPath(route.path), method: route.method) { request, context in
-                try await perform(route, request, context)
+                if route.operation.hasPrefix("scim.group.") { return try await performSCIMMapping(route, request, context) }
+                return try await perform(route, request, context)
             }
         }
+        addSCIMAdmin(to: router)
+        SCIMAPI(service: service, settings: settings).add(to: router)
         router.post("\(OperationRoute.prefix)/operations") { request, context in try await performOne(request, context) }
         router.post("\(OperationRoute.prefix)/apply") { request, context in try await applyBulk(request, context) }
         router.post("\(OperationRoute.prefix)/invitations/accept") { request, context in try await acceptInvitation(request, context) }
@@ -136,6 +139,12 @@ public struct AdminAPI: Sendable {
     func isVisible(_ target: String, to user: String) async throws -> Bool {
         guard let colon = target.firstIndex(of: ":") else { return false }
         let type = String(target[..<colon]), id = String(target[target.index(after: colon)...])
+        if type == "scim-group" {
+            let partner = try await service.read { store, _ in try store.scimGroup(id)?.partner }
+            guard let partner else { return false }
+            return service.graph.graph.check(subject: user, action: "view", resource: ResourceRef(type: BuiltinType.org, id: partner),
+                                             now: Self.now()).allowed
+        }
         if type == "request" {
             guard let n = Int64(id) else { return false }
             return try await service.read { store, g in
@@ -245,6 +254,13 @@ public struct AdminAPI: Sendable {
         return h
     }
 
+    /// `X-PIAM-Revision` alone (SCIM answers carry their own ETags).
+    static func revisionOnly(_ revision: Int64) -> HTTPFields {
+        var h: HTTPFields = [:]
+        h[HTTPField.Name("X-PIAM-Revision")!] = String(revision)
+        return h
+    }
+
     /// `If-Match: "REVISION"`: the write happens only while the database is at that revision.
     static func ifMatchRevision(_ request: Request) throws -> Int64? {
         guard let v = request.headers[.ifMatch], !v.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
@@ -270,6 +286,20 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let p as Problem {
             throw p
+        } catch let s as SCIMError {
+            throw s
+        } catch let e as PIAMError where request.uri.path.hasPrefix("/scim/") {
+            throw SCIMError.from(e)
+        } catch let e as HTTPError where request.uri.path.hasPrefix("/scim/") {
+            if e.status == .notFound {
+                let allowed = SCIMAPI.methods(matching: request.uri.path)
+                if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                    var s = SCIMError(.methodNotAllowed, code: "method_not_allowed", "\(request.method.rawValue) is not one of \(allowed.joined(separator: ", ")) here")
+                    s.headers[.allow] = allowed.joined(separator: ", ")
+                    throw s
+                }
+            }
+            throw SCIMError(e.status, code: e.status == .notFound ? "not_found" : "http_\(e.status.code)", e.body ?? e.status.reasonPhrase)
         } catch let e as PIAMError {
             throw Problem.from(e)
         } catch let e as HTTPError {

@@ -126,6 +126,33 @@ public enum OpenAPIDocument {
             ] as [String: Any]]]],
             "responses": ["200": json("AdminResult", "The user is active."), "default": problem],
         ] as [String: Any]
+        // SCIM tokens (the business manages each partner's; the SCIM endpoint itself,
+        // /scim/v2/orgs/{partner}/, describes itself through SCIM's own discovery).
+        let tokenOrg: [String: Any] = ["name": "org", "in": "path", "required": true, "description": "The partner root.",
+                                       "schema": ["type": "string", "minLength": 1, "maxLength": 255]]
+        paths[AdminAPI.scimTokensPath, default: [:]]["post"] = [
+            "operationId": "create_scim_token", "tags": ["scim"],
+            "summary": "Create a SCIM token for a partner (the business only; at most two live per partner); its secret is in the answer, once",
+            "parameters": [tokenOrg],
+            "requestBody": ["required": true, "content": ["application/json": ["schema": [
+                "type": "object", "additionalProperties": false, "required": ["roles"],
+                "properties": ["roles": ["type": "array", "minItems": 1,
+                                         "items": ["type": "string", "minLength": 1, "maxLength": 255],
+                                         "description": "The roles of the partner's SCIM service user over its root (each in the partner's ceiling)."],
+                               "expires": ["type": ["string", "null"], "format": "date-time", "description": "When it stops working (absent: never)."]],
+            ] as [String: Any]]]],
+            "responses": ["201": json("SCIMToken", "Created; secret shown once."), "default": problem],
+        ] as [String: Any]
+        paths[AdminAPI.scimTokensPath, default: [:]]["get"] = [
+            "operationId": "list_scim_tokens", "tags": ["scim"], "summary": "A partner's SCIM tokens (never their secrets; the business only)",
+            "parameters": [tokenOrg], "responses": ["200": json("SCIMTokenList", "OK."), "default": problem],
+        ] as [String: Any]
+        paths[AdminAPI.scimTokensPath + "/{id}", default: [:]]["delete"] = [
+            "operationId": "revoke_scim_token", "tags": ["scim"], "summary": "Revoke a partner's SCIM token (the business only)",
+            "parameters": [tokenOrg, ["name": "id", "in": "path", "required": true, "description": "The token's id.",
+                                      "schema": ["type": "integer", "format": "int64"]] as [String: Any]],
+            "responses": ["200": json("SCIMToken", "Revoked."), "default": problem],
+        ] as [String: Any]
         for r in ReadRoute.all {
             var op: [String: Any] = [
                 "operationId": "get_\(r.name.rawValue)", "summary": r.summary, "tags": [r.tag],
@@ -213,6 +240,13 @@ public enum OpenAPIDocument {
                           "partner": nullableString, "host": boolean, "status": string, "state": string, "credential": string,
                           "org_actions": strings, "user_actions": strings, "permissions": ["type": "array", "items": permission], "revision": integer]),
             "OpenAPI": ["type": "object"],
+            "SCIMToken": object(["id": integer, "partner": string, "service_user": string, "status": string, "created_at": string,
+                                 "created_by": nullableString, "expires_at": nullableString, "revoked_at": nullableString,
+                                 "last_used_at": nullableString, "endpoint": string, "secret": string, "secret_note": string],
+                                required: ["id", "partner", "service_user", "status", "created_at", "endpoint"]),
+            "SCIMTokenList": object(["items": ["type": "array", "items": ref("SCIMToken")]]),
+            "SCIMGroup": object(["id": string, "display_name": string, "external_id": nullableString, "members": strings, "roles": strings]),
+            "SCIMGroupPage": page("SCIMGroup"),
         ]
     }
 

@@ -139,6 +139,22 @@ extension OperationRoute {
                        path: [user(), APIField("alias", .id, required: true, "The alias (an IdP subject, a login).")]),
         OperationRoute(.delete, "\(prefix)/users/{user}/aliases/{alias}", "user.alias.remove", "people", "Remove an alias",
                        path: [user(), APIField("alias", .id, required: true, "The alias.")]),
+        // Identity namespaces (the business declares them per partner root).
+        OperationRoute(.put, "\(prefix)/orgs/{org}/namespaces/{namespace}", "namespace.add", "onboarding",
+                       "Declare an identity namespace of a partner (the business only): its admins give aliases only inside its namespaces",
+                       path: [org("The partner root."),
+                              APIField("namespace", .string, required: true,
+                                       "An IdP issuer prefix ending with a separator (okta-acme|) or an e-mail domain (@acme.example), percent-encoded.")]),
+        OperationRoute(.delete, "\(prefix)/orgs/{org}/namespaces/{namespace}", "namespace.remove", "onboarding",
+                       "Withdraw an identity namespace of a partner (the business only)",
+                       path: [org("The partner root."), APIField("namespace", .string, required: true, "The namespace, percent-encoded.")]),
+        // SCIM groups' role mapping (a partner's admin; the members' grants follow, made by SCIM).
+        OperationRoute(.put, "\(prefix)/scim/groups/{group}/roles/{role}", "scim.group.map", "scim",
+                       "Map a partner's SCIM group to a role it may assign: its members receive the role (granted by the partner's SCIM service user through can_assign)",
+                       path: [APIField("group", .string, required: true, "The SCIM group's id."), role()]),
+        OperationRoute(.delete, "\(prefix)/scim/groups/{group}/roles/{role}", "scim.group.unmap", "scim",
+                       "Take a role out of a SCIM group's mapping: the grants it brought are revoked",
+                       path: [APIField("group", .string, required: true, "The SCIM group's id."), role()]),
         // Roles.
         OperationRoute(.post, "\(prefix)/roles", "role.define", "roles", "Define a role (the business only)",
                        body: [role("The new role's id."), APIField("name", .string, "Display name."),
@@ -212,7 +228,7 @@ extension OperationRoute {
 /// A read of the API (`GET`): the table the router and the OpenAPI document are built from.
 public struct ReadRoute: Sendable, Hashable {
     public enum Name: String, Sendable, Hashable {
-        case me, orgs, org, orgGrants, users, user, userGrants, roles, requests, audit, openapi
+        case me, orgs, org, orgGrants, users, user, userGrants, roles, requests, audit, scimGroups, openapi
     }
     public var name: Name
     public var path: String
@@ -261,6 +277,9 @@ public struct ReadRoute: Sendable, Hashable {
                       schema: "RequestPage"),
             ReadRoute(name: .audit, path: "\(p)/audit", tag: "audit", summary: "The audit log I may read, newest first",
                       pathFields: [], queryFields: rowPageFields, schema: "AuditPage"),
+            ReadRoute(name: .scimGroups, path: "\(p)/orgs/{org}/scim-groups", tag: "scim",
+                      summary: "A partner's SCIM groups, their members and the roles each maps to",
+                      pathFields: [org], queryFields: [], schema: "SCIMGroupPage"),
             ReadRoute(name: .openapi, path: "\(p)/openapi.json", tag: "meta", summary: "This document",
                       pathFields: [], queryFields: [], schema: "OpenAPI", authenticated: false),
         ]
@@ -276,6 +295,8 @@ enum APIRoutes {
         for extra in ["operations", "apply", "invitations/accept"] {
             r.append(("POST", "\(OperationRoute.prefix)/\(extra)".split(separator: "/")))
         }
+        for method in ["GET", "POST"] { r.append((method, AdminAPI.scimTokensPath.split(separator: "/"))) }
+        r.append(("DELETE", (AdminAPI.scimTokensPath + "/{id}").split(separator: "/")))
         return r
     }()
 

@@ -65,6 +65,8 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         case .notFound: status = .notFound
         case .conflict, .invalidGraph: status = .conflict
         case AdminWriter.preconditionFailed: status = .preconditionFailed
+        case PIAMError.Code(AliasDecision.reasonCode): status = .forbidden
+        case PIAMError.Code(Reason.outsideCeiling.name): status = .unprocessableContent
         default: status = .internalServerError
         }
         return Problem(status, error.code.rawValue, error.message)

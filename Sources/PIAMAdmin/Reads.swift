@@ -22,6 +22,7 @@ extension AdminAPI {
                 case .roles: try await listRoles(request, context)
                 case .requests: try await listRequests(request, context)
                 case .audit: try await audit(request, context)
+                case .scimGroups: try await scimGroups(context)
                 case .openapi:
                     Response(status: .ok, headers: [.contentType: "application/json"],
                              body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
@@ -137,6 +138,22 @@ extension AdminAPI {
              "granted_by": g.grantedBy ?? NSNull(), "granted_at": g.grantedAt.map(RFC3339.format) ?? NSNull()]
         }
         return Self.list(items, next: nil, revision: loaded.revision)
+    }
+
+    /// `GET /admin/v1/orgs/{org}/scim-groups`: a partner's SCIM groups with their members and
+    /// the roles each maps to, for whoever may view the partner root (its admins maintain the
+    /// mapping).
+    func scimGroups(_ context: AdminRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let id = parameter(context, "org")
+        let loaded = service.graph
+        guard visible(loaded.graph, principal.user, BuiltinType.org, id) else { throw Problem.notFound("org:\(id)") }
+        let data = try await service.read { store, _ in
+            JSONBody.data(["items": try store.scimGroups(partner: id).map { g -> [String: Any] in
+                ["id": g.id, "display_name": g.displayName, "external_id": g.externalID ?? NSNull(), "members": g.members, "roles": g.roles]
+            }, "next_cursor": NSNull(), "revision": loaded.revision])
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     // MARK: People

@@ -78,6 +78,9 @@ extension AdminAPI {
         case .failure(let e) where e.code.rawValue.hasPrefix("invitation_"):
             // Unknown, used, revoked or expired: the secret no longer opens anything.
             throw Problem(e.code.rawValue == "invitation_invalid" ? .notFound : .gone, e.code.rawValue, e.message)
+        case .failure(let e) where e.code.rawValue == AliasDecision.reasonCode:
+            // The identity lies outside the invitee's partner's namespaces: the rule refuses it.
+            throw Problem(.forbidden, e.code.rawValue, e.message)
         case .failure(let e):
             throw Problem.from(e)
         }

@@ -88,6 +88,13 @@ public enum DelegationScenario {
             // A partner user holding a host-only permission (org:approve, entitled by mistake).
             e(.approveOrg(org: "acme-north", entitle: []), "bob", "host_only"),
             e(.defineRole(role: "mine", name: nil, description: nil, permissions: ["claim:read"]), "ann", "no_permission"),
+            // Alias hijack: a partner admin attaching to its own people an identity of the
+            // business or of another partner (acme has no identity namespace declared here, and
+            // an alias outside a partner's namespaces is refused to its admins either way).
+            e(.addAlias(user: "bob", alias: "nina@northwind.example"), "ann", "outside_namespace"),
+            e(.addAlias(user: "bob", alias: "okta|globex-newhire"), "ann", "outside_namespace"),
+            // Identity namespaces are the business's to declare.
+            e(.addNamespace(org: "acme", namespace: "okta-acme|"), "ann", "no_permission"),
             // Removing the last admin: ann is acme's only admin, so it may not give up partner-admin.
             e(.revoke(user: "ann", role: "partner-admin", scope: nil), "ann", "last_admin"),
             e(.updateUser(user: "ann", name: nil, email: nil, validUntil: .some(now - 1)), "ann", "last_admin"),

@@ -55,6 +55,10 @@ public struct AdminOperation: Sendable, Hashable {
         AdminOps.RevokeInvitation.self, AdminOps.UpdateUser.self, AdminOps.SuspendUser.self,
         AdminOps.ReactivateUser.self, AdminOps.RemoveUser.self, AdminOps.MoveUser.self, AdminOps.AddAlias.self,
         AdminOps.RemoveAlias.self,
+        // Identity namespaces (the business declares them per partner).
+        AdminOps.AddNamespace.self, AdminOps.RemoveNamespace.self,
+        // SCIM groups' role mapping (the partner's admin maintains it).
+        AdminOps.MapSCIMGroup.self, AdminOps.UnmapSCIMGroup.self,
         // Roles and grants.
         AdminOps.DefineRole.self, AdminOps.UpdateRole.self, AdminOps.DeleteRole.self, AdminOps.Grant.self,
         AdminOps.Revoke.self, AdminOps.GrantToOrg.self, AdminOps.RevokeFromOrg.self,

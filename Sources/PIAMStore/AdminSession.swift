@@ -116,7 +116,10 @@ final class AdminSession {
     func guardLastAdmin(actor: String, root: String?, affected: Set<String>?, removesAffected: Bool, write: () throws -> Void) throws {
         guard let root, try !isHostActor(actor) else { return try write() }
         try catchUp()
-        let before = graph.assignmentAdmins(of: root, now: now)
+        // The partner's SCIM service user is no admin a person can fall back on: it does not
+        // count (else a partner could drop its last human admin once SCIM is set up).
+        let service = Store.scimServiceUser(partner: root)
+        let before = graph.assignmentAdmins(of: root, now: now).filter { $0 != service }
         let refusal = Refusal(reason: AdminReason.lastAdmin,
                               message: "org:\(root) would be left without an active user able to assign roles there")
         if before.isEmpty { return try write() }
@@ -124,7 +127,7 @@ final class AdminSession {
         if removesAffected { throw refusal }
         try write()
         try catchUp()
-        if graph.assignmentAdmins(of: root, now: now).isEmpty { throw refusal }
+        if graph.assignmentAdmins(of: root, now: now).allSatisfy({ $0 == service }) { throw refusal }
     }
 
     // MARK: Performing

@@ -112,6 +112,16 @@ extension Store {
             throw PIAMError(.invitationExpired, "the access of user:\(user.id) ended at \(RFC3339.format(end))")
         }
         try validateEntityID(identity, what: "identity")
+        // The alias rule at acceptance: once the business declared namespaces for the invitee's
+        // partner, the identity bound must lie inside them (else whoever holds the secret — the
+        // admin who invited — could bind someone else's subject).
+        if let root = try partnerRootSQL(user.org) {
+            let declared = try identityNamespaces(partner: root)
+            if !declared.isEmpty && !declared.contains(where: { $0.contains(identity) }) {
+                throw PIAMError(PIAMError.Code(AliasDecision.reasonCode),
+                                "identity \"\(identity)\" lies outside partner \(root)'s identity namespaces (\(declared.map(\.text).joined(separator: ", ")))")
+            }
+        }
         var addAlias = true
         if let holder = try userRecord(identity) {
             guard holder.id == user.id else {

@@ -205,13 +205,22 @@ struct ImportCommand: AsyncParsableCommand {
             bar.note("reading \(file) (\(Output.bytes(bytes)); a large file takes a while to decode before rows are written)")
             result = try store.importFile(path: file, mode: m, actor: actor, progress: onProgress)
         }
+        // The alias rule is the business's to keep: an import (which only whoever may write the
+        // database runs) is not refused for it, but reports every alias that breaks it.
+        let violations = try store.namespaceViolations()
         if global.json {
-            Output.printJSON(ImportJSON(result, before: before))
+            var out = ImportJSON(result, before: before)
+            out.namespaceViolations = violations.map { ImportJSON.Violation(partner: $0.partner, user: $0.user, alias: $0.alias) }
+            Output.printJSON(out)
         } else {
             print(result.changed ? "imported: revision \(before) -> \(result.revision)" : "no changes (revision \(result.revision))")
             print(Output.table([["table", "inserted", "updated", "deleted", "unchanged"]] + result.tables.map {
                 [$0.table, String($0.inserted), String($0.updated), String($0.deleted), String($0.unchanged)]
             }, indent: "  "))
+            if !violations.isEmpty {
+                print("warning: \(violations.count) alias(es) outside their partner's identity namespaces (outside_namespace):")
+                for v in violations { print("  partner \(v.partner)  user:\(v.user)  alias \"\(v.alias)\"") }
+            }
         }
     }
 
@@ -223,6 +232,9 @@ struct ImportCommand: AsyncParsableCommand {
         var previousRevision: Int64
         var changed: Bool
         var tables: [String: Table]
+        /// Aliases outside their partner's identity namespaces (after the import).
+        var namespaceViolations: [Violation] = []
+        struct Violation: Encodable { var partner, user, alias: String }
 
         init(_ r: ImportResult, before: Int64) {
             revision = r.revision
@@ -235,6 +247,7 @@ struct ImportCommand: AsyncParsableCommand {
         enum CodingKeys: String, CodingKey {
             case revision, changed, tables
             case previousRevision = "previous_revision"
+            case namespaceViolations = "namespace_violations"
         }
     }
 }

@@ -45,6 +45,8 @@ struct Piamctl: AsyncParsableCommand {
             InvitationCommand.self, TokenCommand.self,
             // Who uses what (UsageCommands.swift).
             UsageCommand.self,
+            // Identity namespaces and SCIM provisioning (NamespaceCommands.swift, SCIMCommands.swift).
+            NamespaceCommand.self, SCIMCommand.self,
         ]
     )
 }

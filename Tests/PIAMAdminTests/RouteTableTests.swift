@@ -72,6 +72,10 @@ struct RouteTableTests {
         for r in OperationRoute.all { expected.insert("\(r.method.rawValue.lowercased()) \(r.path)") }
         for r in ReadRoute.all { expected.insert("get \(r.path)") }
         for extra in ["operations", "apply", "invitations/accept"] { expected.insert("post \(OperationRoute.prefix)/\(extra)") }
+        for m in ["get", "post"] { expected.insert("\(m) \(AdminAPI.scimTokensPath)") }
+        expected.insert("delete \(AdminAPI.scimTokensPath)/{id}")
+        // The 405 table knows the same routes.
+        #expect(Set(APIRoutes.all.map { "\($0.method.lowercased()) /\($0.template.joined(separator: "/"))" }) == expected)
         var documented: Set<String> = []
         for (path, methods) in paths { for m in methods.keys { documented.insert("\(m) \(path)") } }
         #expect(documented == expected)

@@ -220,13 +220,19 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
         #expect(rm.details == ["1 users", "1 assignments", "1 sub-orgs"] || rm.details.contains("1 users"))
         #expect(try store.user(idOrAlias: "nick") == nil)
         #expect(throws: PIAMError.self) { try store.administer(.removeOrg(org: "partners", cascade: true), as: "nina", now: t0) }
-        // People: invite, accept, aliases, update, suspend, reactivate, remove.
+        // People: invite, accept, aliases, update, suspend, reactivate, remove. The business
+        // first declares acme's identity namespaces: its admins give aliases only inside them.
+        try expectRefused(store, .inviteUser(user: "dana", org: "acme-north", name: "Dana", email: nil, aliases: ["okta|dana"], validUntil: nil), as: "nora", "outside_namespace")
+        try expectRefused(store, .addNamespace(org: "acme", namespace: "okta|"), as: "ann", "no_permission")
+        _ = try expectAllowed(store, .addNamespace(org: "acme", namespace: "okta|"), as: "nina")
+        _ = try expectAllowed(store, .addNamespace(org: "acme", namespace: "@acme.example"), as: "nina")
         _ = try expectAllowed(store, .inviteUser(user: "dana", org: "acme-north", name: "Dana", email: nil, aliases: ["okta|dana"], validUntil: nil), as: "nora")
         try expectRefused(store, .activateUser(user: "dana"), as: "bob", "no_permission")
         try expectRefused(store, .activateUser(user: "okta|dana"), as: "dana", "invitation_required")
         _ = try expectAllowed(store, .activateUser(user: "okta|dana"), as: "nora")
         _ = try expectAllowed(store, .addAlias(user: "dana", alias: "dana@acme.example"), as: "nora")
         #expect(throws: PIAMError.self) { try store.administer(.addAlias(user: "dana", alias: "bob"), as: "nora", now: t0) }
+        try expectRefused(store, .addAlias(user: "dana", alias: "dana@globex.example"), as: "nora", "outside_namespace")
         _ = try expectAllowed(store, .removeAlias(user: "dana", alias: "okta|dana"), as: "nora")
         _ = try expectAllowed(store, .updateUser(user: "dana", name: .some("Dana R."), email: .some("d@acme.example"), validUntil: .some(t0 + 1000)), as: "nora")
         #expect(try store.user(idOrAlias: "dana")?.validUntil == t0 + 1000)
@@ -299,6 +305,8 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
             .updateUser(user: "u", name: .some("N"), email: .some("e"), validUntil: .some(t0)),
             .suspendUser(user: "u"), .reactivateUser(user: "u"), .removeUser(user: "u"), .moveUser(user: "u", org: "o"),
             .addAlias(user: "u", alias: "x"), .removeAlias(user: "u", alias: "x"),
+            .addNamespace(org: "o", namespace: "@o.example"), .removeNamespace(org: "o", namespace: "okta-o|"),
+            .mapSCIMGroup(group: "g", role: "r"), .unmapSCIMGroup(group: "g", role: "r"),
             .defineRole(role: "r", name: "R", description: "d", permissions: ["a:b"]), .updateRole(role: "r", name: nil, description: nil, permissions: ["a:c"]),
             .deleteRole(role: "r", force: true), .grant(user: "u", role: "r", scope: "o", validUntil: t0), .revoke(user: "u", role: "r", scope: nil),
             .grantToOrg(org: "o", role: "r", includeSuborgs: true, validUntil: nil), .revokeFromOrg(org: "o", role: "r"),

@@ -19,6 +19,8 @@ import Testing
         .updateUser(user: "u", name: .some("N"), email: .some(nil), validUntil: nil),
         .suspendUser(user: "u"), .reactivateUser(user: "u"), .removeUser(user: "u"), .moveUser(user: "u", org: "o"),
         .addAlias(user: "u", alias: "x"), .removeAlias(user: "u", alias: "x"),
+        .addNamespace(org: "o", namespace: "okta-o|"), .removeNamespace(org: "o", namespace: "@o.example"),
+        .mapSCIMGroup(group: "g", role: "r"), .unmapSCIMGroup(group: "g", role: "r"),
         .defineRole(role: "r", name: nil, description: nil, permissions: []), .updateRole(role: "r", name: "R", description: "d", permissions: nil),
         .deleteRole(role: "r", force: false), .grant(user: "u", role: "r", scope: nil, validUntil: nil), .revoke(user: "u", role: "r", scope: "o"),
         .grantToOrg(org: "o", role: "r", includeSuborgs: false, validUntil: t0), .revokeFromOrg(org: "o", role: "r"),

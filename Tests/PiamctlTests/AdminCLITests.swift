@@ -102,10 +102,14 @@ struct AdminCLITests {
         let approved = try await cli.admin("org approve", "zenith", "--entitle", "partner-admin", "--entitle", "quote-creator", "--as", "pete.pm")
         expect(approved, 0)
         #expect(approved.out.contains("approved org:zenith") && approved.out.contains("revision"))
+        // The business declares the partner's identity namespace: its admins alias only inside it.
+        expect(try await cli.admin("user invite", "zack", "--org", "zenith", "--alias", "okta|zack", "--as", "okta|zoe"), 1, "outside_namespace")
+        expect(try await cli.admin("namespace add", "zenith", "okta-zenith|", "--as", "zoe"), 1, "no_permission")
+        expect(try await cli.admin("namespace add", "zenith", "okta-zenith|", "--as", "pete.pm"), 0)
         // Now the delegated admin runs its own company.
-        let zackInvite = try await cli.admin("user invite", "zack", "--org", "zenith", "--name", "Zack", "--alias", "okta|zack", "--as", "okta|zoe", "--json")
+        let zackInvite = try await cli.admin("user invite", "zack", "--org", "zenith", "--name", "Zack", "--alias", "okta-zenith|zack", "--as", "okta|zoe", "--json")
         expect(zackInvite, 0)
-        expect(try await cli.admin("invitation accept", try #require(zackInvite.object["invitation_token"] as? String), "--identity", "okta|zack"), 0)
+        expect(try await cli.admin("invitation accept", try #require(zackInvite.object["invitation_token"] as? String), "--identity", "okta-zenith|zack"), 0)
         expect(try await cli.admin("org create", "zenith-west", "--parent", "zenith", "--name", "Zenith West", "--as", "zoe"), 0)
         expect(try await cli.admin("user invite", "wes", "--org", "zenith-west", "--as", "zoe"), 0)
         // Handing out power it does not hold is escalation; its own role it may share.
@@ -315,5 +319,70 @@ struct AdminCLITests {
         for c in ["org", "user", "role", "grant", "revoke", "org-grant", "org-revoke", "entitle", "request", "audit", "apply"] {
             #expect(root.contains("  \(c) "), "\(c) missing from piamctl --help")
         }
+    }
+}
+
+/// Identity namespaces and SCIM tokens through the CLI.
+@Suite("piamctl identity namespaces and SCIM tokens", .serialized)
+struct NamespaceCLITests {
+    /// The issue's hijack on the demo: the north admin attaching to its own agent an e-mail of
+    /// the business (nina@northwind.example) and another partner's IdP subject — refused
+    /// `outside_namespace` (exit 1), audited; inside its partner's namespaces it works; the
+    /// business assigns any; an import reports the aliases that break the rule.
+    @Test func theAliasHijackIsRefusedThroughTheCLI() async throws {
+        let cli = try CLI()
+        try await cli.demo()
+        let north = "acme-brokers-north-admin", agent = "acme-brokers-north-b1-agent1"
+        for alias in ["nina@northwind.example", "okta|bluesky-agency-newhire"] {
+            let r = try await cli.admin("user alias add", agent, alias, "--as", north, "--json")
+            #expect(r.code == 1 && r.reason == "outside_namespace", "\(r)")
+            let audit = try await cli.admin("audit", "--refused", "--json")
+            #expect(audit.code == 0 && audit.out.contains("outside_namespace") && audit.out.contains(alias), "\(audit.out.suffix(400))")
+        }
+        let add = try await cli.admin("namespace add", "acme-brokers", "okta-acme|", "--as", "pete.pm", "--json")
+        #expect(add.code == 0, "\(add)")
+        #expect(try await cli.admin("namespace add", "acme-brokers", "@acme-brokers.example", "--as", "pete.pm").code == 0)
+        #expect(try await cli.admin("namespace add", "bluesky-agency", "okta-acme|x|", "--as", "pete.pm").code == 2, "overlapping another partner's")
+        let list = try await cli.admin("namespace list", "--json")
+        #expect(((list.object["namespaces"] as? [[String: Any]]) ?? []).map { $0["namespace"] as? String } == ["@acme-brokers.example", "okta-acme|"])
+        let again = try await cli.admin("user alias add", agent, "nina@northwind.example", "--as", north)
+        #expect(again.code == 1 && again.out.hasPrefix("refused outside_namespace:") && again.out.contains("okta-acme|"), "\(again)")
+        #expect(try await cli.admin("user alias add", agent, "okta-acme|agent1", "--as", north).code == 0)
+        #expect(try await cli.admin("user alias add", agent, "agent1@acme-brokers.example", "--as", north).code == 0)
+        #expect(try await cli.admin("user alias add", agent, "agent1@partner-portal.example", "--as", "nina.hq").code == 0, "the business assigns any alias")
+        // The demo's existing aliases of acme-brokers are outside the new namespaces: reported.
+        let check = try await cli.admin("namespace check", "--json")
+        let violations = (check.object["violations"] as? [[String: Any]]) ?? []
+        #expect(check.code == (violations.isEmpty ? 0 : 1))
+        #expect(violations.allSatisfy { $0["partner"] as? String == "acme-brokers" })
+        #expect(violations.contains { $0["alias"] as? String == "agent1@partner-portal.example" })
+        let file = cli.path("more.json")
+        try #"{"users": [{"id": "imported-1", "org": "acme-brokers", "aliases": ["imported@elsewhere.example"]}]}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let imported = try await cli.runAsync(["import", "--db", cli.db, file, "--json"])
+        #expect(imported.code == 0, "\(imported)")
+        let reported = (imported.object["namespace_violations"] as? [[String: Any]]) ?? []
+        #expect(reported.contains { $0["user"] as? String == "imported-1" && $0["alias"] as? String == "imported@elsewhere.example" }, "\(imported.out.prefix(600))")
+        let text = try await cli.runAsync(["import", "--db", cli.db, file])
+        #expect(text.out.contains("outside their partner's identity namespaces") && text.out.contains("imported@elsewhere.example"), "\(text.out)")
+    }
+
+    @Test func scimTokensAreCreatedOnceListedAndRevoked() async throws {
+        let cli = try CLI()
+        try await cli.demo()
+        let made = try await cli.admin("scim token create", "--partner", "acme-brokers", "--role", "partner-admin", "--expires", "30d", "--json")
+        #expect(made.code == 0, "\(made)")
+        let secret = try #require(made.object["secret"] as? String)
+        #expect(secret.hasPrefix("piamscim_") && made.object["service_user"] as? String == "scim.acme-brokers")
+        #expect(made.object["endpoint"] as? String == "/scim/v2/orgs/acme-brokers")
+        #expect(try await cli.admin("scim token create", "--partner", "acme-brokers", "--role", "partner-admin").code == 0)
+        let third = try await cli.admin("scim token create", "--partner", "acme-brokers", "--role", "partner-admin")
+        #expect(third.code == 2 && third.err.contains("2 live SCIM tokens"), "\(third)")
+        let list = try await cli.admin("scim token list", "--json")
+        let tokens = (list.object["tokens"] as? [[String: Any]]) ?? []
+        #expect(tokens.count == 2 && !list.out.contains(secret))
+        let id = try #require(made.object["id"] as? Int)
+        let revoked = try await cli.admin("scim token revoke", String(id), "--json")
+        #expect(revoked.code == 0 && revoked.object["status"] as? String == "revoked", "\(revoked)")
+        #expect(try await cli.admin("scim token create", "--partner", "acme-brokers", "--role", "partner-admin").code == 0, "rotation")
     }
 }

@@ -11,9 +11,10 @@ extension Fixture {
     /// number them afresh), renamed over the database.
     func rewriteAsSchemaV2() throws { try rewrite(asSchema: 2) }
 
-    /// Rewrites the fixture's database as schema `version` (2 or 3) held it, the same way.
+    /// Rewrites the fixture's database as schema `version` (2, 3 or 4) held it, the same way
+    /// (the graph's rows; v4's credential tables start empty).
     func rewrite(asSchema version: Int) throws {
-        precondition(version == 2 || version == 3)
+        precondition((2...4).contains(version))
         let grantedAt = version >= 3 ? ", granted_at" : ""
         let old = path("v\(version).db")
         do {
@@ -144,7 +145,7 @@ struct CredentialsMigrationTests {
 
         // The operator migrates: the revision stays, the schema changes, the daemon reloads.
         let migrate = try await piamctl(["init", "--db", f.db], in: f)
-        #expect(migrate.code == 0 && migrate.out.contains("schema v4"), "\(migrate)")
+        #expect(migrate.code == 0 && migrate.out.contains("schema v\(Schema.latestVersion)"), "\(migrate)")
         doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
         #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
         #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
@@ -175,6 +176,66 @@ struct CredentialsMigrationTests {
         #expect(audit.suffix(3).map { "\($0.operation) \($0.credential ?? "-")" } == ["user.activate invitation", "user.alias.add invitation", "token.create cli"])
         let final = try await statusDocument(c)
         #expect(reloadCounter(final, "full_reloads") == full0 + 1, "the commits were applied, not reloaded")
+        await c.close()
+        #expect(await d.stop() == 0)
+    }
+}
+
+@Suite("piamd across the schema v5 migration (the real binary)", .serialized)
+struct SCIMMigrationTests {
+    @Test("piamd serving a v4 database with credentials keeps answering while piamctl init adds identity namespaces and SCIM, reloads, then follows a SCIM write in place")
+    func followsTheMigration() async throws {
+        let f = try Fixture()
+        try f.rewrite(asSchema: 4)
+        // v4 data beyond the graph: an API token and an audit row.
+        let secret = "piam_" + String(repeating: "A", count: 43)
+        do {
+            let raw = try Database(path: f.db)
+            try raw.execute("""
+                INSERT INTO api_tokens(user, name, hash, created_at) VALUES ('nina.hq', 'portal', '\(SHA256.hex(Array(secret.utf8)))', 1);
+                INSERT INTO audit(at, actor, operation, target, decision, reason, revision, credential)
+                  VALUES (1, 'nina.hq', 'user.invite', 'user:x', 'allowed', 'allowed', 1, 'cli');
+                """)
+        }
+        let v4 = try Store(path: f.db, readOnly: true)
+        #expect(try v4.schemaVersion == 4)
+        let baseline = try v4.loadGraph()
+        let d = try await DaemonProcess(f, env: ["PIAMD_RELOAD_POLL_MS": "100", "PIAMD_CONSISTENCY_TIMEOUT_MS": "5000"])
+        let c = try await d.client()
+        var doc = try await statusDocument(c)
+        #expect(doc["revision"] as? Int == Int(baseline.revision) && doc["state"] as? String == "serving", "\(doc)")
+        let full0 = reloadCounter(doc, "full_reloads")
+
+        let migrate = try await piamctl(["init", "--db", f.db], in: f)
+        #expect(migrate.code == 0 && migrate.out.contains("schema v5"), "\(migrate)")
+        doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
+        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
+        #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
+        // The data stayed: the graph, the v4 token (it still authenticates), the audit log.
+        let migrated = try f.loaded()
+        #expect(migrated.revision == baseline.revision)
+        let checks = randomChecks(migrated.graph, count: 200, seed: 31)
+        #expect(try await c.checkBatch(checks, minRevision: migrated.revision).value
+                == baseline.graph.checkBatch(checks, semantic: .executeAll, now: QueryEvaluatorClock.now()))
+        let store = try Store(path: f.db)
+        guard case .valid(let t) = try store.authenticateToken(secret) else { Issue.record("the v4 token no longer authenticates"); return }
+        #expect(t.user == "nina.hq")
+        #expect(try store.auditLog().first.map { "\($0.operation) \($0.credential ?? "-")" } == "user.invite cli")
+
+        // After: the business declares a namespace and a SCIM token; a SCIM create through the
+        // real piam-admind is followed by piamd in place, at the revision it answered.
+        #expect(try await piamctl(["namespace", "add", "--db", f.db, "acme-brokers", "@acme-brokers.example", "--as", "pete.pm"], in: f).code == 0)
+        let (_, scim) = try store.createSCIMToken(partner: "acme-brokers", roles: ["partner-admin"], createdBy: "pete.pm")
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let made = try admind.scim("POST", "acme-brokers", "/Users", token: scim, body: ["userName": "mia@acme-brokers.example"])
+        #expect(made.status == 201, "\(made)")
+        let revision = try #require(made.header("X-PIAM-Revision").flatMap { Int64($0) })
+        let probe = CheckRequest(subject: "mia@acme-brokers.example", action: "view", resource: ResourceRef(type: "org", id: "acme-brokers"))
+        let answer = try await c.check(probe, minRevision: revision)
+        #expect(answer.revision >= revision && answer.value.allowed, "\(answer)")
+        let final = try await statusDocument(c)
+        #expect(reloadCounter(final, "full_reloads") == full0 + 1, "the SCIM write was applied, not reloaded")
         await c.close()
         #expect(await d.stop() == 0)
     }

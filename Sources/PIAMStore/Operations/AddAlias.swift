@@ -6,7 +6,8 @@ extension AdminOperation {
 }
 
 extension AdminOps {
-    /// `user.alias.add`: the alias must be free in the user namespace.
+    /// `user.alias.add`: the alias must be free in the user namespace, and — given by a partner
+    /// actor — inside the user's partner's identity namespaces (`outside_namespace`).
     struct AddAlias: AdministrativeOperation {
         static let name = "user.alias.add"
         var user: String
@@ -24,6 +25,7 @@ extension AdminOps {
         func perform(in s: AdminSession, actor: String, out: inout AdminSession.Outcome) throws {
             let info = try s.user(user)
             try s.requireFreeUserName(alias, what: "alias")
+            try s.requireAliasInNamespace(actor: actor, org: info.org, alias: alias)
             try s.exec("INSERT INTO user_aliases(alias, user) VALUES (?1, ?2)", alias, info.id)
             out.message = "added alias \"\(alias)\" to user:\(info.id)"
         }

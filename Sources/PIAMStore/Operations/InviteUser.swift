@@ -55,7 +55,10 @@ extension AdminOps {
         func perform(in s: AdminSession, actor: String, out: inout AdminSession.Outcome) throws {
             _ = try s.org(org)
             try s.requireFreeUserName(user, what: "user id")
-            for a in aliases { try s.requireFreeUserName(a, what: "alias") }
+            for a in aliases {
+                try s.requireFreeUserName(a, what: "alias")
+                try s.requireAliasInNamespace(actor: actor, org: org, alias: a)
+            }
             guard Set(aliases).count == aliases.count, !aliases.contains(user) else {
                 throw PIAMError(.invalidInput, "user \"\(user)\": aliases repeat each other or the id")
             }
