@@ -29,9 +29,10 @@ public enum Schema {
     /// Migration `i` brings the schema from version `i` to `i + 1`: v1 the graph and its
     /// journal, v2 the administration tables (audit log, access requests; not journaled), v3
     /// `granted_at` on assignments and org grants, v4 API tokens, invitations, idempotency
-    /// records and the audit log's `credential` (none journaled). Append only: a migration,
-    /// once released, never changes.
-    static let migrations: [String] = [v1, v2, v3, v4]
+    /// records and the audit log's `credential` (none journaled), then access reviews
+    /// (``reviewsVersion``, not journaled). Append only: a migration, once released, never
+    /// changes.
+    static let migrations: [String] = [v1, v2, v3, v4, reviews]
 
     /// Schema v3: when each assignment and org grant was made (`granted_at`, milliseconds since
     /// the epoch like `valid_until`), beside who made it (`granted_by`, since v1). Rows written
