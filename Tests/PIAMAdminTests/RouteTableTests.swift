@@ -71,7 +71,8 @@ struct RouteTableTests {
         var expected: Set<String> = []
         for r in OperationRoute.all { expected.insert("\(r.method.rawValue.lowercased()) \(r.path)") }
         for r in ReadRoute.all { expected.insert("get \(r.path)") }
-        for extra in ["operations", "apply", "invitations/accept"] { expected.insert("post \(OperationRoute.prefix)/\(extra)") }
+        for extra in ["operations", "apply", "what-if", "invitations/accept"] { expected.insert("post \(OperationRoute.prefix)/\(extra)") }
+        for r in ReviewRoutes.all { expected.insert("\(r.method.lowercased()) \(r.path)") }
         var documented: Set<String> = []
         for (path, methods) in paths { for m in methods.keys { documented.insert("\(m) \(path)") } }
         #expect(documented == expected)
