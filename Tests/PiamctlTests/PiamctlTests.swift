@@ -1,4 +1,5 @@
 import Foundation
+import PIAMStore
 import Testing
 
 /// Runs the built `piamctl` binary (next to the test bundle in the build directory).
@@ -110,7 +111,7 @@ struct PiamctlTests {
         let again = try cli.db("init", "--json")
         #expect(again.code == 0 && again.object["created"] as? Bool == false && again.object["revision"] as? Int == rev)
         let text = try cli.db("init")
-        #expect(text.out.hasPrefix("migrated \(cli.db) (schema v4, revision \(rev))"))
+        #expect(text.out.hasPrefix("migrated \(cli.db) (schema v\(Schema.latestVersion), revision \(rev))"), "\(text.out)")
     }
 
     @Test func importCheckExplainAndExitCodes() throws {
