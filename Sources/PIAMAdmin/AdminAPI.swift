@@ -184,7 +184,7 @@ public struct AdminAPI: Sendable {
         let visible = result.diff.people.filter { p in
             p.user == principal.user
                 || graph.check(subject: principal.user, action: "view", resource: ResourceRef(type: BuiltinType.user, id: p.user), now: now).allowed
-                || graph.userID(for: p.user) == nil  // removed by the change: the operation that removed it was the caller's
+                || graph.userID(for: p.user) == nil  // created by the change itself (the graph is the one before it)
         }
         return JSONBody.response(Self.whatIfJSON(result, people: visible, seconds: seconds), headers: Self.revisionHeaders(result.revision))
     }
