@@ -166,7 +166,9 @@ public struct AdminAPI: Sendable {
     /// `POST /admin/v1/what-if`: what a list of operations (the body of `apply`) would do,
     /// decided exactly as `apply` would decide it, with nothing written: each entry's outcome
     /// and who would gain and lose which permissions. A refusal on a target the caller may not
-    /// see is a 404, as for `apply`; any other refusal is in the answer (`would_commit` false).
+    /// see is a 404, as for `apply`; any other refusal is in the answer (`would_commit` false);
+    /// an entry that fails (no such entity, a conflict) is a 422 with every entry's result, as
+    /// for `apply`.
     /// People the caller may not view are left out of the diff (counted in `hidden`).
     func whatIf(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
@@ -179,6 +181,12 @@ public struct AdminAPI: Sendable {
         let seconds = Date().timeIntervalSince(started)
         if let f = result.results.first(where: { $0.status == "refused" }), try await !isVisible(f.target, to: principal.user) {
             throw Problem.notFound(f.target)
+        }
+        if let f = result.results.first(where: { $0.status == "failed" }) {
+            // An error (no such entity, a conflict, bad input): as for apply, a 422 with every result.
+            let json = Self.whatIfJSON(result, people: [], seconds: seconds)
+            throw Problem(.unprocessableContent, f.reason, "operations[\(f.index)] \(f.operation): \(f.message) — a real run would fail here",
+                          extra: ["results": json["results"] ?? [Any]()])
         }
         let now = Self.now()
         let visible = result.diff.people.filter { p in

@@ -25,6 +25,7 @@ public enum OpenAPIDocument {
         case .strings where f.name == "permissions":
             s = ["type": "array", "items": ["type": "string", "pattern": "^[A-Za-z0-9_.-]+:([A-Za-z0-9_.-]+|\\*)(:owner)?$"]]
         case .strings: s = ["type": "array", "items": ["type": "string"]]
+        case .int where f.name == "days": s = ["type": "integer", "minimum": 0, "maximum": 36500]
         case .int: s = ["type": "integer", "format": "int64"]
         case .cursor: s = ["type": "string", "pattern": "^(c1([2-7][0-9a-f])+)?$"]
         case .rowCursor: s = ["type": "string", "pattern": "^([0-9]{1,18})?$"]
@@ -116,7 +117,7 @@ public enum OpenAPIDocument {
         ] as [String: Any]
         paths["\(OperationRoute.prefix)/what-if", default: [:]]["post"] = [
             "operationId": "what_if", "summary": "What a list of operations would do: decided as apply decides, nothing written", "tags": ["bulk"],
-            "description": "The body of apply. Every operation is decided by the engine and performed in a transaction that is rolled back (no audit row). The answer lists each operation's outcome (a refused one as refused; a real run would then commit nothing, so nobody gains or loses) and, per person the change can touch and the caller may view, the permissions gained and lost over which scope.",
+            "description": "The body of apply. Every operation is decided by the engine and performed in a transaction that is rolled back (no audit row). The answer lists each operation's outcome (a refused one as refused; a real run would then commit nothing, so nobody gains or loses) and, per person the change can touch and the caller may view, the permissions gained and lost over which scope. An operation that fails (no such entity, a conflict) is a 422 with every result, as for apply.",
             "requestBody": ["required": true, "content": ["application/json": ["schema": ["oneOf": [
                 ["type": "object", "additionalProperties": false, "required": ["operations"],
                  "properties": ["operations": ["type": "array", "items": ref("Operation")]]] as [String: Any],

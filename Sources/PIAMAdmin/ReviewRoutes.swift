@@ -29,6 +29,12 @@ extension AdminAPI {
         router.get(RouterPath("\(p)/{review}/report")) { request, context in try await reviewReport(request, context) }
     }
 
+    /// A JSON integer of a body (never `true`/`false`, whose objCType is "c", nor a fraction).
+    static func integer(_ v: Any) -> Int? {
+        guard let n = v as? NSNumber, String(cString: n.objCType) != "c" else { return nil }
+        return Int(exactly: n.doubleValue)
+    }
+
     func number(_ context: AdminRequestContext, _ name: String) throws -> Int64 {
         guard let n = Int64(parameter(context, name)), n > 0 else { throw Problem.notFound("\(name) \(parameter(context, name).prefix(64))") }
         return n
@@ -64,6 +70,7 @@ extension AdminAPI {
               let policyText = body["no_answer"] as? String else {
             throw Problem(.badRequest, "invalid_input", "name, scope, due and no_answer are required strings")
         }
+        if let v = body["scope_id"], !(v is String) { throw Problem(.badRequest, "invalid_input", "scope_id: a string") }
         let scopeID = body["scope_id"] as? String
         let scope: ReviewCampaign.Scope
         switch scopeKind {
@@ -72,22 +79,27 @@ extension AdminAPI {
         case "role" where scopeID != nil: scope = .role(scopeID!)
         default: throw Problem(.unprocessableContent, "invalid_input", "scope: all_partners, or partner/role with scope_id")
         }
-        guard let due = RFC3339.parse(dueText) else { throw Problem(.badRequest, "invalid_input", "due: an RFC 3339 time") }
+        guard let due = RFC3339.parse(dueText) else { throw Problem(.unprocessableContent, "invalid_input", "due: an RFC 3339 time (2027-06-30T00:00:00Z)") }
         guard let policy = ReviewCampaign.NoAnswer(rawValue: policyText) else {
             throw Problem(.badRequest, "invalid_input", "no_answer: keep, revoke or recommendation")
         }
         var days = 90
         if let d = body["days"] {
-            guard let n = d as? Int, n >= 0, n <= 36_500 else { throw Problem(.badRequest, "invalid_input", "days: 0 to 36500") }
+            guard let n = Self.integer(d), n >= 0, n <= 36_500 else { throw Problem(.badRequest, "invalid_input", "days: 0 to 36500") }
             days = n
         }
         let usage = try self.usage()
         let (actor, credential, window) = (principal.user, principal.credential, days)
-        let r = try await reviewWrite { store, g in
-            try store.createReview(name: name, scope: scope, dueAt: due, noAnswer: policy, days: window, usage: usage, as: actor,
-                                   now: Self.now(), credential: credential, graph: g)
+        do {
+            let r = try await reviewWrite { store, g in
+                try store.createReview(name: name, scope: scope, dueAt: due, noAnswer: policy, days: window, usage: usage, as: actor,
+                                       now: Self.now(), credential: credential, graph: g)
+            }
+            return try reviewResponse(r, status: .created)
+        } catch let e as PIAMError where e.code == .invalidInput {
+            // Well-formed, against a rule the schema cannot state (a due date in the past).
+            throw Problem(.unprocessableContent, e.code.rawValue, e.message)
         }
-        return try reviewResponse(r, status: .created)
     }
 
     /// `GET /admin/v1/reviews`: the campaigns (a partner-scoped one only to who may view that
@@ -133,6 +145,7 @@ extension AdminAPI {
         guard let decision = body["decision"] as? String, decision == "keep" || decision == "revoke" else {
             throw Problem(.badRequest, "invalid_input", "decision: keep or revoke")
         }
+        if let c = body["comment"], !(c is String) { throw Problem(.badRequest, "invalid_input", "comment: a string") }
         let comment = body["comment"] as? String
         let item = try await service.read { store, _ in try? store.reviewItem(itemID) }
         guard let item, item.campaign == id, visible(service.graph.graph, principal.user, BuiltinType.user, item.user) else {
@@ -156,7 +169,7 @@ extension AdminAPI {
         }
         var confirm: Int?
         if let c = body["confirm_revocations"] {
-            guard let n = c as? Int, n >= 0 else { throw Problem(.badRequest, "invalid_input", "confirm_revocations: a count") }
+            guard let n = Self.integer(c), n >= 0 else { throw Problem(.badRequest, "invalid_input", "confirm_revocations: a count") }
             confirm = n
         }
         let (actor, credential, confirmed) = (principal.user, principal.credential, confirm)

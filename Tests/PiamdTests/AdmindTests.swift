@@ -294,6 +294,9 @@ extension AdmindTests {
         #expect(refused.json?["would_commit"] as? Bool == false && (refused.json?["people"] as? [Any])?.isEmpty == true)
         let results = (refused.json?["results"] as? [[String: Any]]) ?? []
         #expect(results.map { $0["status"] as? String } == ["ok", "refused"] && results.last?["reason"] as? String == "escalation", "\(refused)")
+        // An entry that fails (nick holds no claims-viewer): 422 with the results, as for apply.
+        let failed = try admind.call("POST", "/admin/v1/what-if", as: "ann", body: [["op": "revoke", "user": "nick", "role": "claims-viewer"]])
+        #expect(failed.status == 422 && failed.json?["code"] as? String == "not_found", "\(failed)")
         // Another partner's ids: 404, as for apply.
         let hidden = try admind.call("POST", "/admin/v1/what-if", as: "ann", body: [["op": "user.suspend", "user": "gus"]])
         #expect(hidden.status == 404, "\(hidden)")
