@@ -194,7 +194,10 @@ public struct AdminAPI: Sendable {
                 || graph.check(subject: principal.user, action: "view", resource: ResourceRef(type: BuiltinType.user, id: p.user), now: now).allowed
                 || graph.userID(for: p.user) == nil  // created by the change itself (the graph is the one before it)
         }
-        return JSONBody.response(Self.whatIfJSON(result, people: visible, seconds: seconds), headers: Self.revisionHeaders(result.revision))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        for f in Self.revisionHeaders(result.revision) { headers.append(f) }
+        let bytes = result.jsonBytes(people: visible, hidden: result.diff.people.count - visible.count, seconds: seconds)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// The operations of an `apply` or `what-if` body, for the authenticated user.

@@ -91,3 +91,60 @@ extension Store {
         }
     }
 }
+
+extension WhatIfResult {
+    /// The answer as compact JSON (keys sorted), written by hand: a change that touches ten
+    /// thousand people answers with a hundred thousand permissions, and Foundation's serializer
+    /// of `[String: Any]` would take several times longer than deciding the change.
+    ///
+    /// `{"considered", "hidden", "people": [{"gained": [{"permission", "scope", "via"}], "lost",
+    /// "org", "user"}], "results": [{"details"?, "index", "message", "operation", "reason",
+    /// "status", "target"}], "revision", "seconds", "would_commit"}`.
+    ///
+    /// - Parameters:
+    ///   - people: the people to list (the diff's, or those of them the reader may see).
+    ///   - hidden: how many of the diff's people were left out.
+    ///   - seconds: how long deciding took.
+    public func jsonBytes(people: [AccessDiff.Person], hidden: Int, seconds: Double) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + people.count * 256)
+        func raw(_ s: String) { out.append(contentsOf: s.utf8) }
+        func str(_ s: String) { JSONText.appendString(s, to: &out) }
+        func effective(_ list: [AccessReport.Effective]) {
+            out.append(UInt8(ascii: "["))
+            for (i, e) in list.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                raw("{\"permission\":"); str(e.permission); raw(",\"scope\":"); str(e.scope); raw(",\"via\":[")
+                for (j, v) in e.via.enumerated() {
+                    if j > 0 { out.append(UInt8(ascii: ",")) }
+                    str(v)
+                }
+                raw("]}")
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        raw("{\"considered\":\(diff.considered),\"hidden\":\(hidden),\"people\":[")
+        for (i, p) in people.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            raw("{\"gained\":"); effective(p.gained); raw(",\"lost\":"); effective(p.lost)
+            raw(",\"org\":"); str(p.org); raw(",\"user\":"); str(p.user); raw("}")
+        }
+        raw("],\"results\":[")
+        for (i, r) in results.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            raw("{")
+            if !r.details.isEmpty {
+                raw("\"details\":[")
+                for (j, d) in r.details.enumerated() {
+                    if j > 0 { out.append(UInt8(ascii: ",")) }
+                    str(d)
+                }
+                raw("],")
+            }
+            raw("\"index\":\(r.index),\"message\":"); str(r.message); raw(",\"operation\":"); str(r.operation)
+            raw(",\"reason\":"); str(r.reason); raw(",\"status\":"); str(r.status); raw(",\"target\":"); str(r.target); raw("}")
+        }
+        raw("],\"revision\":\(revision),\"seconds\":\(seconds.isFinite ? seconds : 0),\"would_commit\":\(wouldCommit)}")
+        return out
+    }
+}
