@@ -303,6 +303,16 @@ extension AdmindTests {
         // Nothing was written, not even an audit row.
         #expect(try store.revision() == revision)
         #expect(try store.auditLog(AuditFilter(limit: 1000)).count == audits)
+        // Findings over HTTP: each partner admin gets its own partner's, the business everyone's.
+        let annFindings = try admind.call("GET", "/admin/v1/findings?days=0", as: "ann")
+        let annItems = (annFindings.json?["items"] as? [[String: Any]]) ?? []
+        #expect(annFindings.status == 200 && !annItems.isEmpty && annItems.allSatisfy { $0["partner"] as? String == "acme" }, "\(annFindings)")
+        let gusItems = (try admind.call("GET", "/admin/v1/findings?days=0", as: "gus").json?["items"] as? [[String: Any]]) ?? []
+        #expect(!gusItems.isEmpty && gusItems.allSatisfy { $0["partner"] as? String == "globex" }, "\(gusItems)")
+        let all = try admind.call("GET", "/admin/v1/findings?days=0&limit=2", as: "nina")
+        #expect((all.json?["items"] as? [Any])?.count == 2 && all.json?["next_cursor"] is String, "\(all)")
+        let nick = try admind.call("GET", "/admin/v1/findings?days=0", as: "nick")
+        #expect(nick.status == 200 && (nick.json?["items"] as? [Any])?.isEmpty == true, "a user without administrative rights sees none: \(nick)")
         // And the real apply does what the what-if said.
         let real = try admind.call("POST", "/admin/v1/apply", as: "ann", body: [["op": "org.suspend", "org": "acme-north"]])
         #expect(real.status == 200 && real.json?["committed"] as? Bool == true, "\(real)")
