@@ -165,10 +165,9 @@ public struct AdminAPI: Sendable {
 
     /// `POST /admin/v1/what-if`: what a list of operations (the body of `apply`) would do,
     /// decided exactly as `apply` would decide it, with nothing written: each entry's outcome
-    /// and who would gain and lose which permissions. A refusal on a target the caller may not
-    /// see is a 404, as for `apply`; any other refusal is in the answer (`would_commit` false);
-    /// an entry that fails (no such entity, a conflict) is a 422 with every entry's result, as
-    /// for `apply`.
+    /// and who would gain and lose which permissions. As for `apply`: a refusal on a target the
+    /// caller may not see is a 404; any other refusal, or an entry that fails (no such entity, a
+    /// conflict), is a 422 carrying every entry's result (`results`, `would_commit: false`).
     /// People the caller may not view are left out of the diff (counted in `hidden`).
     func whatIf(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
@@ -182,11 +181,14 @@ public struct AdminAPI: Sendable {
         if let f = result.results.first(where: { $0.status == "refused" }), try await !isVisible(f.target, to: principal.user) {
             throw Problem.notFound(f.target)
         }
-        if let f = result.results.first(where: { $0.status == "failed" }) {
-            // An error (no such entity, a conflict, bad input): as for apply, a 422 with every result.
+        if let f = result.results.first(where: { $0.status == "refused" || $0.status == "failed" }) {
+            // As for apply: a 422 carrying every entry's result (the refused or failed one, and
+            // those not run after it); nobody gains or loses anything, since a real run would
+            // commit nothing.
             let json = Self.whatIfJSON(result, people: [], seconds: seconds)
-            throw Problem(.unprocessableContent, f.reason, "operations[\(f.index)] \(f.operation): \(f.message) — a real run would fail here",
-                          extra: ["results": json["results"] ?? [Any]()])
+            throw Problem(.unprocessableContent, f.reason,
+                          "operations[\(f.index)] \(f.operation): \(f.message) — a real run would apply nothing",
+                          extra: ["results": json["results"] ?? [Any](), "would_commit": false, "revision": result.revision])
         }
         let now = Self.now()
         let visible = result.diff.people.filter { p in

@@ -117,7 +117,7 @@ public enum OpenAPIDocument {
         ] as [String: Any]
         paths["\(OperationRoute.prefix)/what-if", default: [:]]["post"] = [
             "operationId": "what_if", "summary": "What a list of operations would do: decided as apply decides, nothing written", "tags": ["bulk"],
-            "description": "The body of apply. Every operation is decided by the engine and performed in a transaction that is rolled back (no audit row). The answer lists each operation's outcome (a refused one as refused; a real run would then commit nothing, so nobody gains or loses) and, per person the change can touch and the caller may view, the permissions gained and lost over which scope. An operation that fails (no such entity, a conflict) is a 422 with every result, as for apply.",
+            "description": "The body of apply. Every operation is decided by the engine and performed in a transaction that is rolled back (no audit row). The answer lists each operation's outcome and, per person the change can touch and the caller may view, the permissions gained and lost over which scope. As for apply, an operation that is refused or fails makes the answer a 422 problem carrying every operation's result (results, would_commit false): a real run would commit nothing, so nobody gains or loses.",
             "requestBody": ["required": true, "content": ["application/json": ["schema": ["oneOf": [
                 ["type": "object", "additionalProperties": false, "required": ["operations"],
                  "properties": ["operations": ["type": "array", "items": ref("Operation")]]] as [String: Any],
