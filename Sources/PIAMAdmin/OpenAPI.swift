@@ -169,7 +169,7 @@ public enum OpenAPIDocument {
             "parameters": [review],
             "requestBody": ["required": false, "content": ["application/json": ["schema": [
                 "type": "object", "additionalProperties": false,
-                "properties": ["confirm_revocations": ["type": "integer", "minimum": 0]],
+                "properties": ["confirm_revocations": ["type": "integer", "minimum": 0, "maximum": 1_000_000_000]],
             ] as [String: Any]]]],
             "responses": ["200": json("ReviewResult", "Closed."), "default": problem],
         ] as [String: Any]

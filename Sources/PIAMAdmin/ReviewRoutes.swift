@@ -169,7 +169,7 @@ extension AdminAPI {
         }
         var confirm: Int?
         if let c = body["confirm_revocations"] {
-            guard let n = Self.integer(c), n >= 0 else { throw Problem(.badRequest, "invalid_input", "confirm_revocations: a count") }
+            guard let n = Self.integer(c), n >= 0, n <= 1_000_000_000 else { throw Problem(.badRequest, "invalid_input", "confirm_revocations: a count (0 to 1000000000)") }
             confirm = n
         }
         let (actor, credential, confirmed) = (principal.user, principal.credential, confirm)
