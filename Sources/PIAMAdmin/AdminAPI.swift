@@ -27,10 +27,15 @@ public struct APISettings: Sendable, Hashable {
 public struct AdminAPI: Sendable {
     let service: AdminService
     let settings: APISettings
+    /// The usage facts findings are judged on (read afresh for each request).
+    let usage: @Sendable () throws -> any UsageFacts
 
-    public init(service: AdminService, settings: APISettings) {
+    /// - Parameter usage: what piamd's usage files say, for findings; by default nothing
+    ///   (``PIAMStore/NoUsage``: every person and holding counts as unused).
+    public init(service: AdminService, settings: APISettings, usage: @escaping @Sendable () throws -> any UsageFacts = { NoUsage() }) {
         self.service = service
         self.settings = settings
+        self.usage = usage
     }
 
     /// A router for one listener. `trustedHeader` is the proxy's identity header when this
@@ -51,8 +56,10 @@ public struct AdminAPI: Sendable {
         SCIMAPI(service: service, settings: settings).add(to: router)
         router.post("\(OperationRoute.prefix)/operations") { request, context in try await performOne(request, context) }
         router.post("\(OperationRoute.prefix)/apply") { request, context in try await applyBulk(request, context) }
+        router.post("\(OperationRoute.prefix)/what-if") { request, context in try await whatIf(request, context) }
         router.post("\(OperationRoute.prefix)/invitations/accept") { request, context in try await acceptInvitation(request, context) }
         addReads(to: router)
+        addReviews(to: router)
         return router
     }
 
@@ -161,6 +168,51 @@ public struct AdminAPI: Sendable {
     /// `POST /admin/v1/apply`: a list of operations as one transaction (all or nothing).
     func applyBulk(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
+        let (list, batch) = try await bulkItems(request, principal)
+        return try await applyParsed(list, batch, request, principal)
+    }
+
+    /// `POST /admin/v1/what-if`: what a list of operations (the body of `apply`) would do,
+    /// decided exactly as `apply` would decide it, with nothing written: each entry's outcome
+    /// and who would gain and lose which permissions. As for `apply`: a refusal on a target the
+    /// caller may not see is a 404; any other refusal, or an entry that fails (no such entity, a
+    /// conflict), is a 422 carrying every entry's result (`results`, `would_commit: false`).
+    /// People the caller may not view are left out of the diff (counted in `hidden`).
+    func whatIf(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let (_, batch) = try await bulkItems(request, principal)
+        let started = Date()
+        let (result, graph): (WhatIfResult, AccessGraph) = try await service.write { w in
+            let r = try w.whatIf(batch, credential: principal.credential)
+            return (r, w.current.graph)
+        }
+        let seconds = Date().timeIntervalSince(started)
+        if let f = result.results.first(where: { $0.status == "refused" }), try await !isVisible(f.target, to: principal.user) {
+            throw Problem.notFound(f.target)
+        }
+        if let f = result.results.first(where: { $0.status == "refused" || $0.status == "failed" }) {
+            // As for apply: a 422 carrying every entry's result (the refused or failed one, and
+            // those not run after it); nobody gains or loses anything, since a real run would
+            // commit nothing.
+            let json = Self.whatIfJSON(result, people: [], seconds: seconds)
+            throw Problem(.unprocessableContent, f.reason,
+                          "operations[\(f.index)] \(f.operation): \(f.message) — a real run would apply nothing",
+                          extra: ["results": json["results"] ?? [Any](), "would_commit": false, "revision": result.revision])
+        }
+        let now = Self.now()
+        let visible = result.diff.people.filter { p in
+            p.user == principal.user
+                || graph.check(subject: principal.user, action: "view", resource: ResourceRef(type: BuiltinType.user, id: p.user), now: now).allowed
+                || graph.userID(for: p.user) == nil  // created by the change itself (the graph is the one before it)
+        }
+        var headers: HTTPFields = [.contentType: "application/json"]
+        for f in Self.revisionHeaders(result.revision) { headers.append(f) }
+        let bytes = result.jsonBytes(people: visible, hidden: result.diff.people.count - visible.count, seconds: seconds)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The operations of an `apply` or `what-if` body, for the authenticated user.
+    func bulkItems(_ request: Request, _ principal: Principal) async throws -> (list: [Any], items: [AdminBatchItem]) {
         let any = try await JSONBody.any(request, limit: settings.maxBodyBytes)
         let list: [Any]
         if let a = any as? [Any] {
@@ -180,7 +232,11 @@ public struct AdminAPI: Sendable {
                 throw Problem(.unprocessableContent, error.code.rawValue, error.message)
             }
         }
-        let batch = items
+        return (list, items)
+    }
+
+    /// Continues ``applyBulk(_:_:)`` once the body is parsed.
+    func applyParsed(_ list: [Any], _ batch: [AdminBatchItem], _ request: Request, _ principal: Principal) async throws -> Response {
         let expected = try Self.ifMatchRevision(request)
         let idempotency = try Idempotency(request: request, actor: principal.user, form: ["operations": list])
         if let idempotency, let replay = try await service.read({ store, _ in try idempotency.replay(store) }) {
@@ -245,6 +301,21 @@ public struct AdminAPI: Sendable {
              if let e = i.invitationExpires { o["invitation_expires"] = RFC3339.format(e) }
              return o
          }]
+    }
+
+    static func whatIfJSON(_ r: WhatIfResult, people: [AccessDiff.Person], seconds: Double) -> [String: Any] {
+        func effective(_ e: AccessReport.Effective) -> [String: Any] { ["permission": e.permission, "scope": e.scope, "via": e.via] }
+        return ["would_commit": r.wouldCommit, "revision": r.revision, "considered": r.diff.considered,
+                "hidden": r.diff.people.count - people.count, "seconds": seconds,
+                "results": r.results.map { i -> [String: Any] in
+                    var o: [String: Any] = ["index": i.index, "operation": i.operation, "target": i.target, "status": i.status,
+                                            "reason": i.reason, "message": i.message]
+                    if !i.details.isEmpty { o["details"] = i.details }
+                    return o
+                },
+                "people": people.map { p -> [String: Any] in
+                    ["user": p.user, "org": p.org, "gained": p.gained.map(effective), "lost": p.lost.map(effective)]
+                }]
     }
 
     static func revisionHeaders(_ revision: Int64) -> HTTPFields {

@@ -1,4 +1,5 @@
 import Foundation
+import PIAMStore
 
 /// The OpenAPI 3.1 document of the administration API, built from the same route tables the
 /// router is built from (``OperationRoute/all``, ``ReadRoute/all``). The repository commits
@@ -24,6 +25,7 @@ public enum OpenAPIDocument {
         case .strings where f.name == "permissions":
             s = ["type": "array", "items": ["type": "string", "pattern": "^[A-Za-z0-9_.-]+:([A-Za-z0-9_.-]+|\\*)(:owner)?$"]]
         case .strings: s = ["type": "array", "items": ["type": "string"]]
+        case .int where f.name == "days": s = ["type": "integer", "minimum": 0, "maximum": 36500]
         case .int: s = ["type": "integer", "format": "int64"]
         case .cursor: s = ["type": "string", "pattern": "^(c1([2-7][0-9a-f])+)?$"]
         case .rowCursor: s = ["type": "string", "pattern": "^([0-9]{1,18})?$"]
@@ -112,6 +114,69 @@ public enum OpenAPIDocument {
                 ["type": "array", "items": ref("Operation"), "description": "The operations alone (an apply file's form)."],
             ]] as [String: Any]]]],
             "responses": ["200": json("ApplyResult", "Every operation done, committed."), "default": problem],
+        ] as [String: Any]
+        paths["\(OperationRoute.prefix)/what-if", default: [:]]["post"] = [
+            "operationId": "what_if", "summary": "What a list of operations would do: decided as apply decides, nothing written", "tags": ["bulk"],
+            "description": "The body of apply. Every operation is decided by the engine and performed in a transaction that is rolled back (no audit row). The answer lists each operation's outcome and, per person the change can touch and the caller may view, the permissions gained and lost over which scope. As for apply, an operation that is refused or fails makes the answer a 422 problem carrying every operation's result (results, would_commit false): a real run would commit nothing, so nobody gains or loses.",
+            "requestBody": ["required": true, "content": ["application/json": ["schema": ["oneOf": [
+                ["type": "object", "additionalProperties": false, "required": ["operations"],
+                 "properties": ["operations": ["type": "array", "items": ref("Operation")]]] as [String: Any],
+                ["type": "array", "items": ref("Operation"), "description": "The operations alone (an apply file's form)."],
+            ]] as [String: Any]]]],
+            "responses": ["200": json("WhatIfResult", "What would happen; nothing was written."), "default": problem],
+        ] as [String: Any]
+        let review: [String: Any] = ["name": "review", "in": "path", "required": true, "description": "The campaign's number.",
+                                     "schema": ["type": "integer", "minimum": 1]]
+        let rp = ReviewRoutes.prefix
+        paths[rp, default: [:]]["post"] = [
+            "operationId": "create_review", "tags": ["reviews"],
+            "summary": "Start an access review campaign (the business: entitle on the partner, or on the root org)",
+            "description": "Freezes every assignment in the scope at the current revision, each with its last use, a recommendation (revoke when unused for days) and its reviewers (the admins the engine allows to revoke it).",
+            "requestBody": ["required": true, "content": ["application/json": ["schema": [
+                "type": "object", "additionalProperties": false, "required": ["name", "scope", "due", "no_answer"],
+                "properties": ["name": ["type": "string", "minLength": 1, "maxLength": 200],
+                               "scope": ["type": "string", "enum": ["all_partners", "partner", "role"]],
+                               "scope_id": ["type": "string", "minLength": 1, "maxLength": 255, "description": "The partner root org, or the role."],
+                               "due": ["type": "string", "format": "date-time"],
+                               "no_answer": ["type": "string", "enum": ReviewCampaign.NoAnswer.allCases.map(\.rawValue)],
+                               "days": ["type": "integer", "minimum": 0, "maximum": 36500]],
+            ] as [String: Any]]]],
+            "responses": ["201": json("ReviewResult", "Created."), "default": problem],
+        ] as [String: Any]
+        paths[rp, default: [:]]["get"] = [
+            "operationId": "get_reviews", "tags": ["reviews"], "summary": "The review campaigns",
+            "responses": ["200": json("ReviewPage", "OK."), "default": problem],
+        ] as [String: Any]
+        paths["\(rp)/{review}/items", default: [:]]["get"] = [
+            "operationId": "get_review_items", "tags": ["reviews"], "summary": "The items of a campaign I may decide",
+            "parameters": [review] + parameters(([], ReadRoute.rowPageFields)),
+            "responses": ["200": json("ReviewItemPage", "OK."), "default": problem],
+        ] as [String: Any]
+        paths["\(rp)/{review}/items/{item}/decision", default: [:]]["post"] = [
+            "operationId": "decide_review_item", "tags": ["reviews"],
+            "summary": "Keep or revoke one item, with a comment (revoke is the revoke operation, decided by the rules)",
+            "parameters": [review, ["name": "item", "in": "path", "required": true, "description": "The item's number.",
+                                    "schema": ["type": "integer", "minimum": 1]] as [String: Any]],
+            "requestBody": ["required": true, "content": ["application/json": ["schema": [
+                "type": "object", "additionalProperties": false, "required": ["decision"],
+                "properties": ["decision": ["type": "string", "enum": ["keep", "revoke"]], "comment": ["type": "string"]],
+            ] as [String: Any]]]],
+            "responses": ["200": json("ReviewResult", "Decided."), "default": problem],
+        ] as [String: Any]
+        paths["\(rp)/{review}/close", default: [:]]["post"] = [
+            "operationId": "close_review", "tags": ["reviews"],
+            "summary": "Close a campaign, applying its no-answer policy; revocations need confirm_revocations (else 409 with the count)",
+            "parameters": [review],
+            "requestBody": ["required": false, "content": ["application/json": ["schema": [
+                "type": "object", "additionalProperties": false,
+                "properties": ["confirm_revocations": ["type": "integer", "minimum": 0, "maximum": 1_000_000_000]],
+            ] as [String: Any]]]],
+            "responses": ["200": json("ReviewResult", "Closed."), "default": problem],
+        ] as [String: Any]
+        paths["\(rp)/{review}/report", default: [:]]["get"] = [
+            "operationId": "get_review_report", "tags": ["reviews"], "summary": "A campaign's completion per partner",
+            "parameters": [review],
+            "responses": ["200": json("ReviewReport", "OK."), "default": problem],
         ] as [String: Any]
         paths["\(OperationRoute.prefix)/invitations/accept", default: [:]]["post"] = [
             "operationId": "accept_invitation", "tags": ["people"],
@@ -213,6 +278,34 @@ public enum OpenAPIDocument {
                                   required: ["operation", "target", "actor", "allowed", "reason", "message", "changed", "revision"]),
             "ApplyResult": object(["batch": string, "committed": boolean, "previous_revision": integer, "revision": integer,
                                    "results": ["type": "array", "items": ["type": "object"]]]),
+            "ReviewCampaign": object(["id": integer, "name": string, "scope": string, "scope_id": nullableString, "due": string,
+                                      "no_answer": string, "days": integer, "status": string, "revision": integer,
+                                      "created_by": string, "created_at": string, "closed_by": nullableString, "closed_at": nullableString]),
+            "ReviewPage": page("ReviewCampaign"),
+            "ReviewItem": object(["id": integer, "campaign": integer, "user": string, "org": string, "partner": nullableString,
+                                  "role": string, "scope": string, "granted_by": nullableString, "granted_at": nullableString,
+                                  "last_use": nullableString, "recommendation": string, "reviewers": strings, "decision": nullableString,
+                                  "decided_by": nullableString, "decided_at": nullableString, "comment": nullableString,
+                                  "outcome": nullableString]),
+            "ReviewItemPage": page("ReviewItem"),
+            "ReviewResult": object(["campaign": integer, "message": string, "details": strings, "revision": integer]),
+            "ReviewReport": object(["campaign": ref("ReviewCampaign"), "revision": integer,
+                                    "partners": ["type": "array", "items": object(["partner": nullableString, "items": integer,
+                                                                                   "decided": integer, "kept": integer, "revoked": integer,
+                                                                                   "recommended_revoke": integer,
+                                                                                   "percent_decided": integer])]]),
+            "Finding": object(["kind": ["type": "string", "enum": Finding.Kind.allCases.map(\.rawValue)], "user": nullableString,
+                               "org": string, "partner": nullableString, "source": string, "role": string, "scope": string,
+                               "grant_org": string, "last_use": nullableString, "since": string, "granted_by": nullableString,
+                               "granted_at": nullableString, "message": string, "remedy": ref("Operation")],
+                              required: ["kind", "user", "org", "partner", "last_use", "message", "remedy"]),
+            "FindingPage": page("Finding"),
+            "WhatIfResult": object(["would_commit": boolean, "revision": integer, "considered": integer, "hidden": integer,
+                                    "seconds": ["type": "number"],
+                                    "results": ["type": "array", "items": ["type": "object"]],
+                                    "people": ["type": "array", "items": object(["user": string, "org": string,
+                                                                                 "gained": ["type": "array", "items": permission],
+                                                                                 "lost": ["type": "array", "items": permission]])]]),
             "Operation": ["oneOf": OperationRoute.all.map(applyForm),
                           "description": "An operation in its apply form: op plus the fields of its route (path, query and body fields together)."],
             "Org": org, "OrgDetail": orgDetail, "OrgPage": page("Org"),

@@ -228,7 +228,7 @@ extension OperationRoute {
 /// A read of the API (`GET`): the table the router and the OpenAPI document are built from.
 public struct ReadRoute: Sendable, Hashable {
     public enum Name: String, Sendable, Hashable {
-        case me, orgs, org, orgGrants, users, user, userGrants, roles, requests, audit, scimGroups, openapi
+        case me, orgs, org, orgGrants, users, user, userGrants, roles, requests, audit, scimGroups, findings, openapi
     }
     public var name: Name
     public var path: String
@@ -280,6 +280,10 @@ public struct ReadRoute: Sendable, Hashable {
             ReadRoute(name: .scimGroups, path: "\(p)/orgs/{org}/scim-groups", tag: "scim",
                       summary: "A partner's SCIM groups, their members and the roles each maps to",
                       pathFields: [org], queryFields: [], schema: "SCIMGroupPage"),
+            ReadRoute(name: .findings, path: "\(p)/findings", tag: "findings",
+                      summary: "Access that should no longer exist, each with the operation that removes it (those I may perform)",
+                      pathFields: [], queryFields: [APIField("days", .int, "The dormancy window in days (default 90).")] + rowPageFields,
+                      schema: "FindingPage"),
             ReadRoute(name: .openapi, path: "\(p)/openapi.json", tag: "meta", summary: "This document",
                       pathFields: [], queryFields: [], schema: "OpenAPI", authenticated: false),
         ]
@@ -292,11 +296,12 @@ enum APIRoutes {
     static let all: [(method: String, template: [Substring])] = {
         var r = OperationRoute.all.map { ($0.method.rawValue, $0.path.split(separator: "/")) }
         r += ReadRoute.all.map { ("GET", $0.path.split(separator: "/")) }
-        for extra in ["operations", "apply", "invitations/accept"] {
+        for extra in ["operations", "apply", "what-if", "invitations/accept"] {
             r.append(("POST", "\(OperationRoute.prefix)/\(extra)".split(separator: "/")))
         }
         for method in ["GET", "POST"] { r.append((method, AdminAPI.scimTokensPath.split(separator: "/"))) }
         r.append(("DELETE", (AdminAPI.scimTokensPath + "/{id}").split(separator: "/")))
+        r += ReviewRoutes.all.map { ($0.method, $0.path.split(separator: "/")) }
         return r
     }()
 

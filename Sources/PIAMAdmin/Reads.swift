@@ -23,6 +23,7 @@ extension AdminAPI {
                 case .requests: try await listRequests(request, context)
                 case .audit: try await audit(request, context)
                 case .scimGroups: try await scimGroups(context)
+                case .findings: try await findings(request, context)
                 case .openapi:
                     Response(status: .ok, headers: [.contentType: "application/json"],
                              body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
@@ -316,5 +317,32 @@ extension AdminAPI {
             return o
         }
         return Self.list(items, next: rows.count > limit ? page.last.map { String($0.id) } : nil, revision: loaded.revision)
+    }
+
+    // MARK: Findings
+
+    /// `GET /admin/v1/findings?days=N`: the findings whose remedy the caller may perform (the
+    /// engine decides: a partner admin gets its partner's, a host admin everyone's), paged by
+    /// position.
+    func findings(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let (limit, cursor) = try page(request)
+        var days = 90
+        if let d = request.uri.queryParameters.get("days") {
+            guard let n = Int(d), n >= 0, n <= 36_500 else { throw Problem(.badRequest, "invalid_input", "days: 0 to 36500, not \(d)") }
+            days = n
+        }
+        let start = try cursor.map { c -> Int in
+            guard let n = Int(c), n >= 0 else { throw Problem(.badRequest, PIAMError.Code.badCursor.rawValue, "not a cursor this API gave") }
+            return n
+        } ?? 0
+        let usage = try self.usage()
+        let now = Self.now(), window = days
+        let (found, revision) = try await service.read { store, g in
+            (try store.findings(usage: usage, days: window, now: now, viewer: principal.user, graph: g), g.revision)
+        }
+        let page = found.dropFirst(start).prefix(limit)
+        let next = start + page.count < found.count ? String(start + page.count) : nil
+        return Self.list(page.map(\.json), next: next, revision: revision)
     }
 }

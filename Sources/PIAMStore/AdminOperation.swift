@@ -292,6 +292,11 @@ struct FieldReader {
 
     mutating func bool(_ key: String) throws(PIAMError) -> Bool {
         guard let v = value(key) else { return false }
+        if let n = v as? NSNumber {
+            // JSON true and false only (objCType "c"): a number such as 0 or 1 is no boolean.
+            guard String(cString: n.objCType) == "c" else { throw fail(key, "must be true or false") }
+            return n.boolValue
+        }
         guard let b = v as? Bool else { throw fail(key, "must be true or false") }
         return b
     }

@@ -78,4 +78,12 @@ public final class AdminWriter {
         if let graph { current = graph }
         return result
     }
+
+    /// What `items` would do (``Store/whatIf(_:now:graph:)``), on the kept graph: nothing is
+    /// written; the kept graph is brought up to the database's revision.
+    public func whatIf(_ items: [AdminBatchItem], credential: String? = nil, now: Timestamp? = nil) throws(PIAMError) -> WhatIfResult {
+        let (result, graph) = try store.whatIf(items, now: now ?? Store.clock(), credential: credential, hint: current)
+        current = graph
+        return result
+    }
 }

@@ -28,6 +28,9 @@ struct UsageCost: ParsableCommand {
     @Option(help: "Active people for the memory and day measurements.") var people: Int = 1_000_000
     @Option(help: "Where the simulated day's usage database is written (replaced).") var usageDB: String = "/tmp/piam-usage-day.db"
     @Flag(help: "Skip the simulated day (minutes with 1M people).") var skipDay = false
+    @Option(help: ArgumentHelp(
+        "Run only this loop over the warm requests --batches times and exit: plain or tally (for callgrind: the difference of two runs' instruction counts per check).",
+        valueName: "phase")) var only: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -40,6 +43,22 @@ struct UsageCost: ParsableCommand {
         let batch = 4096
         let usage = LoopUsage(maxKeys: 1 << 22)
         var sink = 0
+        if let only {
+            guard only == "plain" || only == "tally" else { throw ValidationError("--only takes plain or tally") }
+            ByteRequests(reqs).withItems { items in
+                for i in 0..<(batches * batch) {
+                    if only == "plain" {
+                        sink &+= Int(g.check(utf8: items[i & 1023], now: now).reason.rawValue)
+                    } else {
+                        var f = DecisionFacts()
+                        let d = g.check(utf8: items[i & 1023], now: now, facts: &f)
+                        usage.record(f, allowed: d.allowed, graph: g, now: now)
+                        sink &+= Int(d.reason.rawValue)
+                    }
+                }
+            }
+            return try emit(["checks": Double(batches * batch)], sink: sink)
+        }
         var plain: [Double] = [], tallied: [Double] = [], warmPlain: [Double] = [], warmTallied: [Double] = []
         ByteRequests(reqs).withItems { items in
             var off = 0

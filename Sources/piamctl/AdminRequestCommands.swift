@@ -230,6 +230,13 @@ struct ApplyCommand: AsyncParsableCommand {
             Prints one line per operation (or --json: every result) and the final revision. \
             Exit status: 0 all applied, 1 an operation was refused, 2 an error. Progress on \
             stderr on a terminal, or with --progress.
+
+            --what-if writes nothing: the operations are decided and performed exactly as \
+            above, in a transaction that is then rolled back (no audit row either), and the \
+            output says who would gain and who would lose which permission over which scope \
+            (effective permissions of the people the change can touch, before and after). A \
+            refused operation is reported as refused, with nothing gained or lost, because a \
+            real run would change nothing. Exit status as for a real run.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -237,6 +244,8 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: .customLong("as"), help: ArgumentHelp("The actor of every operation without its own \"as\".", valueName: "actor"))
     var actor: String?
     @Flag(help: "Show progress even when stderr is not a terminal.") var progress = false
+    @Flag(name: .customLong("what-if"), help: "Write nothing: report who would gain and lose which permissions.")
+    var whatIf = false
 
     func run() throws {
         let data: Data
@@ -248,6 +257,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let items = try Store.parseApplyFile(data, defaultActor: actor)
         let store = try global.openStore()
+        if whatIf { return try runWhatIf(items, store) }
         var bar = Output.Progress(label: "apply", force: progress)
         bar.note("\(items.count) operations in one transaction")
         let started = Date()
@@ -276,6 +286,71 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         if !result.committed {
             throw ExitCode(result.results.contains { $0.status == "failed" } ? 2 : 1)
+        }
+    }
+
+    func runWhatIf(_ items: [AdminBatchItem], _ store: Store) throws {
+        let started = Date()
+        let result = try store.whatIf(items)
+        let seconds = Date().timeIntervalSince(started)
+        if global.json {
+            Output.printJSON(WhatIfJSON(result, seconds: seconds))
+        } else {
+            print("what-if at revision \(result.revision): nothing is written")
+            for r in result.results where r.status != "not_run" {
+                if r.status == "ok" {
+                    print("ok        #\(r.index) \(r.operation) \(r.target): \(r.message)")
+                } else {
+                    print("\(r.status.padding(toLength: 9, withPad: " ", startingAt: 0)) #\(r.index) \(r.operation) \(r.target) as \(r.actor): \(r.reason): \(r.message)")
+                }
+            }
+            if result.wouldCommit {
+                print(Self.describe(result.diff))
+            } else {
+                let notRun = result.results.filter { $0.status == "not_run" }.count
+                print("a real run would apply nothing\(notRun > 0 ? " (\(notRun) operations not run)" : ""): nobody gains or loses anything")
+            }
+        }
+        if !result.wouldCommit {
+            throw ExitCode(result.results.contains { $0.status == "failed" } ? 2 : 1)
+        }
+    }
+
+    /// The diff for people: one block per person, `+` gained and `-` lost.
+    static func describe(_ d: AccessDiff) -> String {
+        let gaining = d.people.filter { !$0.gained.isEmpty }.count, losing = d.people.filter { !$0.lost.isEmpty }.count
+        var lines = ["\(gaining) people would gain \(d.gainedCount) permissions, \(losing) would lose \(d.lostCount) (\(d.considered) people the change can touch)"]
+        for p in d.people {
+            lines.append("user:\(p.user) (org:\(p.org))")
+            for e in p.gained { lines.append("  + \(e.permission) over org:\(e.scope)  via \(e.via.joined(separator: ", "))") }
+            for e in p.lost { lines.append("  - \(e.permission) over org:\(e.scope)  via \(e.via.joined(separator: ", "))") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    struct WhatIfJSON: Encodable {
+        var whatIf = true
+        var wouldCommit: Bool
+        var revision: Int64
+        var seconds: Double
+        var results: [ApplyJSON.Item]
+        var considered: Int
+        var people: [AccessDiff.Person]
+
+        init(_ r: WhatIfResult, seconds: Double) {
+            wouldCommit = r.wouldCommit; revision = r.revision; self.seconds = seconds
+            results = r.results.map {
+                ApplyJSON.Item(index: $0.index, op: $0.operation, target: $0.target, actor: $0.actor, status: $0.status, reason: $0.reason,
+                               message: $0.message, revision: nil, details: $0.details, requestID: nil, invitationToken: nil,
+                               invitationExpires: nil)
+            }
+            considered = r.diff.considered
+            people = r.diff.people
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case revision, seconds, results, considered, people
+            case whatIf = "what_if", wouldCommit = "would_commit"
         }
     }
 

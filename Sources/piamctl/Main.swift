@@ -40,7 +40,7 @@ struct Piamctl: AsyncParsableCommand {
             // Delegated administration (AdminCommands*.swift).
             OrgCommand.self, EntitleCommand.self, UnentitleCommand.self, UserCommand.self, RoleCommand.self,
             GrantCommand.self, RevokeCommand.self, OrgGrantCommand.self, OrgRevokeCommand.self,
-            RequestCommand.self, AuditCommand.self, ApplyCommand.self,
+            RequestCommand.self, AuditCommand.self, ApplyCommand.self, FindingsCommand.self, ReviewCommand.self,
             // Credentials for piam-admind (InvitationCommands.swift, TokenCommands.swift).
             InvitationCommand.self, TokenCommand.self,
             // Who uses what (UsageCommands.swift).

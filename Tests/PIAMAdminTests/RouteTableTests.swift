@@ -71,9 +71,10 @@ struct RouteTableTests {
         var expected: Set<String> = []
         for r in OperationRoute.all { expected.insert("\(r.method.rawValue.lowercased()) \(r.path)") }
         for r in ReadRoute.all { expected.insert("get \(r.path)") }
-        for extra in ["operations", "apply", "invitations/accept"] { expected.insert("post \(OperationRoute.prefix)/\(extra)") }
+        for extra in ["operations", "apply", "what-if", "invitations/accept"] { expected.insert("post \(OperationRoute.prefix)/\(extra)") }
         for m in ["get", "post"] { expected.insert("\(m) \(AdminAPI.scimTokensPath)") }
         expected.insert("delete \(AdminAPI.scimTokensPath)/{id}")
+        for r in ReviewRoutes.all { expected.insert("\(r.method.lowercased()) \(r.path)") }
         // The 405 table knows the same routes.
         #expect(Set(APIRoutes.all.map { "\($0.method.lowercased()) /\($0.template.joined(separator: "/"))" }) == expected)
         var documented: Set<String> = []

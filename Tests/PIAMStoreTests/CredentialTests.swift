@@ -288,7 +288,7 @@ import Testing
         let ro = try Store(path: path, readOnly: true)
         #expect(try ro.auditLog().map(\.credential) == [nil])
         let store = try Store(path: path)
-        #expect(try store.schemaVersion == Schema.latestVersion && Schema.latestVersion >= 4)
+        #expect(try store.schemaVersion == Schema.latestVersion && Schema.latestVersion >= Schema.credentialsVersion)
         #expect(try store.revision() == 2, "the migration journals nothing")
         #expect(try store.auditLog().map(\.credential) == [nil])
         #expect(try store.tokens().isEmpty && store.invitations().isEmpty)

@@ -33,6 +33,7 @@ extension CLI {
     }
 
     /// ``runAsync(_:stdin:)`` against this test's database, as ``db(_:_:)``.
+    @discardableResult
     func dbAsync(_ command: String, _ args: String...) async throws -> Result {
         try await runAsync([command, "--db", db] + args)
     }

@@ -111,7 +111,7 @@ struct PiamctlTests {
         let again = try cli.db("init", "--json")
         #expect(again.code == 0 && again.object["created"] as? Bool == false && again.object["revision"] as? Int == rev)
         let text = try cli.db("init")
-        #expect(text.out.hasPrefix("migrated \(cli.db) (schema v\(Schema.latestVersion), revision \(rev))"))
+        #expect(text.out.hasPrefix("migrated \(cli.db) (schema v\(Schema.latestVersion), revision \(rev))"), "\(text.out)")
     }
 
     @Test func importCheckExplainAndExitCodes() throws {

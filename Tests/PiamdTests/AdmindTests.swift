@@ -265,6 +265,59 @@ extension AdmindTests {
         // Each stalled one is closed by the server (EOF within RawConnection's 5 s read timeout).
         for c in stuck { #expect(c.readsEOF(), "a stalled connection was not closed") }
     }
+
+    /// `POST /admin/v1/what-if`: the body of apply, decided as apply decides it for the
+    /// authenticated user, nothing written or audited; the answer says who gains and loses what.
+    @Test func whatIfAnswersTheDiffAndWritesNothing() async throws {
+        let f = try Fixture.delegation()
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let store = try Store(path: f.db, readOnly: true)
+        let revision = try store.revision(), audits = try store.auditLog(AuditFilter(limit: 1000)).count
+        // Suspending a sub-org: its two people lose everything they had.
+        let r = try admind.call("POST", "/admin/v1/what-if", as: "ann", body: [["op": "org.suspend", "org": "acme-north"]])
+        #expect(r.status == 200, "\(r)")
+        #expect(r.json?["would_commit"] as? Bool == true && r.json?["revision"] as? Int == Int(revision))
+        let people = (r.json?["people"] as? [[String: Any]]) ?? []
+        #expect(people.compactMap { $0["user"] as? String } == ["nick", "nora"], "\(r)")
+        for p in people {
+            #expect((p["gained"] as? [Any])?.isEmpty == true)
+            let lost = (p["lost"] as? [[String: Any]]) ?? []
+            #expect(lost.contains { $0["permission"] as? String == "user:view" && $0["scope"] as? String == p["org"] as? String }, "\(p)")
+        }
+        let nora = people.first { $0["user"] as? String == "nora" }
+        #expect(((nora?["lost"] as? [[String: Any]]) ?? []).contains { $0["permission"] as? String == "user:suspend" && $0["scope"] as? String == "acme-north" })
+        // A refusal is reported as refused, and nobody gains or loses anything.
+        let refused = try admind.call("POST", "/admin/v1/what-if", as: "ann",
+                                      body: ["operations": [["op": "org.suspend", "org": "acme-north"],
+                                                            ["op": "grant", "user": "bob", "role": "approver"]]])
+        #expect(refused.status == 422 && refused.json?["code"] as? String == "escalation", "\(refused)")
+        #expect(refused.json?["would_commit"] as? Bool == false && refused.json?["people"] == nil)
+        let results = (refused.json?["results"] as? [[String: Any]]) ?? []
+        #expect(results.map { $0["status"] as? String } == ["ok", "refused"] && results.last?["reason"] as? String == "escalation", "\(refused)")
+        // An entry that fails (nick holds no claims-viewer): 422 with the results, as for apply.
+        let failed = try admind.call("POST", "/admin/v1/what-if", as: "ann", body: [["op": "revoke", "user": "nick", "role": "claims-viewer"]])
+        #expect(failed.status == 422 && failed.json?["code"] as? String == "not_found", "\(failed)")
+        // Another partner's ids: 404, as for apply.
+        let hidden = try admind.call("POST", "/admin/v1/what-if", as: "ann", body: [["op": "user.suspend", "user": "gus"]])
+        #expect(hidden.status == 404, "\(hidden)")
+        // Nothing was written, not even an audit row.
+        #expect(try store.revision() == revision)
+        #expect(try store.auditLog(AuditFilter(limit: 1000)).count == audits)
+        // Findings over HTTP: each partner admin gets its own partner's, the business everyone's.
+        let annFindings = try admind.call("GET", "/admin/v1/findings?days=0", as: "ann")
+        let annItems = (annFindings.json?["items"] as? [[String: Any]]) ?? []
+        #expect(annFindings.status == 200 && !annItems.isEmpty && annItems.allSatisfy { $0["partner"] as? String == "acme" }, "\(annFindings)")
+        let gusItems = (try admind.call("GET", "/admin/v1/findings?days=0", as: "gus").json?["items"] as? [[String: Any]]) ?? []
+        #expect(!gusItems.isEmpty && gusItems.allSatisfy { $0["partner"] as? String == "globex" }, "\(gusItems)")
+        let all = try admind.call("GET", "/admin/v1/findings?days=0&limit=2", as: "nina")
+        #expect((all.json?["items"] as? [Any])?.count == 2 && all.json?["next_cursor"] is String, "\(all)")
+        let nick = try admind.call("GET", "/admin/v1/findings?days=0", as: "nick")
+        #expect(nick.status == 200 && (nick.json?["items"] as? [Any])?.isEmpty == true, "a user without administrative rights sees none: \(nick)")
+        // And the real apply does what the what-if said.
+        let real = try admind.call("POST", "/admin/v1/apply", as: "ann", body: [["op": "org.suspend", "org": "acme-north"]])
+        #expect(real.status == 200 && real.json?["committed"] as? Bool == true, "\(real)")
+    }
 }
 
 /// A JWT payload for the tests.
