@@ -90,12 +90,15 @@ public final class LoopUsage {
         if f.subject < 0 || !tallies { return }
         let fk = UInt64(UInt32(bitPattern: f.subject)) << 32
             | UInt64(UInt16(truncatingIfNeeded: f.type)) << 16 | UInt64(UInt16(truncatingIfNeeded: f.action)) | (1 << 63)
-        guard let e = entry(&features, fk) else { return }
+        // The hit is inline (a multiply, a probe, a compare); a miss inserts out of line.
+        guard let e = features.find(fk) ?? insertFeature(fk) else { return }
         if allowed {
             if e.pointee.allowed == 0 { e.pointee.firstAllowed = now }
             e.pointee.allowed &+= 1
             e.pointee.lastAllowed = now
-            if f.holding != -1, let h = entry(&holdings, UInt64(UInt32(bitPattern: f.holding)) | (1 << 63)) {
+            if f.holding != -1 {
+                let hk = UInt64(UInt32(bitPattern: f.holding)) | (1 << 63)
+                guard let h = holdings.find(hk) ?? insertHolding(hk) else { return }
                 h.pointee.uses &+= 1
                 h.pointee.lastUsed = now
             }
@@ -104,15 +107,26 @@ public final class LoopUsage {
         }
     }
 
-    @inline(__always)
-    private func entry<E: TableEntry>(_ table: inout Table<E>, _ key: UInt64) -> UnsafeMutablePointer<E>? {
-        if let e = table.find(key) { return e }
+    @inline(never)
+    private func insertFeature(_ key: UInt64) -> UnsafeMutablePointer<Feature>? {
+        guard admit() else { return nil }
+        return features.insert(key)
+    }
+
+    @inline(never)
+    private func insertHolding(_ key: UInt64) -> UnsafeMutablePointer<Holding>? {
+        guard admit() else { return nil }
+        return holdings.insert(key)
+    }
+
+    /// Whether one more key fits this interval (else the decision is dropped and counted).
+    private func admit() -> Bool {
         guard keys < maxKeys else {
             dropped &+= 1
-            return nil
+            return false
         }
         keys &+= 1
-        return table.insert(key)
+        return true
     }
 
     /// Adds decision `d` to the decision log when the policy selects it (call after

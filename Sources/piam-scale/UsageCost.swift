@@ -12,9 +12,10 @@ struct UsageCost: ParsableCommand {
         commandName: "usage",
         abstract: "Usage recording: the tally's cost per check, its memory at --people active users, the usage database after a day.",
         discussion: """
-            1. Per check, interleaved batches of 4,096 over the same requests: check(utf8:) alone, \
-            and check(utf8:facts:) + LoopUsage.record (what piamd does with usage.path set), cold \
-            (65,536 requests over the whole graph) and warm (1,024); medians, and the difference.
+            1. Per check, interleaved batches of 4,096 over the same requests: check(utf8:) alone; \
+            check(utf8:facts:) (the attributed evaluation); and that plus LoopUsage.record (what \
+            piamd does with usage.path set); cold (65,536 requests over the whole graph) and warm \
+            (1,024); medians. The tally's cost is the third minus the second.
             2. Memory: one allowed-or-denied decision for each of --people distinct users into one \
             LoopUsage (one event loop's flush interval with that many people active): the tables' \
             bytes and the process's RSS growth.
@@ -28,9 +29,6 @@ struct UsageCost: ParsableCommand {
     @Option(help: "Active people for the memory and day measurements.") var people: Int = 1_000_000
     @Option(help: "Where the simulated day's usage database is written (replaced).") var usageDB: String = "/tmp/piam-usage-day.db"
     @Flag(help: "Skip the simulated day (minutes with 1M people).") var skipDay = false
-    @Option(help: ArgumentHelp(
-        "Run only this loop over the warm requests --batches times and exit: plain or tally (for callgrind: the difference of two runs' instruction counts per check).",
-        valueName: "phase")) var only: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -43,54 +41,50 @@ struct UsageCost: ParsableCommand {
         let batch = 4096
         let usage = LoopUsage(maxKeys: 1 << 22)
         var sink = 0
-        if let only {
-            guard only == "plain" || only == "tally" else { throw ValidationError("--only takes plain or tally") }
-            ByteRequests(reqs).withItems { items in
-                for i in 0..<(batches * batch) {
-                    if only == "plain" {
-                        sink &+= Int(g.check(utf8: items[i & 1023], now: now).reason.rawValue)
-                    } else {
-                        var f = DecisionFacts()
-                        let d = g.check(utf8: items[i & 1023], now: now, facts: &f)
-                        usage.record(f, allowed: d.allowed, graph: g, now: now)
-                        sink &+= Int(d.reason.rawValue)
-                    }
-                }
-            }
-            return try emit(["checks": Double(batches * batch)], sink: sink)
-        }
-        var plain: [Double] = [], tallied: [Double] = [], warmPlain: [Double] = [], warmTallied: [Double] = []
+        // Three loops over the same requests, interleaved batch by batch: the plain check; the
+        // check with its facts (the attributed evaluation piamd runs with usage on); and that
+        // plus LoopUsage.record. The tally's own cost is the third minus the second.
+        var times = [[Double]](repeating: [], count: 6)  // cold plain, facts, tally; warm plain, facts, tally
         ByteRequests(reqs).withItems { items in
             var off = 0
             for round in 0..<(2 * batches) {
                 let warm = round >= batches
                 let mask = warm ? 1023 : (1 << 16) - 1
-                var t = DispatchTime.now().uptimeNanoseconds
-                for i in 0..<batch {
-                    sink &+= Int(g.check(utf8: items[(off + i) & mask], now: now).reason.rawValue)
+                for phase in 0..<3 {
+                    let t = DispatchTime.now().uptimeNanoseconds
+                    for i in 0..<batch {
+                        // Cold: each loop on requests of its own (a third of the pool apart), so
+                        // none reads what another just brought into the caches.
+                        let item = items[(off + phase * 21_845 + i) & mask]
+                        switch phase {
+                        case 0:
+                            sink &+= Int(g.check(utf8: item, now: now).reason.rawValue)
+                        case 1:
+                            var f = DecisionFacts()
+                            let d = g.check(utf8: item, now: now, facts: &f)
+                            sink &+= Int(d.reason.rawValue) &+ Int(f.holding)
+                        default:
+                            var f = DecisionFacts()
+                            let d = g.check(utf8: item, now: now, facts: &f)
+                            usage.record(f, allowed: d.allowed, graph: g, now: now)
+                            sink &+= Int(d.reason.rawValue)
+                        }
+                    }
+                    times[(warm ? 3 : 0) + phase].append(Double(DispatchTime.now().uptimeNanoseconds - t) / Double(batch))
                 }
-                var e = DispatchTime.now().uptimeNanoseconds
-                (warm ? { warmPlain.append($0) } : { plain.append($0) })(Double(e - t) / Double(batch))
-                t = DispatchTime.now().uptimeNanoseconds
-                for i in 0..<batch {
-                    var f = DecisionFacts()
-                    let d = g.check(utf8: items[(off + i) & mask], now: now, facts: &f)
-                    usage.record(f, allowed: d.allowed, graph: g, now: now)
-                    sink &+= Int(d.reason.rawValue)
-                }
-                e = DispatchTime.now().uptimeNanoseconds
-                (warm ? { warmTallied.append($0) } : { tallied.append($0) })(Double(e - t) / Double(batch))
                 off &+= batch
                 if round % 64 == 63 { usage.discard() }  // a flush interval's worth
             }
         }
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-        out["check_utf8_median_ns"] = median(plain)
-        out["check_utf8_with_tally_median_ns"] = median(tallied)
-        out["tally_cost_ns"] = median(tallied) - median(plain)
-        out["warm_check_utf8_median_ns"] = median(warmPlain)
-        out["warm_check_utf8_with_tally_median_ns"] = median(warmTallied)
-        out["warm_tally_cost_ns"] = median(warmTallied) - median(warmPlain)
+        for (k, prefix) in [(0, ""), (3, "warm_")] {
+            out[prefix + "check_utf8_median_ns"] = median(times[k])
+            out[prefix + "check_utf8_facts_median_ns"] = median(times[k + 1])
+            out[prefix + "check_utf8_facts_record_median_ns"] = median(times[k + 2])
+            out[prefix + "attribution_cost_ns"] = median(times[k + 1]) - median(times[k])
+            out[prefix + "tally_cost_ns"] = median(times[k + 2]) - median(times[k + 1])
+            out[prefix + "usage_on_cost_ns"] = median(times[k + 2]) - median(times[k])
+        }
         usage.discard()
 
         // Memory: --people distinct people in one interval.
