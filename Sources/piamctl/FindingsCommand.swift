@@ -3,11 +3,11 @@ import Foundation
 import PIAMEngine
 import PIAMStore
 
-/// The usage facts of the usage files at `paths` (piamd's usage databases); ``NoUsage`` when
-/// none are given, so that every person and holding counts as unused.
+/// The usage facts of the usage files at `paths` (piamd's usage databases, or directories of
+/// them); ``NoUsage`` when none are given, so that every person and holding counts as unused.
 func loadUsageFacts(paths: [String]) throws -> any UsageFacts {
     if paths.isEmpty { return NoUsage() }
-    throw PIAMError(.invalidInput, "usage files not supported yet: --usage \(paths.joined(separator: " ")) (run without --usage: everything counts as unused)")
+    return try UsageReader(paths: usageFiles(paths)).facts()
 }
 
 struct FindingsCommand: ParsableCommand {
@@ -49,31 +49,32 @@ struct FindingsCommand: ParsableCommand {
         let store = try global.openStore(readOnly: true)
         let now = Timestamp(Date().timeIntervalSince1970 * 1000)
         let found = try store.findings(usage: facts, days: days, now: now, viewer: actor)
-        if global.json {
+        Self.print(found, days: days, now: now, json: global.json, csv: csv)
+    }
+
+    /// Prints findings as text, `--json` or `--csv` (also `piamctl usage dormant`'s output).
+    static func print(_ found: [Finding], days: Int, now: Timestamp, json: Bool, csv: Bool) {
+        if json {
             Output.printJSON(AnyJSON(["days": days, "at": RFC3339.format(now), "findings": found.map(\.json)] as [String: Any]))
         } else if csv {
-            print("kind,partner,org,user,source,role,scope,last_use,since,granted_by,granted_at,message,remedy")
+            Swift.print("kind,partner,org,user,source,role,scope,last_use,since,granted_by,granted_at,message,remedy")
             for f in found {
                 let j = f.json
                 func v(_ k: String) -> String { (j[k] as? String) ?? "" }
                 let remedy = String(decoding: (try? JSONSerialization.data(withJSONObject: f.remedy.json, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
-                print([f.kind.rawValue, v("partner"), f.org, v("user"), v("source"), v("role"), v("scope"), v("last_use"), v("since"),
-                       v("granted_by"), v("granted_at"), f.message, remedy].map(Self.csvField).joined(separator: ","))
+                Swift.print(CSV.line([f.kind.rawValue, v("partner"), f.org, v("user"), v("source"), v("role"), v("scope"), v("last_use"), v("since"),
+                                      v("granted_by"), v("granted_at"), f.message, remedy]))
             }
         } else {
             let byKind = Dictionary(grouping: found, by: \.kind)
-            print("\(found.count) findings (\(days) days): " + Finding.Kind.allCases.map { "\(byKind[$0]?.count ?? 0) \($0.rawValue)" }.joined(separator: ", "))
+            Swift.print("\(found.count) findings (\(days) days): " + Finding.Kind.allCases.map { "\(byKind[$0]?.count ?? 0) \($0.rawValue)" }.joined(separator: ", "))
             for f in found {
                 let who = f.user.map { "user:\($0)" } ?? "org:\(f.org)"
                 var line = "\(f.kind.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0)) \(who): \(f.message)"
                 if f.holding != nil { line += "; granted by \(f.grantedBy ?? "-") at \(f.grantedAt.map(RFC3339.format) ?? "-")" }
-                print(line)
-                print("  remedy: \(f.remedy.jsonText)")
+                Swift.print(line)
+                Swift.print("  remedy: \(f.remedy.jsonText)")
             }
         }
-    }
-
-    static func csvField(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 }

@@ -23,8 +23,9 @@ struct UsageCommand: ParsableCommand {
               piamctl usage partners --usage /var/lib/piam-usage
               piamctl usage partner acme-brokers --usage host1.db --usage host2.db
               piamctl usage user acme-brokers-north-b1-agent1 --json
+              piamctl usage dormant --days 90 --usage /var/lib/piam-usage
             """,
-        subcommands: [UsagePartners.self, UsagePartner.self, UsageUser.self])
+        subcommands: [UsagePartners.self, UsagePartner.self, UsageUser.self, UsageDormant.self])
 }
 
 /// The options every usage report takes.
@@ -44,32 +45,33 @@ struct UsageOptions: ParsableArguments {
     /// The files to read: each --usage (a directory's *.db files), else $PIAM_USAGE, else the
     /// default directory.
     func files() throws -> [String] {
-        var given = paths
-        if given.isEmpty {
-            if let env = ProcessInfo.processInfo.environment["PIAM_USAGE"], !env.isEmpty {
-                given = env.split(separator: ":").map(String.init)
-            } else {
-                given = [Self.defaultDirectory]
-            }
+        if !paths.isEmpty { return try usageFiles(paths) }
+        if let env = ProcessInfo.processInfo.environment["PIAM_USAGE"], !env.isEmpty {
+            return try usageFiles(env.split(separator: ":").map(String.init))
         }
-        var out: [String] = []
-        for p in given {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) else {
-                throw PIAMError(.notFound, "usage path \(p) does not exist")
-            }
-            if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.hasSuffix(".db") }.sorted()
-                out += names.map { (p as NSString).appendingPathComponent($0) }
-            } else {
-                out.append(p)
-            }
-        }
-        guard !out.isEmpty else { throw PIAMError(.notFound, "no usage files (*.db) in \(given.joined(separator: ", "))") }
-        return out
+        return try usageFiles([Self.defaultDirectory])
     }
 
     func reader() throws -> UsageReader { try UsageReader(paths: files()) }
+}
+
+/// The usage files `given` names: each a file, or a directory whose `*.db` files are read.
+func usageFiles(_ given: [String]) throws -> [String] {
+    var out: [String] = []
+    for p in given {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) else {
+            throw PIAMError(.notFound, "usage path \(p) does not exist")
+        }
+        if isDirectory.boolValue {
+            let names = try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.hasSuffix(".db") }.sorted()
+            out += names.map { (p as NSString).appendingPathComponent($0) }
+        } else {
+            out.append(p)
+        }
+    }
+    guard !out.isEmpty else { throw PIAMError(.notFound, "no usage files (*.db) in \(given.joined(separator: ", "))") }
+    return out
 }
 
 enum CSV {
@@ -181,5 +183,30 @@ struct UsageUser: ParsableCommand {
             let what = h.source == "org_grant" ? "org grant \(h.role) on \(h.grantOrg ?? h.scope)" : "\(h.role) over \(h.scope)"
             print("  \(what) [\(h.state)]: \(h.uses) decisions, last \(h.lastUsed ?? "never")")
         }
+    }
+}
+
+struct UsageDormant: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dormant",
+        abstract: "Access nobody uses: dormant people and dormant holdings, each with the operation that removes it.",
+        discussion: """
+            The dormant_person and dormant_holding findings of `piamctl findings` (which also \
+            lists invitations never accepted and people past valid_until), read from the usage \
+            files: a person active with effective holdings and no allowed decision in --days days; \
+            an assignment or org grant that allowed no decision in --days days and was granted \
+            before them, with who granted it and when. --json remedies are in apply form.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var usage: UsageOptions
+    @Option(help: ArgumentHelp("The dormancy window in days.", valueName: "n")) var days = 90
+    @Option(name: .customLong("as"), help: ArgumentHelp("Only what this user may view and remove.", valueName: "actor")) var actor: String?
+
+    func run() throws {
+        let facts = try usage.reader().facts()
+        let now = Output.now()
+        let found = try global.openStore(readOnly: true).findings(usage: facts, days: days, now: now, viewer: actor)
+            .filter { $0.kind == .dormantPerson || $0.kind == .dormantHolding }
+        FindingsCommand.print(found, days: days, now: now, json: global.json, csv: usage.csv)
     }
 }
