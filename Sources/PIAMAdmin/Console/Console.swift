@@ -507,12 +507,12 @@ struct Console: Sendable {
         let data: [String: Any] = [
             "id": info.id, "name": info.name ?? "", "email": info.email ?? "", "org": info.org,
             "org_href": "/console/orgs/\(pathEscape(info.org))", "status": info.status.name,
-            "valid_until": info.validUntil.map(RFC3339.format) ?? "", "aliases": info.aliases.map { ["alias": $0, "user": info.id] },
+            "valid_until": info.validUntil.map(RFC3339.format) as Any, "aliases": info.aliases.map { ["alias": $0, "user": info.id] },
             "state": report.subjectState.name, "back": back,
             "holdings": report.holdings.map { h -> [String: Any] in
                 ["source": h.source == "org_grant" ? "org grant on \(h.grantOrg ?? "")" : "assignment", "role": h.role, "scope": h.scope,
                  "state": h.state, "permissions": h.permissions.joined(separator: ", "),
-                 "valid_until": h.validUntil.map(RFC3339.format) ?? "",
+                 "valid_until": h.validUntil.map(RFC3339.format) as Any,
                  "can_revoke": h.source == "assignment" && actions.contains("revoke_role")]
             },
             "effective": report.effective.map { ["permission": $0.permission, "scope": $0.scope, "via": $0.via.joined(separator: "; ")] },
