@@ -283,6 +283,9 @@ def business_pages():
     go("/console/audit?refused=1")
     assert "refused" in text()
     shot("audit")
+    go("/console/dashboard")
+    assert "outside_ceiling" in text()  # the forged grant, among the recent refusals
+    shot("dashboard")
 
 
 driver.quit()

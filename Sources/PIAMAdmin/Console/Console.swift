@@ -504,16 +504,19 @@ struct Console: Sendable {
             }
         }
         let back = "/console/people/\(pathEscape(info.id))"
-        let data: [String: Any] = [
+        var data: [String: Any] = [
             "id": info.id, "name": info.name ?? "", "email": info.email ?? "", "org": info.org,
             "org_href": "/console/orgs/\(pathEscape(info.org))", "status": info.status.name,
-            "valid_until": info.validUntil.map(RFC3339.format) as Any, "aliases": info.aliases.map { ["alias": $0, "user": info.id] },
+"aliases": info.aliases.map { ["alias": $0, "user": info.id] },
             "state": report.subjectState.name, "back": back,
             "holdings": report.holdings.map { h -> [String: Any] in
-                ["source": h.source == "org_grant" ? "org grant on \(h.grantOrg ?? "")" : "assignment", "role": h.role, "scope": h.scope,
-                 "state": h.state, "permissions": h.permissions.joined(separator: ", "),
-                 "valid_until": h.validUntil.map(RFC3339.format) as Any,
-                 "can_revoke": h.source == "assignment" && actions.contains("revoke_role")]
+                var o: [String: Any] = [
+                    "source": h.source == "org_grant" ? "org grant on \(h.grantOrg ?? "")" : "assignment", "role": h.role, "scope": h.scope,
+                    "state": h.state, "permissions": h.permissions.joined(separator: ", "),
+                    "can_revoke": h.source == "assignment" && actions.contains("revoke_role")]
+                // Absent, not nil: a missing key is false in a section (nil would print "nil").
+                if let v = h.validUntil { o["holding_until"] = RFC3339.format(v) }
+                return o
             },
             "effective": report.effective.map { ["permission": $0.permission, "scope": $0.scope, "via": $0.via.joined(separator: "; ")] },
             "offers": offers, "can_grant": !offers.isEmpty, "cannot_grant": actions.contains("assign_role") && offers.isEmpty,
@@ -522,6 +525,7 @@ struct Console: Sendable {
             "can_remove": actions.contains("remove"), "can_update": actions.contains("update"),
             "invited": info.status == .invited && actions.contains("update"),
         ]
+        if let v = info.validUntil { data["until"] = RFC3339.format(v) }
         return page("person", data, title: info.name ?? info.id, context: context)
     }
 

@@ -62,6 +62,7 @@ enum ConsoleTemplates {
             <h2>Pending registrations</h2>
             {{^pending}}<p class="muted">None.</p>{{/pending}}<ul>{{#pending}}<li><a href="/console/orgs/{{id}}">{{name}}</a> <code>{{id}}</code></li>{{/pending}}</ul>
             <h2>Recent refusals</h2>
+            {{^refusals}}<p class="muted">None recently.</p>{{/refusals}}
             {{> audit-table}}
             """,
         "audit-table": """
@@ -138,7 +139,7 @@ enum ConsoleTemplates {
             """,
         "person": """
             <h1><span id="person-name">{{name}}</span> <span class="status {{status}}" id="person-status">{{status}}</span></h1>
-            <p class="muted"><code>{{id}}</code> · {{email}} · <a href="{{org_href}}">{{org}}</a>{{#valid_until}} · until {{valid_until}}{{/valid_until}} · decisions: <code>{{state}}</code></p>
+            <p class="muted"><code>{{id}}</code> · {{email}} · <a href="{{org_href}}">{{org}}</a>{{#until}} · until {{until}}{{/until}} · decisions: <code>{{state}}</code></p>
             <div class="actions">
             {{#can_suspend}}<form method="post" action="/console/act">\(hidden)<input type="hidden" name="op" value="user.suspend"><input type="hidden" name="user" value="{{id}}"><button class="danger" id="suspend">Suspend</button></form>{{/can_suspend}}
             {{#can_reactivate}}<form method="post" action="/console/act">\(hidden)<input type="hidden" name="op" value="user.reactivate"><input type="hidden" name="user" value="{{id}}"><button id="reactivate">Reactivate</button></form>{{/can_reactivate}}
@@ -147,7 +148,7 @@ enum ConsoleTemplates {
             </div>
             <section><h2>Roles</h2>
             <div class="scroll"><table><thead><tr><th>Role</th><th>Scope</th><th>Through</th><th>State</th><th></th></tr></thead><tbody>
-            {{#holdings}}<tr><td><code>{{role}}</code><br><small>{{permissions}}</small></td><td>{{scope}}</td><td>{{source}}</td><td>{{state}}{{#valid_until}}<br><small>until {{valid_until}}</small>{{/valid_until}}</td>
+            {{#holdings}}<tr><td><code>{{role}}</code><br><small>{{permissions}}</small></td><td>{{scope}}</td><td>{{source}}</td><td>{{state}}{{#holding_until}}<br><small>until {{holding_until}}</small>{{/holding_until}}</td>
             <td>{{#can_revoke}}<form method="post" action="/console/act">\(hidden)<input type="hidden" name="op" value="revoke"><input type="hidden" name="user" value="{{id}}"><input type="hidden" name="role" value="{{role}}"><input type="hidden" name="scope" value="{{scope}}"><button class="link">revoke</button></form>{{/can_revoke}}</td></tr>{{/holdings}}
             </tbody></table></div>
             {{#can_grant}}<form method="post" action="/console/act" class="row" id="grant-form">\(hidden)<input type="hidden" name="op" value="grant"><input type="hidden" name="user" value="{{id}}">
