@@ -203,6 +203,22 @@ struct ConsoleTests {
         #expect(try page("/console/dashboard", as: "ann").status == 403)
         #expect(try page("/console/orgs/globex", as: "ann").status == 404)
         #expect(try page("/console/orgs/acme/suspend", as: "nina").text.contains("cuts off <strong>4</strong> people"))
+        // Through the header, a form post needs the session's cookie and token like any other.
+        let roles = try page("/console/roles", as: "nina")
+        let cookie = try #require(roles.header("Set-Cookie")?.split(separator: ";").first.map(String.init))
+        let csrf = try #require(roles.text.firstMatch(of: /name="csrf" value="([0-9a-f]+)"/).map { String($0.1) })
+        let form = "op=role.update&role=claims-viewer&name=Claims+reader&permissions=claim%3Aread&back=%2Fconsole%2Froles"
+        func post(_ body: String, cookie: String?) throws -> HTTPReply {
+            var h = ["X-Forwarded-User": "nina", "Content-Type": "application/x-www-form-urlencoded"]
+            if let cookie { h["Cookie"] = cookie }
+            return try httpRequest(admind.unix, "POST", "/console/act", headers: h, body: Array(body.utf8))
+        }
+        #expect(try post(form, cookie: cookie).status == 403, "no token")
+        #expect(try post(form + "&csrf=\(csrf)", cookie: nil).status == 403, "no session")
+        let updated = try post(form + "&csrf=\(csrf)", cookie: cookie)
+        #expect(updated.status == 303 && updated.header("Location") == "/console/roles", "\(updated)")
+        #expect(try Store(path: f.db, readOnly: true).role(id: "claims-viewer")?.name == "Claims reader")
+        #expect(try f.lastAudit()?.credential == "header")
         // Without any credential, a page sends to the sign-in.
         #expect(try httpRequest(admind.tcp, "GET", "/console/people").header("Location") == "/console/sign-in")
     }

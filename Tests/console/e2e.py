@@ -21,11 +21,10 @@ import time
 import traceback
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE = os.environ["PIAM_CONSOLE_URL"].rstrip("/")
@@ -78,13 +77,17 @@ def text():
 
 
 def click(css):
-    """Clicks and, when that submits a form or follows a link, waits for the next page."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    """Clicks a submit button or a link and waits for the next page to have loaded (a mark
+    left on the old page's window is gone). Errors while the page changes count as not yet."""
+    driver.execute_script("window.__piamOld = 1")
     driver.find_element(By.CSS_SELECTOR, css).click()
-    try:
-        WebDriverWait(driver, 10).until(staleness_of(old))
-    except TimeoutException:
-        pass  # the click did not navigate (a checkbox, a select)
+
+    def loaded(d):
+        try:
+            return d.execute_script("return window.__piamOld === undefined && document.readyState === 'complete'")
+        except WebDriverException:
+            return False
+    WebDriverWait(driver, 15).until(loaded)
 
 
 def fill(css, value):

@@ -166,7 +166,10 @@ enum ConsoleTemplates {
         "roles": """
             <h1>Roles</h1>
             <div class="scroll"><table><thead><tr><th>Role</th><th>Permissions</th></tr></thead><tbody>
-            {{#roles}}<tr><td><code>{{id}}</code><br>{{name}}<br><small>{{description}}</small></td><td><small>{{permissions}}</small></td></tr>{{/roles}}
+            {{#roles}}<tr><td><code>{{id}}</code><br>{{name}}<br><small>{{description}}</small></td><td><small>{{permissions}}</small>
+            {{#can_define}}<details><summary>Update</summary><form method="post" action="/console/act" class="stack">\(hidden)<input type="hidden" name="op" value="role.update"><input type="hidden" name="role" value="{{id}}"><input type="hidden" name="back" value="/console/roles">
+            <label>Name <input name="name" value="{{name}}"></label><label>Description <input name="description" value="{{description}}"></label>
+            <label>Permissions <textarea name="permissions" rows="2">{{permissions}}</textarea></label><button>Update {{id}}</button></form></details>{{/can_define}}</td></tr>{{/roles}}
             </tbody></table></div>
             {{#can_define}}<section><h2>Define a role</h2><form method="post" action="/console/act" class="stack">\(hidden)<input type="hidden" name="op" value="role.define"><input type="hidden" name="back" value="/console/roles">
             <label>Id <input name="role" id="role-id" required></label><label>Name <input name="name" id="role-name"></label>
