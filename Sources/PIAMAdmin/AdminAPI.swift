@@ -41,7 +41,8 @@ public struct AdminAPI: Sendable {
     /// A router for one listener. `trustedHeader` is the proxy's identity header when this
     /// listener trusts it (a Unix socket or loopback listener configured so), else `nil`: a
     /// header arriving elsewhere is ignored.
-    public func router(verifiers: [any BearerVerifier], trustedHeader: String?) -> Router<AdminRequestContext> {
+    public func router(verifiers: [any BearerVerifier], trustedHeader: String?, console: ConsoleOptions? = nil,
+                       sessions: ConsoleSessions = ConsoleSessions()) -> Router<AdminRequestContext> {
         let router = Router(context: AdminRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: AuthenticationMiddleware(service: service, verifiers: verifiers,
@@ -60,6 +61,9 @@ public struct AdminAPI: Sendable {
         router.post("\(OperationRoute.prefix)/invitations/accept") { request, context in try await acceptInvitation(request, context) }
         addReads(to: router)
         addReviews(to: router)
+        if let console {
+            Console(api: self, sessions: sessions, options: console).addRoutes(to: router)
+        }
         return router
     }
 
@@ -107,15 +111,8 @@ public struct AdminAPI: Sendable {
         if let idempotency, let replay = try await service.read({ store, _ in try idempotency.replay(store) }) {
             return replay
         }
-        let outcome: Result<AdminResult, PIAMError> = try await service.write { w in
-            do {
-                let r = try w.administer(op, as: principal.user, credential: principal.credential, expectedRevision: expected) { r throws(PIAMError) in
-                    try idempotency?.save(w.store, status: success, body: Self.storable(Self.resultJSON(r)))
-                }
-                return .success(r)
-            } catch let e as PIAMError {
-                return .failure(e)
-            }
+        let outcome = try await administer(op, principal, expectedRevision: expected) { w, r throws(PIAMError) in
+            try idempotency?.save(w.store, status: success, body: Self.storable(Self.resultJSON(r)))
         }
         switch outcome {
         case .success(let r) where r.allowed:
@@ -130,6 +127,23 @@ public struct AdminAPI: Sendable {
         case .failure(let e):
             // A missing target, or one the caller may not see: the same 404.
             throw Problem.from(e)
+        }
+    }
+
+    /// Performs `op` for `principal` through the writer: the engine decides, the store writes and
+    /// audits, in one transaction. The one path every administrative face takes (the API's routes,
+    /// `POST /admin/v1/operations`, the consoles' forms): a refusal is an allowed `false` result.
+    func administer(_ op: AdminOperation, _ principal: Principal, expectedRevision: Int64? = nil,
+                    finishing: (@Sendable (AdminWriter, AdminResult) throws(PIAMError) -> Void)? = nil) async throws -> Result<AdminResult, PIAMError> {
+        try await service.write { w in
+            do {
+                let r = try w.administer(op, as: principal.user, credential: principal.credential, expectedRevision: expectedRevision) { r throws(PIAMError) in
+                    try finishing?(w, r)
+                }
+                return .success(r)
+            } catch let e as PIAMError {
+                return .failure(e)
+            }
         }
     }
 

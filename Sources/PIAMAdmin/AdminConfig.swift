@@ -32,6 +32,12 @@ public enum AdminListenAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A loopback TCP address (not a Unix socket, which a proxy may expose to anyone).
+    public var isLoopbackTCP: Bool {
+        if case .tcp = self { return isLocal }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .unix(let p): "unix:\(p)"
@@ -62,6 +68,9 @@ public struct AdminConfig: Sendable, Hashable {
     /// How long an Idempotency-Key's answer is kept.
     public var idempotencyHours = 24
     public var logLevel: Logger.Level = .info
+    /// `--demo`: the consoles offer a demo sign-in (pick any user of the database) on loopback
+    /// listeners only; never set from the file or the environment.
+    public var demo = false
 
     public init() {}
 

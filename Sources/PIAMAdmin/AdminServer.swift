@@ -24,6 +24,8 @@ public enum AdminServer {
             verifiers.append(JWTVerifier(authenticator: try await JWTAuthenticator(settings: jwt)))
         }
         let api = AdminAPI(service: service, settings: config.api)
+        // One set of console sessions for every listener.
+        let sessions = ConsoleSessions()
         let bound = Mutex<[String]>([])
         let expected = config.listen.count
         var services: [any Service] = []
@@ -38,7 +40,8 @@ public enum AdminServer {
             }
             let trusted = config.trustsHeader(on: listener) ? config.trustedHeader : nil
             let app = Application(
-                router: api.router(verifiers: verifiers, trustedHeader: trusted),
+                router: api.router(verifiers: verifiers, trustedHeader: trusted,
+                                   console: ConsoleOptions(demo: config.demo, loopback: listener.isLoopbackTCP), sessions: sessions),
                 // A connection idle this long is closed; past max_connections (per listener) no
                 // new one is accepted until one closes: a misbehaving client costs bounded memory.
                 server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(config.api.idleTimeoutMS)))),
@@ -64,6 +67,11 @@ public enum AdminServer {
                             "revision": .stringConvertible(service.graph.revision),
                             "trusted_header": .string(config.trustedHeader ?? "-"), "jwt": .string(config.jwt == nil ? "off" : "on"),
                         ])
+                        if config.demo {
+                            for case .tcp(let host, let port) in all.compactMap({ try? AdminListenAddress(parsing: $0) }) where AdminListenAddress.tcp(host: host, port: port).isLoopbackTCP {
+                                logger.notice("demo console: http://\(host.contains(":") ? "[\(host)]" : host):\(port)/console/demo-sign-in")
+                            }
+                        }
                         notifier.notify(["READY=1", "STATUS=serving revision \(service.graph.revision)"])
                         onReady(all)
                     }

@@ -34,6 +34,8 @@ public struct AdminRequestContext: RequestContext {
     public var unmappedIdentity: String?
     /// Why the request's credential was rejected, when it was.
     public var rejection: String?
+    /// The console's session of this request (console routes only).
+    var consoleSession: ConsoleSession?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -62,17 +62,7 @@ extension AdminAPI {
             throw Problem(.unprocessableContent, "identity_required",
                           "identity: the IdP identity to bind (or authenticate the request as it)")
         }
-        let bound = identity
-        let result: Result<AdminResult, PIAMError> = try await service.write { w in
-            do {
-                let r = try w.store.acceptInvitation(secret: secret, identity: bound)
-                try w.catchUp()
-                return .success(r)
-            } catch let e as PIAMError {
-                return .failure(e)
-            }
-        }
-        switch result {
+        switch try await accept(secret: secret, identity: identity) {
         case .success(let r):
             return JSONBody.response(Self.resultJSON(r), headers: Self.revisionHeaders(r.revision))
         case .failure(let e) where e.code.rawValue.hasPrefix("invitation_"):
@@ -83,6 +73,19 @@ extension AdminAPI {
             throw Problem(.forbidden, e.code.rawValue, e.message)
         case .failure(let e):
             throw Problem.from(e)
+        }
+    }
+
+    /// Accepts an invitation, binding `identity` (the API's and the consoles' one path).
+    func accept(secret: String, identity: String) async throws -> Result<AdminResult, PIAMError> {
+        try await service.write { w in
+            do {
+                let r = try w.store.acceptInvitation(secret: secret, identity: identity)
+                try w.catchUp()
+                return .success(r)
+            } catch let e as PIAMError {
+                return .failure(e)
+            }
         }
     }
 }

@@ -144,6 +144,15 @@ extension AccessGraph {
         return out
     }
 
+    /// How many users the org `id` and every org below it have (no list is built: a page can
+    /// show it on a million-user graph).
+    public func userCount(inSubtreeOf id: String) -> Int {
+        guard let o = orgIndex[id] else { return 0 }
+        var n = 0
+        for pre in Int(orgs[Int(o)].pre)..<Int(orgs[Int(o)].end) { n += usersByOrg[Int(orgByPre[pre])].count }
+        return n
+    }
+
     /// The partner root of the org `id` (the topmost partner org on its path), or `nil` for a host
     /// org or an unknown id.
     public func partnerRoot(ofOrg id: String) -> String? {

@@ -20,6 +20,12 @@ struct PiamAdmind: AsyncParsableCommand {
             piamd keeps answering decisions read-only; every write's answer carries the revision \
             to pass to piamd as min_revision (read-your-writes).
 
+            CONSOLES
+              /console/...             the web consoles of the business, of partners' admins and
+                                       of each person, on the same authentication and operations
+                                       (every form is one operation, decided and audited like the
+                                       API's); --demo adds a demo sign-in on loopback listeners.
+
             API
               /admin/v1/...            JSON; errors are application/problem+json with PIAM's
                                        reason code; ids of another partner answer 404; lists
@@ -88,6 +94,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("trusted-header"), help: "The proxy's identity header (overrides auth.trusted_header).")
     var trustedHeader: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
+    @Flag(name: .long, help: "Offer the consoles' demo sign-in (pick any user) on loopback TCP listeners only. Never in production.")
+    var demo = false
 
     func run() async throws {
         do {
@@ -95,6 +103,12 @@ struct Serve: AsyncParsableCommand {
             if let db { c.databasePath = db }
             if !listen.isEmpty { c.listen = try listen.map { (s: String) throws(PIAMError) in try AdminListenAddress(parsing: s) } }
             if let trustedHeader { c.trustedHeader = trustedHeader }
+            if demo {
+                guard c.listen.contains(where: \.isLoopbackTCP) else {
+                    throw PIAMError(.invalidInput, "--demo: the demo sign-in is offered only on a loopback TCP listener (--listen 127.0.0.1:PORT); none is configured")
+                }
+                c.demo = true
+            }
             if let logLevel {
                 guard let l = Logger.Level(rawValue: logLevel.lowercased()) else {
                     throw PIAMError(.invalidInput, "--log-level: one of trace, debug, info, notice, warning, error, critical")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The consoles end to end in a real headless Chromium (Tests/console/e2e.py, Selenium) against
+# the real piam-admind (--demo, loopback) and piamd, on a fresh demo database.
+#
+#   Tests/console/run.sh [--bin .build/debug]
+#   PIAM_SCREENSHOTS=DIR Tests/console/run.sh     # also save each main page, desktop and phone
+#
+# Needs: chromium and chromium-driver (Debian), selenium (PyPI), built piamd, piam-admind and
+# piamctl. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=.build/debug
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bin) bin=$2; shift 2 ;;
+    *) echo "usage: $0 [--bin DIR]" >&2; exit 2 ;;
+  esac
+done
+work=$(mktemp -d /tmp/piam-console-e2e.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+"$bin/piamctl" demo --db "$work/piam.db" >/dev/null
+"$bin/piamd" --db "$work/piam.db" --socket "$work/piamd.sock" >"$work/piamd.log" 2>&1 &
+pids+=($!)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin/piam-admind" --db "$work/piam.db" --listen "127.0.0.1:$port" --demo >"$work/admind.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+  curl -fsS "http://127.0.0.1:$port/admin/v1/openapi.json" >/dev/null 2>&1 && "$bin/piamctl" status --socket "$work/piamd.sock" >/dev/null 2>&1 && break
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a daemon exited:" >&2; cat "$work"/*.log >&2; exit 1; }; done
+  sleep 0.1
+done
+status=0
+PIAM_CONSOLE_URL="http://127.0.0.1:$port" PIAM_PIAMCTL="$bin/piamctl" PIAM_SOCKET="$work/piamd.sock" \
+  python3 Tests/console/e2e.py || status=$?
+if grep -q "unexpected error" "$work/admind.log"; then
+  echo "console e2e: piam-admind logged unexpected errors:" >&2; grep "unexpected error" "$work/admind.log" >&2; status=1
+fi
+[ "$status" -eq 0 ] || { echo "--- piam-admind log" >&2; tail -50 "$work/admind.log" >&2; }
+exit "$status"
