@@ -207,7 +207,7 @@ struct SCIMMigrationTests {
         let full0 = reloadCounter(doc, "full_reloads")
 
         let migrate = try await piamctl(["init", "--db", f.db], in: f)
-        #expect(migrate.code == 0 && migrate.out.contains("schema v5"), "\(migrate)")
+        #expect(migrate.code == 0 && migrate.out.contains("schema v\(Schema.latestVersion)"), "\(migrate)")
         doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
         #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
         #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")

@@ -179,7 +179,10 @@ final class RawConnection {
     /// Whether the peer closed the connection (EOF within the timeout).
     func readsEOF() -> Bool {
         var b: UInt8 = 0
-        return read(fd, &b, 1) == 0
+        let n = read(fd, &b, 1)
+        // A Unix socket closed by a peer that had unread bytes (a client still sending) reads as
+        // ECONNRESET instead of 0: closed either way.
+        return n == 0 || (n < 0 && errno == ECONNRESET)
     }
 }
 
