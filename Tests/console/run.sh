@@ -9,6 +9,7 @@
 # piamctl. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. Tests/lib/admind.sh
 bin=.build/debug
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,12 +24,13 @@ trap cleanup EXIT
 "$bin/piamctl" demo --db "$work/piam.db" >/dev/null
 "$bin/piamd" --db "$work/piam.db" --socket "$work/piamd.sock" >"$work/piamd.log" 2>&1 &
 pids+=($!)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin/piam-admind" --db "$work/piam.db" --listen "127.0.0.1:$port" --demo >"$work/admind.log" 2>&1 &
-pids+=($!)
+port=$(free_port)
+start_admind "$bin" "$work/piam.db" "$port" "$work/admind.log" --demo
+pids+=("$admind_pid")
+wait_admind "$port" "$work/admind.log" "${pids[@]}"
 for _ in $(seq 1 300); do
-  curl -fsS "http://127.0.0.1:$port/admin/v1/openapi.json" >/dev/null 2>&1 && "$bin/piamctl" status --socket "$work/piamd.sock" >/dev/null 2>&1 && break
-  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a daemon exited:" >&2; cat "$work"/*.log >&2; exit 1; }; done
+  "$bin/piamctl" status --socket "$work/piamd.sock" >/dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "piamd exited:" >&2; cat "$work/piamd.log" >&2; exit 1; }
   sleep 0.1
 done
 status=0

@@ -10,6 +10,7 @@
 # Needs: schemathesis (PyPI), built piam-admind and piamctl. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. Tests/lib/admind.sh
 bin=.build/debug examples=30 seed=${PIAM_SCHEMATHESIS_SEED:-20261130}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,14 +27,10 @@ trap cleanup EXIT
 "$bin/piamctl" demo --db "$work/piam.db" >/dev/null
 token=$("$bin/piamctl" token create --db "$work/piam.db" --user nina.hq --name schemathesis --json \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin/piam-admind" --db "$work/piam.db" --listen "127.0.0.1:$port" >"$work/admind.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do
-  curl -fsS "http://127.0.0.1:$port/admin/v1/openapi.json" >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { echo "piam-admind exited:" >&2; cat "$work/admind.log" >&2; exit 1; }
-  sleep 0.1
-done
+port=$(free_port)
+start_admind "$bin" "$work/piam.db" "$port" "$work/admind.log"
+pid=$admind_pid
+wait_admind "$port" "$work/admind.log" "$pid"
 status=0
 schemathesis --config-file Tests/schemathesis/schemathesis.toml run Docs/openapi/admin-v1.json \
   --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \

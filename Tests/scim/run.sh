@@ -15,6 +15,7 @@
 # failed check.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. Tests/lib/admind.sh
 bin=.build/debug
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,14 +36,10 @@ db="$work/piam.db"
 "$bin/piamctl" namespace add acme-brokers @acme-brokers.example --db "$db" --as pete.pm >/dev/null
 token=$("$bin/piamctl" scim token create --db "$db" --partner acme-brokers --role partner-admin --json \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin/piam-admind" --db "$db" --listen "127.0.0.1:$port" >"$work/admind.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do
-  curl -fsS "http://127.0.0.1:$port/admin/v1/openapi.json" >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { echo "piam-admind exited:" >&2; cat "$work/admind.log" >&2; exit 1; }
-  sleep 0.1
-done
+port=$(free_port)
+start_admind "$bin" "$db" "$port" "$work/admind.log"
+pid=$admind_pid
+wait_admind "$port" "$work/admind.log" "$pid"
 url="http://127.0.0.1:$port/scim/v2/orgs/acme-brokers"
 status=0
 
