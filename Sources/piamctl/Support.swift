@@ -168,9 +168,19 @@ enum Output {
     static func printJSON<T: Encodable>(_ value: T) {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = (try? enc.encode(value)) ?? Data("{}".utf8)
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        var data = (try? enc.encode(value)) ?? Data("{}".utf8)
+        data.append(0x0A)
+        write(data)
+    }
+
+    /// Writes to standard output; a reader that has gone (`| head`, `| grep -q`) ends piamctl
+    /// quietly with the status a SIGPIPE would give (141), not a crash.
+    static func write(_ data: Data) {
+        do {
+            try FileHandle.standardOutput.write(contentsOf: data)
+        } catch {
+            exit(141)
+        }
     }
 
     static func time(_ t: Timestamp?) -> String { t.map(RFC3339.format) ?? "-" }

@@ -68,13 +68,13 @@ echo "reload: ok (revision $rev)"
 
 # Usage: piamd writes /var/lib/piam-usage/usage.db (its second state directory, the only one it
 # may write), and piamctl reports carl.claims's checks from it.
-for _ in $(seq 1 100); do
-  sb piamctl usage user carl.claims --db /var/lib/piam/piam.db --usage /var/lib/piam-usage --json 2>/dev/null \
-    | grep -q '"last_activity" : "' && break
-  sleep 0.1
-done
-sb piamctl usage user carl.claims --db /var/lib/piam/piam.db --usage /var/lib/piam-usage --json | grep -q '"last_activity" : "' \
-  || fail "no usage recorded in /var/lib/piam-usage: $(sb ls -la /var/lib/private/piam-usage 2>&1; sb piamctl usage user carl.claims --db /var/lib/piam/piam.db --usage /var/lib/piam-usage --json 2>&1 || echo "piamctl exit $?")"
+usage_seen() {
+  local out
+  out=$(sb piamctl usage user carl.claims --db /var/lib/piam/piam.db --usage /var/lib/piam-usage --json 2>&1) || return 1
+  case "$out" in *'"last_activity" : "'*) return 0 ;; *) return 1 ;; esac
+}
+for _ in $(seq 1 100); do usage_seen && break; sleep 0.1; done
+usage_seen || fail "no usage recorded in /var/lib/piam-usage: $(sb ls -la /var/lib/private/piam-usage 2>&1; sb piamctl usage user carl.claims --db /var/lib/piam/piam.db --usage /var/lib/piam-usage --json 2>&1)"
 echo "usage: recorded in /var/lib/piam-usage"
 
 # A reload that fails: the database unreadable to piamd's user. systemctl reload fails, the unit
