@@ -68,6 +68,9 @@ public struct AdminConfig: Sendable, Hashable {
     /// How long an Idempotency-Key's answer is kept.
     public var idempotencyHours = 24
     public var logLevel: Logger.Level = .info
+    /// piamd's usage files (or directories of them) that findings and access reviews read; empty:
+    /// none (every person and holding counts as unused).
+    public var usagePaths: [String] = []
     /// `--demo`: the consoles offer a demo sign-in (pick any user of the database) on loopback
     /// listeners only; never set from the file or the environment.
     public var demo = false
@@ -94,6 +97,7 @@ public struct AdminConfig: Sendable, Hashable {
         ("api.max_connections", "int", "open connections per listener"),
         ("follow.poll_ms", "int", "follow other writers' commits this often"),
         ("idempotency.retention_hours", "int", "how long an Idempotency-Key's answer is kept"),
+        ("usage.paths", "list", "piamd's usage files or directories that findings and reviews read (empty: none)"),
         ("log.level", "string", "trace, debug, info, notice, warning, error, critical"),
     ]
 
@@ -163,6 +167,13 @@ public struct AdminConfig: Sendable, Hashable {
         c.socketGroup = try string("socket_group").flatMap { $0.isEmpty ? nil : $0 }
         c.trustedHeader = try string("auth.trusted_header").flatMap { $0.isEmpty ? nil : $0 }
         c.headerListeners = try list("auth.header_listeners")
+        if let v = values["usage.paths"], !(v is NSNull) {
+            let items: [Any] = (v as? [Any]) ?? ((v as? String).map { [$0] } ?? [])
+            c.usagePaths = try items.map { x throws(PIAMError) in
+                guard let s = x as? String, !s.isEmpty else { throw PIAMError(.invalidInput, "config usage.paths: a list of file or directory paths") }
+                return s
+            }
+        }
         if let jwks = try string("auth.jwt.jwks"), !jwks.isEmpty {
             guard let issuer = try string("auth.jwt.issuer"), let audience = try string("auth.jwt.audience") else {
                 throw PIAMError(.invalidInput, "config auth.jwt: jwks needs issuer and audience too")

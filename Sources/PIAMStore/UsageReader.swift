@@ -62,6 +62,32 @@ public final class UsageReader {
             """)
     }
 
+    /// The usage files `given` names: each a file, or a directory whose `*.db` files are read
+    /// (sorted by name).
+    ///
+    /// - Throws: ``PIAMError`` `not_found` for a path that does not exist or no file at all.
+    public static func files(_ given: [String]) throws(PIAMError) -> [String] {
+        var out: [String] = []
+        for p in given {
+            var st = stat()
+            guard stat(p, &st) == 0 else { throw PIAMError(.notFound, "usage path \(p) does not exist") }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                guard let dir = opendir(p) else { throw PIAMError(.io, "usage path \(p): cannot read the directory") }
+                var names: [String] = []
+                while let e = readdir(dir) {
+                    let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                    if name.hasSuffix(".db") { names.append(name) }
+                }
+                closedir(dir)
+                out += names.sorted().map { p.hasSuffix("/") ? p + $0 : p + "/" + $0 }
+            } else {
+                out.append(p)
+            }
+        }
+        guard !out.isEmpty else { throw PIAMError(.notFound, "no usage files (*.db) in \(given.joined(separator: ", "))") }
+        return out
+    }
+
     // MARK: Facts
 
     /// The last allowed decision of every person and the last use of every holding, for

@@ -55,24 +55,8 @@ struct UsageOptions: ParsableArguments {
     func reader() throws -> UsageReader { try UsageReader(paths: files()) }
 }
 
-/// The usage files `given` names: each a file, or a directory whose `*.db` files are read.
-func usageFiles(_ given: [String]) throws -> [String] {
-    var out: [String] = []
-    for p in given {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) else {
-            throw PIAMError(.notFound, "usage path \(p) does not exist")
-        }
-        if isDirectory.boolValue {
-            let names = try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.hasSuffix(".db") }.sorted()
-            out += names.map { (p as NSString).appendingPathComponent($0) }
-        } else {
-            out.append(p)
-        }
-    }
-    guard !out.isEmpty else { throw PIAMError(.notFound, "no usage files (*.db) in \(given.joined(separator: ", "))") }
-    return out
-}
+/// The usage files `given` names (see ``UsageReader/files(_:)``).
+func usageFiles(_ given: [String]) throws -> [String] { try UsageReader.files(given) }
 
 enum CSV {
     /// One CSV line (RFC 4180 quoting).

@@ -318,6 +318,33 @@ extension AdmindTests {
         let real = try admind.call("POST", "/admin/v1/apply", as: "ann", body: [["op": "org.suspend", "org": "acme-north"]])
         #expect(real.status == 200 && real.json?["committed"] as? Bool == true, "\(real)")
     }
+
+    @Test("findings over HTTP read piamd's usage files (usage.paths): a person with a recent allowed decision is not dormant")
+    func findingsReadTheUsageFiles() async throws {
+        let f = try Fixture.delegation()
+        let now = QueryEvaluatorClock.now()
+        func dormant(_ admind: AdmindProcess) throws -> Set<String> {
+            let r = try admind.call("GET", "/admin/v1/findings?days=30&limit=1000", as: "nina")
+            #expect(r.status == 200, "\(r)")
+            let items = (r.json?["items"] as? [[String: Any]]) ?? []
+            return Set(items.filter { $0["kind"] as? String == "dormant_person" }.compactMap { $0["user"] as? String })
+        }
+        // Without usage files every active person with holdings is dormant.
+        let plain = try await AdmindProcess(f)
+        let before = try dormant(plain)
+        await plain.stop()
+        #expect(before.contains("nora") && before.contains("bob"), "\(before)")
+        // A usage file (as piamd writes it) in which nora was allowed a decision just now.
+        try FileManager.default.createDirectory(atPath: f.path("usage"), withIntermediateDirectories: true)
+        let usage = try UsageDatabase(path: f.path("usage/host1.db"))
+        try usage.record(UsageBatch(features: [.init(user: "nora", partner: "acme", type: "claim", action: "read", allowed: 3, denied: 0,
+                                                   firstAllowed: now, lastAllowed: now)]), now: now)
+        let admind = try await AdmindProcess(f, env: ["PIAM_ADMIND_USAGE_PATHS": f.path("usage")])
+        defer { Task { await admind.stop() } }
+        let after = try dormant(admind)
+        #expect(!after.contains("nora") && after.contains("bob"), "\(after)")
+        #expect(after == before.subtracting(["nora"]))
+    }
 }
 
 /// A JWT payload for the tests.
