@@ -95,7 +95,8 @@ public struct DaemonConfig: Sendable, Hashable {
     public var usageFlushMS = 1000
     /// Distinct keys (person × feature, and holdings) one event loop tallies per flush interval;
     /// decisions past it are not recorded and are counted (`piam_usage_dropped_total`). Memory:
-    /// about 43 bytes per key, so at most threads × this × 43 bytes.
+    /// 32-byte slots in tables that double and stay ≤ 75 % full, 43–86 bytes per key (1M keys:
+    /// 64 MB), so at most threads × this × 86 bytes.
     public var usageMaxKeys = 1_048_576
     /// The decision log: one NDJSON line per selected decision (decision id, time, subject,
     /// action, resource, result, reason, revision, allowing holding), appended every
