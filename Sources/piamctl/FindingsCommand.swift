@@ -7,7 +7,7 @@ import PIAMStore
 /// them); ``NoUsage`` when none are given, so that every person and holding counts as unused.
 func loadUsageFacts(paths: [String]) throws -> any UsageFacts {
     if paths.isEmpty { return NoUsage() }
-    return try UsageReader(paths: usageFiles(paths)).facts()
+    return try UsageReader(paths: UsageReader.files(paths)).facts()
 }
 
 struct FindingsCommand: ParsableCommand {

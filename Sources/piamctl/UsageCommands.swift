@@ -45,18 +45,15 @@ struct UsageOptions: ParsableArguments {
     /// The files to read: each --usage (a directory's *.db files), else $PIAM_USAGE, else the
     /// default directory.
     func files() throws -> [String] {
-        if !paths.isEmpty { return try usageFiles(paths) }
+        if !paths.isEmpty { return try UsageReader.files(paths) }
         if let env = ProcessInfo.processInfo.environment["PIAM_USAGE"], !env.isEmpty {
-            return try usageFiles(env.split(separator: ":").map(String.init))
+            return try UsageReader.files(env.split(separator: ":").map(String.init))
         }
-        return try usageFiles([Self.defaultDirectory])
+        return try UsageReader.files([Self.defaultDirectory])
     }
 
     func reader() throws -> UsageReader { try UsageReader(paths: files()) }
 }
-
-/// The usage files `given` names (see ``UsageReader/files(_:)``).
-func usageFiles(_ given: [String]) throws -> [String] { try UsageReader.files(given) }
 
 enum CSV {
     /// One CSV line (RFC 4180 quoting).
