@@ -27,15 +27,30 @@ public struct APISettings: Sendable, Hashable {
 public struct AdminAPI: Sendable {
     let service: AdminService
     let settings: APISettings
-    /// The usage facts findings are judged on (read afresh for each request).
-    let usage: @Sendable () throws -> any UsageFacts
+    /// piamd's usage files, or directories of them (``AdminConfig/usagePaths``), read afresh for
+    /// each request that needs them: the usage reports, findings and reviews.
+    let usagePaths: [String]
 
-    /// - Parameter usage: what piamd's usage files say, for findings; by default nothing
-    ///   (``PIAMStore/NoUsage``: every person and holding counts as unused).
-    public init(service: AdminService, settings: APISettings, usage: @escaping @Sendable () throws -> any UsageFacts = { NoUsage() }) {
+    /// - Parameter usagePaths: piamd's usage files or directories (`usage.paths`); by default
+    ///   none: the usage reports answer `not_configured`, and findings and reviews count every
+    ///   person and holding as unused (``PIAMStore/NoUsage``).
+    public init(service: AdminService, settings: APISettings, usagePaths: [String] = []) {
         self.service = service
         self.settings = settings
-        self.usage = usage
+        self.usagePaths = usagePaths
+    }
+
+    /// The usage files merged, or `nil` when none are configured. A configured directory piamd
+    /// has not written to yet reads as no use at all.
+    func usageReader() throws -> UsageReader? {
+        guard !usagePaths.isEmpty else { return nil }
+        return try UsageReader(paths: UsageReader.files(usagePaths, allowEmpty: true))
+    }
+
+    /// What the usage files say of each person's last activity and each holding's last use
+    /// (nothing when none are configured).
+    func usage() throws -> any UsageFacts {
+        try usageReader()?.facts() ?? NoUsage()
     }
 
     /// A router for one listener. `trustedHeader` is the proxy's identity header when this

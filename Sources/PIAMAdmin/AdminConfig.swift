@@ -97,7 +97,7 @@ public struct AdminConfig: Sendable, Hashable {
         ("api.max_connections", "int", "open connections per listener"),
         ("follow.poll_ms", "int", "follow other writers' commits this often"),
         ("idempotency.retention_hours", "int", "how long an Idempotency-Key's answer is kept"),
-        ("usage.paths", "list", "piamd's usage files or directories that findings and reviews read (empty: none)"),
+        ("usage.paths", "list", "piamd's usage files or directories that usage reports, findings and reviews read (empty: none)"),
         ("log.level", "string", "trace, debug, info, notice, warning, error, critical"),
     ]
 

@@ -23,13 +23,9 @@ public enum AdminServer {
         if let jwt = config.jwt {
             verifiers.append(JWTVerifier(authenticator: try await JWTAuthenticator(settings: jwt)))
         }
-        // Findings and reviews read piamd's usage files, afresh for each request that needs them.
-        let usagePaths = config.usagePaths
-        let usage: @Sendable () throws -> any UsageFacts = { () throws -> any UsageFacts in
-            if usagePaths.isEmpty { return NoUsage() }
-            return try UsageReader(paths: UsageReader.files(usagePaths)).facts()
-        }
-        let api = AdminAPI(service: service, settings: config.api, usage: usage)
+        // The usage reports, findings and reviews read piamd's usage files, afresh for each
+        // request that needs them.
+        let api = AdminAPI(service: service, settings: config.api, usagePaths: config.usagePaths)
         // One set of console sessions for every listener.
         let sessions = ConsoleSessions()
         let bound = Mutex<[String]>([])

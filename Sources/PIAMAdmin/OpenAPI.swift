@@ -16,17 +16,14 @@ public enum OpenAPIDocument {
         var s: [String: Any]
         switch f.kind {
         case .id: s = ["type": "string", "minLength": 1, "maxLength": 255]
-        case .string where f.name == "kind": s = ["type": "string", "enum": ["host", "partner"]]
-        case .string where f.name == "status": s = ["type": "string", "enum": ["pending", "approved", "denied"]]
-        case .string: s = ["type": "string"]
+        case .string: s = f.values.map { ["type": "string", "enum": $0] } ?? ["type": "string"]
         case .clearableString: s = ["type": ["string", "null"]]
         case .bool: s = ["type": "boolean"]
         case .time: s = ["type": ["string", "null"], "format": "date-time"]
         case .strings where f.name == "permissions":
             s = ["type": "array", "items": ["type": "string", "pattern": "^[A-Za-z0-9_.-]+:([A-Za-z0-9_.-]+|\\*)(:owner)?$"]]
         case .strings: s = ["type": "array", "items": ["type": "string"]]
-        case .int where f.name == "days": s = ["type": "integer", "minimum": 0, "maximum": 36500]
-        case .int: s = ["type": "integer", "format": "int64"]
+        case .int: s = f.range.map { ["type": "integer", "minimum": $0.lowerBound, "maximum": $0.upperBound] } ?? ["type": "integer", "format": "int64"]
         case .cursor: s = ["type": "string", "pattern": "^(c1([2-7][0-9a-f])+)?$"]
         case .rowCursor: s = ["type": "string", "pattern": "^([0-9]{1,18})?$"]
         }
@@ -300,6 +297,20 @@ public enum OpenAPIDocument {
                                "granted_at": nullableString, "message": string, "remedy": ref("Operation")],
                               required: ["kind", "user", "org", "partner", "last_use", "message", "remedy"]),
             "FindingPage": page("Finding"),
+            "UsageFeature": object(["feature": string, "people": integer, "allowed": integer, "denied": integer,
+                                    "last_allowed": nullableString]),
+            "UsagePartnerActivity": object(["partner": string, "active_30d": integer, "active_7d": integer, "allowed": integer,
+                                            "denied": integer, "last_activity": nullableString]),
+            "UsagePartnerPage": page("UsagePartnerActivity"),
+            "UsagePartner": object(["partner": string, "users_by_status": ["type": "object", "additionalProperties": integer],
+                                    "active": object(["1d": integer, "7d": integer, "30d": integer, "90d": integer]),
+                                    "features": ["type": "array", "items": ref("UsageFeature")], "revision": integer]),
+            "UsageUser": object(["user": string, "partner": nullableString, "status": string, "last_activity": nullableString,
+                                 "features": ["type": "array", "items": ref("UsageFeature")],
+                                 "holdings": ["type": "array", "items": object(["source": string, "role": string, "scope": string,
+                                                                                "grant_org": nullableString, "state": string,
+                                                                                "uses": integer, "last_used": nullableString])],
+                                 "revision": integer]),
             "WhatIfResult": object(["would_commit": boolean, "revision": integer, "considered": integer, "hidden": integer,
                                     "seconds": ["type": "number"],
                                     "results": ["type": "array", "items": ["type": "object"]],

@@ -26,12 +26,19 @@ public struct APIField: Sendable, Hashable {
     public var kind: Kind
     public var required: Bool
     public var doc: String
+    /// The only values a string field takes (its schema's `enum`), when it is so restricted.
+    public var values: [String]?
+    /// The range an integer field must lie in (its schema's `minimum` and `maximum`).
+    public var range: ClosedRange<Int>?
 
-    public init(_ name: String, _ kind: Kind, required: Bool = false, _ doc: String) {
+    public init(_ name: String, _ kind: Kind, required: Bool = false, _ doc: String, values: [String]? = nil,
+                range: ClosedRange<Int>? = nil) {
         self.name = name
         self.kind = kind
         self.required = required
         self.doc = doc
+        self.values = values
+        self.range = range
     }
 }
 
@@ -101,7 +108,7 @@ extension OperationRoute {
         OperationRoute(.post, "\(prefix)/orgs", "org.create", "organizations", "Create a sub-organization",
                        body: [org("The new org's id."), APIField("parent", .id, required: true, "Its parent org."),
                               APIField("name", .string, "Its display name."),
-                              APIField("kind", .string, "host or partner (default: the parent's).")], created: true),
+                              APIField("kind", .string, "host or partner (default: the parent's).", values: ["host", "partner"])], created: true),
         OperationRoute(.patch, "\(prefix)/orgs/{org}", "org.update", "organizations", "Rename an organization",
                        path: [org()], body: [APIField("name", .string, required: true, "The new display name.")]),
         OperationRoute(.post, "\(prefix)/orgs/{org}/suspend", "org.suspend", "organizations",
@@ -228,7 +235,8 @@ extension OperationRoute {
 /// A read of the API (`GET`): the table the router and the OpenAPI document are built from.
 public struct ReadRoute: Sendable, Hashable {
     public enum Name: String, Sendable, Hashable {
-        case me, orgs, org, orgGrants, users, user, userGrants, roles, requests, audit, scimGroups, findings, openapi
+        case me, orgs, org, orgGrants, users, user, userGrants, roles, requests, audit, scimGroups, findings, usagePartners, usagePartner,
+             usageUser, openapi
     }
     public var name: Name
     public var path: String
@@ -254,6 +262,7 @@ public struct ReadRoute: Sendable, Hashable {
         let p = OperationRoute.prefix
         let org = APIField("org", .id, required: true, "The organization's id.")
         let user = APIField("user", .id, required: true, "The user's id or alias.")
+        let usageFeatures = APIField("features", .int, "Features listed at most (default 20).", range: 1...1000)
         return [
             ReadRoute(name: .me, path: "\(p)/me", tag: "me", summary: "Who am I, and what may I do",
                       pathFields: [], queryFields: [], schema: "Me"),
@@ -273,7 +282,7 @@ public struct ReadRoute: Sendable, Hashable {
             ReadRoute(name: .roles, path: "\(p)/roles", tag: "roles", summary: "The roles I may view",
                       pathFields: [], queryFields: pageFields, schema: "RolePage"),
             ReadRoute(name: .requests, path: "\(p)/requests", tag: "requests", summary: "Access requests I may see",
-                      pathFields: [], queryFields: [APIField("status", .string, "pending, approved or denied.")] + rowPageFields,
+                      pathFields: [], queryFields: [APIField("status", .string, "pending, approved or denied.", values: ["pending", "approved", "denied"])] + rowPageFields,
                       schema: "RequestPage"),
             ReadRoute(name: .audit, path: "\(p)/audit", tag: "audit", summary: "The audit log I may read, newest first",
                       pathFields: [], queryFields: rowPageFields, schema: "AuditPage"),
@@ -282,8 +291,21 @@ public struct ReadRoute: Sendable, Hashable {
                       pathFields: [org], queryFields: [], schema: "SCIMGroupPage"),
             ReadRoute(name: .findings, path: "\(p)/findings", tag: "findings",
                       summary: "Access that should no longer exist, each with the operation that removes it (those I may perform)",
-                      pathFields: [], queryFields: [APIField("days", .int, "The dormancy window in days (default 90).")] + rowPageFields,
+                      pathFields: [], queryFields: [APIField("days", .int, "The dormancy window in days (default 90).", range: 0...36_500),
+                                                    APIField("kind", .string, "Only findings of this kind.",
+                                                             values: Finding.Kind.allCases.map(\.rawValue))]
+                        + rowPageFields,
                       schema: "FindingPage"),
+            ReadRoute(name: .usagePartners, path: "\(p)/usage/partners", tag: "usage",
+                      summary: "Partners I may view ranked by activity: people active over 30 and 7 days, then decisions",
+                      pathFields: [], queryFields: rowPageFields, schema: "UsagePartnerPage"),
+            ReadRoute(name: .usagePartner, path: "\(p)/usage/partners/{org}", tag: "usage",
+                      summary: "One partner's people by status, active people over 1/7/30/90 days and most used features",
+                      pathFields: [APIField("org", .id, required: true, "The partner (its root org's id).")],
+                      queryFields: [usageFeatures], schema: "UsagePartner"),
+            ReadRoute(name: .usageUser, path: "\(p)/usage/users/{user}", tag: "usage",
+                      summary: "One person's last activity, most used features and each holding with its last use",
+                      pathFields: [user], queryFields: [usageFeatures], schema: "UsageUser"),
             ReadRoute(name: .openapi, path: "\(p)/openapi.json", tag: "meta", summary: "This document",
                       pathFields: [], queryFields: [], schema: "OpenAPI", authenticated: false),
         ]

@@ -24,6 +24,9 @@ extension AdminAPI {
                 case .audit: try await audit(request, context)
                 case .scimGroups: try await scimGroups(context)
                 case .findings: try await findings(request, context)
+                case .usagePartners: try await usagePartners(request, context)
+                case .usagePartner: try await usagePartner(request, context)
+                case .usageUser: try await usageUser(request, context)
                 case .openapi:
                     Response(status: .ok, headers: [.contentType: "application/json"],
                              body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
@@ -336,11 +339,19 @@ extension AdminAPI {
             guard let n = Int(c), n >= 0 else { throw Problem(.badRequest, PIAMError.Code.badCursor.rawValue, "not a cursor this API gave") }
             return n
         } ?? 0
+        var kind: Finding.Kind?
+        if let k = request.uri.queryParameters.get("kind").flatMap({ $0.isEmpty ? nil : String($0) }) {
+            guard let parsed = Finding.Kind(rawValue: k) else {
+                throw Problem(.badRequest, "invalid_input", "kind: one of \(Finding.Kind.allCases.map(\.rawValue).joined(separator: ", ")), not \(k)")
+            }
+            kind = parsed
+        }
         let usage = try self.usage()
         let now = Self.now(), window = days
-        let (found, revision) = try await service.read { store, g in
+        var (found, revision) = try await service.read { store, g in
             (try store.findings(usage: usage, days: window, now: now, viewer: principal.user, graph: g), g.revision)
         }
+        if let kind { found = found.filter { $0.kind == kind } }
         let page = found.dropFirst(start).prefix(limit)
         let next = start + page.count < found.count ? String(start + page.count) : nil
         return Self.list(page.map(\.json), next: next, revision: revision)

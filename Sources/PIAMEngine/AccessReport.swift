@@ -153,6 +153,20 @@ extension AccessGraph {
         return n
     }
 
+    /// How many users of the org `id` and every org below it have each status (`active`,
+    /// `suspended`, `invited`; the status as recorded, not whether the user may act), without
+    /// building an access report per person.
+    public func userCountsByStatus(inSubtreeOf id: String) -> [String: Int] {
+        guard let o = orgIndex[id] else { return [:] }
+        var counts: [UserStatus: Int] = [:]
+        for pre in Int(orgs[Int(o)].pre)..<Int(orgs[Int(o)].end) {
+            for u in usersByOrg[Int(orgByPre[pre])] { counts[users[Int(u)].status, default: 0] += 1 }
+        }
+        var out: [String: Int] = [:]
+        for (status, n) in counts { out[status.name] = n }
+        return out
+    }
+
     /// The partner root of the org `id` (the topmost partner org on its path), or `nil` for a host
     /// org or an unknown id.
     public func partnerRoot(ofOrg id: String) -> String? {

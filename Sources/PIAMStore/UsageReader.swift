@@ -65,8 +65,11 @@ public final class UsageReader {
     /// The usage files `given` names: each a file, or a directory whose `*.db` files are read
     /// (sorted by name).
     ///
-    /// - Throws: ``PIAMError`` `not_found` for a path that does not exist or no file at all.
-    public static func files(_ given: [String]) throws(PIAMError) -> [String] {
+    /// - Parameter allowEmpty: whether directories without any usage file yet (piamd has not
+    ///   flushed) are read as no use rather than refused.
+    /// - Throws: ``PIAMError`` `not_found` for a path that does not exist, or no file at all
+    ///   unless `allowEmpty`.
+    public static func files(_ given: [String], allowEmpty: Bool = false) throws(PIAMError) -> [String] {
         var out: [String] = []
         for p in given {
             var st = stat()
@@ -84,7 +87,7 @@ public final class UsageReader {
                 out.append(p)
             }
         }
-        guard !out.isEmpty else { throw PIAMError(.notFound, "no usage files (*.db) in \(given.joined(separator: ", "))") }
+        guard !out.isEmpty || allowEmpty else { throw PIAMError(.notFound, "no usage files (*.db) in \(given.joined(separator: ", "))") }
         return out
     }
 
@@ -214,6 +217,13 @@ public enum UsageReport {
             case feature, people, allowed, denied
             case lastAllowed = "last_allowed"
         }
+        /// Every key, an absent time as `null` (as the admin API's documents have it).
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(feature, forKey: .feature); try c.encode(people, forKey: .people)
+            try c.encode(allowed, forKey: .allowed); try c.encode(denied, forKey: .denied)
+            try c.encode(lastAllowed, forKey: .lastAllowed)
+        }
     }
 
     /// One partner's activity, for the ranking across the business.
@@ -229,6 +239,13 @@ public enum UsageReport {
             case active30 = "active_30d"
             case active7 = "active_7d"
             case lastActivity = "last_activity"
+        }
+        /// Every key, an absent time as `null`.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(partner, forKey: .partner); try c.encode(active30, forKey: .active30)
+            try c.encode(active7, forKey: .active7); try c.encode(allowed, forKey: .allowed)
+            try c.encode(denied, forKey: .denied); try c.encode(lastActivity, forKey: .lastActivity)
         }
     }
 
@@ -264,6 +281,13 @@ public enum UsageReport {
             case grantOrg = "grant_org"
             case lastUsed = "last_used"
         }
+        /// Every key, absent values as `null`.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(source, forKey: .source); try c.encode(role, forKey: .role); try c.encode(scope, forKey: .scope)
+            try c.encode(grantOrg, forKey: .grantOrg); try c.encode(state, forKey: .state)
+            try c.encode(uses, forKey: .uses); try c.encode(lastUsed, forKey: .lastUsed)
+        }
     }
 
     /// `piamctl usage user U`.
@@ -278,6 +302,13 @@ public enum UsageReport {
             case user, partner, status, features, holdings
             case lastActivity = "last_activity"
         }
+        /// Every key, absent values as `null`.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(user, forKey: .user); try c.encode(partner, forKey: .partner); try c.encode(status, forKey: .status)
+            try c.encode(lastActivity, forKey: .lastActivity); try c.encode(features, forKey: .features)
+            try c.encode(holdings, forKey: .holdings)
+        }
     }
 }
 
@@ -287,10 +318,7 @@ extension UsageReader {
         guard graph.partnerRoot(ofOrg: partner) == partner else {
             throw PIAMError(.notFound, "\(partner) is not a partner (a partner root org)")
         }
-        var byStatus: [String: Int] = [:]
-        for u in graph.users(inSubtreeOf: partner) {
-            if let r = graph.accessReport(user: u, now: now) { byStatus[r.status, default: 0] += 1 }
-        }
+        let byStatus = graph.userCountsByStatus(inSubtreeOf: partner)
         var active: [String: Int] = [:]
         for days in [1, 7, 30, 90] { active["\(days)d"] = try activePeople(partner: partner, days: days, now: now) }
         return UsageReport.Partner(partner: partner, usersByStatus: byStatus, active: active,

@@ -347,6 +347,85 @@ extension AdmindTests {
     }
 }
 
+extension AdmindTests {
+    /// `GET /admin/v1/usage/…`: `piamctl usage`'s reports over HTTP, exact against a usage file
+    /// written as piamd writes it, each filtered to what the caller may view (another partner's
+    /// partner or person is a 404); without usage files the reports say so.
+    @Test("usage reports over HTTP: exact against a usage file, each filtered to what the caller may view")
+    func usageReportsOverHTTP() async throws {
+        let f = try Fixture.delegation()
+        let now = QueryEvaluatorClock.now()
+        let plain = try await AdmindProcess(f)
+        let unconfigured = try plain.call("GET", "/admin/v1/usage/partners", as: "nina")
+        await plain.stop()
+        #expect(unconfigured.status == 404 && unconfigured.json?["code"] as? String == "not_configured", "\(unconfigured)")
+
+        try FileManager.default.createDirectory(atPath: f.path("usage"), withIntermediateDirectories: true)
+        let usage = try UsageDatabase(path: f.path("usage/host1.db"))
+        try usage.record(UsageBatch(
+            features: [
+                .init(user: "nora", partner: "acme", type: "claim", action: "read", allowed: 3, denied: 1, firstAllowed: now, lastAllowed: now),
+                .init(user: "ann", partner: "acme", type: "claim", action: "read", allowed: 2, denied: 0, firstAllowed: now, lastAllowed: now),
+                .init(user: "ann", partner: "acme", type: "claim", action: "approve", allowed: 0, denied: 4, firstAllowed: nil, lastAllowed: nil),
+                .init(user: "gus", partner: "globex", type: "claim", action: "read", allowed: 1, denied: 0, firstAllowed: now, lastAllowed: now),
+            ],
+            holdings: [.init(holding: .assignment(user: "ann", role: "claims-viewer", scope: "acme"), uses: 2, lastUsed: now),
+                       .init(holding: .orgGrant(org: "partners", role: "partner-user"), uses: 4, lastUsed: now)]), now: now)
+        let admind = try await AdmindProcess(f, env: ["PIAM_ADMIND_USAGE_PATHS": f.path("usage")])
+        defer { Task { await admind.stop() } }
+
+        // The business ranks every partner; acme (2 active people) before globex (1).
+        let all = try admind.call("GET", "/admin/v1/usage/partners", as: "nina")
+        #expect(all.status == 200, "\(all)")
+        let ranking = (all.json?["items"] as? [[String: Any]]) ?? []
+        #expect(ranking.map { $0["partner"] as? String } == ["acme", "globex"], "\(ranking)")
+        #expect(ranking.first?["active_30d"] as? Int == 2 && ranking.first?["allowed"] as? Int == 5
+                && ranking.first?["denied"] as? Int == 5, "\(ranking)")
+        // Paged by position.
+        let first = try admind.call("GET", "/admin/v1/usage/partners?limit=1", as: "nina")
+        let next = first.json?["next_cursor"] as? String
+        #expect((first.json?["items"] as? [[String: Any]])?.count == 1 && next != nil, "\(first)")
+        let second = try admind.call("GET", "/admin/v1/usage/partners?limit=1&cursor=\(next ?? "")", as: "nina")
+        #expect((second.json?["items"] as? [[String: Any]])?.first?["partner"] as? String == "globex", "\(second)")
+        // A partner admin sees its own partner only.
+        let own = try admind.call("GET", "/admin/v1/usage/partners", as: "ann")
+        #expect(((own.json?["items"] as? [[String: Any]]) ?? []).map { $0["partner"] as? String } == ["acme"], "\(own)")
+
+        // One partner: people by status from the graph, active people and features from the file.
+        let acme = try admind.call("GET", "/admin/v1/usage/partners/acme", as: "ann")
+        #expect(acme.status == 200, "\(acme)")
+        #expect(acme.json?["users_by_status"] as? [String: Int] == ["active": 4], "\(acme)")
+        #expect(acme.json?["active"] as? [String: Int] == ["1d": 2, "7d": 2, "30d": 2, "90d": 2], "\(acme)")
+        let features = (acme.json?["features"] as? [[String: Any]]) ?? []
+        #expect(features.count == 2 && features.first?["feature"] as? String == "claim:read"
+                && features.first?["people"] as? Int == 2 && features.first?["allowed"] as? Int == 5
+                && features.first?["denied"] as? Int == 1, "\(features)")
+        #expect(features.last?["feature"] as? String == "claim:approve" && features.last?["people"] as? Int == 0
+                && features.last?["last_allowed"] is NSNull, "\(features)")
+        #expect(try admind.call("GET", "/admin/v1/usage/partners/globex", as: "ann").status == 404)
+        #expect(try admind.call("GET", "/admin/v1/usage/partners/acme-north", as: "nina").status == 404, "not a partner root")
+
+        // One person: last activity, features, each holding with its last use.
+        let ann = try admind.call("GET", "/admin/v1/usage/users/okta%7Cann", as: "ann")
+        #expect(ann.status == 200, "\(ann)")
+        #expect(ann.json?["user"] as? String == "ann" && ann.json?["partner"] as? String == "acme"
+                && ann.json?["last_activity"] as? String == RFC3339.format(now), "\(ann)")
+        let holdings = (ann.json?["holdings"] as? [[String: Any]]) ?? []
+        let viewer = holdings.first { $0["role"] as? String == "claims-viewer" }
+        #expect(viewer?["uses"] as? Int == 2 && viewer?["last_used"] as? String == RFC3339.format(now), "\(holdings)")
+        let admin = holdings.first { $0["role"] as? String == "partner-admin" }
+        #expect(admin?["uses"] as? Int == 0 && admin?["last_used"] is NSNull, "\(holdings)")
+        #expect(try admind.call("GET", "/admin/v1/usage/users/gus", as: "ann").status == 404)
+        #expect(try admind.call("GET", "/admin/v1/usage/users/ann?features=0", as: "ann").status == 400)
+
+        // Findings by kind: the dormant people only.
+        let dormant = try admind.call("GET", "/admin/v1/findings?days=30&kind=dormant_person&limit=1000", as: "nina")
+        let kinds = Set(((dormant.json?["items"] as? [[String: Any]]) ?? []).compactMap { $0["kind"] as? String })
+        #expect(dormant.status == 200 && kinds == ["dormant_person"], "\(dormant)")
+        #expect(try admind.call("GET", "/admin/v1/findings?kind=nonsense", as: "nina").status == 400)
+    }
+}
+
 /// A JWT payload for the tests.
 struct TestJWT: JWTPayload {
     var sub: SubjectClaim

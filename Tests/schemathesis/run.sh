@@ -28,7 +28,9 @@ trap cleanup EXIT
 token=$("$bin/piamctl" token create --db "$work/piam.db" --user nina.hq --name schemathesis --json \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
 port=$(free_port)
-start_admind "$bin" "$work/piam.db" "$port" "$work/admind.log"
+# A usage directory piamd has not written to yet: the usage reports answer (no use), not 404.
+mkdir "$work/usage"
+PIAM_ADMIND_USAGE_PATHS="$work/usage" start_admind "$bin" "$work/piam.db" "$port" "$work/admind.log"
 pid=$admind_pid
 wait_admind "$port" "$work/admind.log" "$pid"
 status=0
