@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "PIAMServerTests",
             dependencies: [
-                "PIAMServer", "PIAMWire", "PIAMEngine", nioCore,
+                "PIAMServer", "PIAMWire", "PIAMEngine", "PIAMStore", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

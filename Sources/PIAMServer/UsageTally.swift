@@ -12,12 +12,15 @@ import Glibc
 /// Lives on one event loop thread, which alone records into it (through the thread-local
 /// ``current``), with no lock, atomic or allocation per decision once the tables have grown; the
 /// flusher takes it with ``take()`` in a task run on that loop. The tables are open-addressing
-/// hash tables over plain memory (a decision costs two probes).
+/// hash tables over plain memory. A decision costs one probe: a feature's entry also carries the
+/// holding that allowed its latest allowed decisions and how many of them in a row (almost
+/// always one holding allows a person a feature); only when another holding takes over is that
+/// run moved to the holdings table, its last use being the feature's last allowed time then.
 ///
-/// Memory is bounded: at most `maxKeys` distinct keys (features plus holdings) per flush
-/// interval; a decision whose key would exceed it is not recorded and counted in ``dropped``
-/// (`piam_usage_dropped_total`). A slot is 32 bytes; the tables double and stay ≤ 75 % full, so
-/// a key costs 43–86 bytes (1M keys: 64 MB).
+/// Memory is bounded: at most `maxKeys` distinct keys (features plus holdings moved out) per
+/// flush interval; a decision whose key would exceed it is not recorded and counted in
+/// ``dropped`` (`piam_usage_dropped_total`). A feature slot is 40 bytes and a holding slot 24;
+/// the tables double and stay ≤ 75 % full, so a feature key costs 53–107 bytes (1M keys: 80 MB).
 public final class LoopUsage {
     struct Feature {
         var key: UInt64
@@ -25,6 +28,10 @@ public final class LoopUsage {
         var denied: UInt32
         var firstAllowed: Int64
         var lastAllowed: Int64
+        /// The holding slot + 1 (0: none) that allowed the latest allowed decisions, and how
+        /// many of them it allowed in a row (the run not yet in the holdings table).
+        var holding: UInt32
+        var holdingUses: UInt32
     }
     struct Holding {
         var key: UInt64
@@ -96,13 +103,10 @@ public final class LoopUsage {
         if allowed {
             if e.pointee.allowed == 0 { e.pointee.firstAllowed = now }
             e.pointee.allowed &+= 1
+            let h = UInt32(bitPattern: f.holding &+ 1)
+            if h != e.pointee.holding { switchHolding(e, to: h) }
+            e.pointee.holdingUses &+= 1
             e.pointee.lastAllowed = now
-            if f.holding != -1 {
-                let hk = UInt64(UInt32(bitPattern: f.holding)) | (1 << 63)
-                guard let h = holdings.find(hk) ?? insertHolding(hk) else { return }
-                h.pointee.uses &+= 1
-                h.pointee.lastUsed = now
-            }
         } else {
             e.pointee.denied &+= 1
         }
@@ -114,10 +118,18 @@ public final class LoopUsage {
         return features.insert(key)
     }
 
+    /// Another holding allows the feature: the previous one's run goes to the holdings table
+    /// (its last use: the feature's last allowed decision so far, which it allowed).
     @inline(never)
-    private func insertHolding(_ key: UInt64) -> UnsafeMutablePointer<Holding>? {
-        guard admit() else { return nil }
-        return holdings.insert(key)
+    private func switchHolding(_ e: UnsafeMutablePointer<Feature>, to h: UInt32) {
+        let old = e.pointee.holding, uses = e.pointee.holdingUses
+        e.pointee.holding = h
+        e.pointee.holdingUses = 0
+        guard old != 0, uses > 0 else { return }
+        let hk = UInt64(old &- 1) | (1 << 63)
+        guard let x = holdings.find(hk) ?? (admit() ? holdings.insert(hk) : nil) else { return }
+        x.pointee.uses &+= uses
+        x.pointee.lastUsed = max(x.pointee.lastUsed, e.pointee.lastAllowed)
     }
 
     /// Whether one more key fits this interval (else the decision is dropped and counted).
@@ -150,8 +162,8 @@ public final class LoopUsage {
     private func switchGraph(_ g: AccessGraph) {
         if graph != nil && (features.count > 0 || holdings.count > 0 || !(log?.bytes.isEmpty ?? true)) {
             retired.append(Taken(graph: graph, features: features, holdings: holdings, log: takeLog(), loop: log?.loop ?? 0))
-            features = Table(capacity: features.capacity)
-            holdings = Table(capacity: holdings.capacity)
+            features = Table(fitting: features.count)
+            holdings = Table(fitting: holdings.count)
         }
         graph = g
     }
@@ -180,15 +192,16 @@ public final class LoopUsage {
     }
 
     /// Everything recorded since the last take, and the drops; the tables start again empty at
-    /// the size this interval needed.
+    /// the size this interval's keys needed (a busy interval's tables do not stay large, and
+    /// sparse, through quiet ones: a probe of a sparse table misses the caches).
     func take() -> (tables: [Taken], dropped: Int, logDropped: Int) {
         var out = retired
         retired = []
         let records = takeLog()
         if features.count > 0 || holdings.count > 0 || !records.isEmpty {
             out.append(Taken(graph: graph, features: features, holdings: holdings, log: records, loop: log?.loop ?? 0))
-            features = Table(capacity: features.capacity)
-            holdings = Table(capacity: holdings.capacity)
+            features = Table(fitting: features.count)
+            holdings = Table(fitting: holdings.count)
         }
         graph = nil
         keys = 0
@@ -237,7 +250,7 @@ protocol TableEntry {
 }
 
 extension LoopUsage.Feature: TableEntry {
-    static var empty: Self { Self(key: 0, allowed: 0, denied: 0, firstAllowed: 0, lastAllowed: 0) }
+    static var empty: Self { Self(key: 0, allowed: 0, denied: 0, firstAllowed: 0, lastAllowed: 0, holding: 0, holdingUses: 0) }
 }
 
 extension LoopUsage.Holding: TableEntry {
@@ -258,6 +271,11 @@ struct Table<E: TableEntry> {
         self.capacity = c
         slots = .allocate(capacity: c)
         slots.initialize(repeating: .empty, count: c)
+    }
+
+    /// A table sized for `count` keys at most 75 % full (at least 256 slots).
+    init(fitting count: Int) {
+        self.init(capacity: max(256, count * 4 / 3 + 1))
     }
 
     @inline(__always)
@@ -314,7 +332,21 @@ extension LoopUsage.Taken {
             self.holdings.free()
         }
         guard let graph else { return }
+        func addHolding(_ slot: Int32, uses: Int, lastUsed: Timestamp) {
+            guard let key = graph.holdingKey(slot) else { return }
+            if var x = holdings[key] {
+                x.uses += uses
+                x.lastUsed = max(x.lastUsed, lastUsed)
+                holdings[key] = x
+            } else {
+                holdings[key] = UsageBatch.Holding(holding: key, uses: uses, lastUsed: lastUsed)
+            }
+        }
         self.features.forEach { e in
+            // The run of the holding the entry still carries.
+            if e.holding != 0, e.holdingUses > 0 {
+                addHolding(Int32(bitPattern: e.holding &- 1), uses: Int(e.holdingUses), lastUsed: e.lastAllowed)
+            }
             var f = DecisionFacts()
             f.subject = Int32(truncatingIfNeeded: (e.key >> 32) & 0x7FFF_FFFF)
             f.type = Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: e.key >> 16)))
@@ -334,19 +366,10 @@ extension LoopUsage.Taken {
                                                  allowed: Int(e.allowed), denied: Int(e.denied), firstAllowed: first, lastAllowed: last)
             }
         }
+        // Runs moved out when another holding took over a feature. Assignment slots carry
+        // their user (assignUser); org grants need none.
         self.holdings.forEach { e in
-            // The holding's user is the subject for an assignment; any valid subject names an
-            // org grant. Assignment slots carry their user (assignUser), org grants need none.
-            var f = DecisionFacts()
-            f.holding = Int32(bitPattern: UInt32(truncatingIfNeeded: e.key))
-            guard let key = graph.holdingKey(f.holding) else { return }
-            if var x = holdings[key] {
-                x.uses += Int(e.uses)
-                x.lastUsed = max(x.lastUsed, e.lastUsed)
-                holdings[key] = x
-            } else {
-                holdings[key] = UsageBatch.Holding(holding: key, uses: Int(e.uses), lastUsed: e.lastUsed)
-            }
+            addHolding(Int32(bitPattern: UInt32(truncatingIfNeeded: e.key)), uses: Int(e.uses), lastUsed: e.lastUsed)
         }
     }
 
