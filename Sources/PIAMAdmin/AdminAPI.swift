@@ -29,13 +29,21 @@ public struct AdminAPI: Sendable {
     let settings: APISettings
     /// The usage facts findings are judged on (read afresh for each request).
     let usage: @Sendable () throws -> any UsageFacts
+    /// piamd's usage files, read afresh, for the consoles' usage reports; `nil` when none are
+    /// configured (the pages then say so instead of showing zeros).
+    let usageReader: @Sendable () throws -> UsageReader?
 
-    /// - Parameter usage: what piamd's usage files say, for findings; by default nothing
-    ///   (``PIAMStore/NoUsage``: every person and holding counts as unused).
-    public init(service: AdminService, settings: APISettings, usage: @escaping @Sendable () throws -> any UsageFacts = { NoUsage() }) {
+    /// - Parameters:
+    ///   - usage: what piamd's usage files say, for findings and reviews; by default nothing
+    ///     (``PIAMStore/NoUsage``: every person and holding counts as unused).
+    ///   - usageReader: the same files as a ``PIAMStore/UsageReader`` for the consoles' reports
+    ///     (active people, features, last use); by default none.
+    public init(service: AdminService, settings: APISettings, usage: @escaping @Sendable () throws -> any UsageFacts = { NoUsage() },
+                usageReader: @escaping @Sendable () throws -> UsageReader? = { nil }) {
         self.service = service
         self.settings = settings
         self.usage = usage
+        self.usageReader = usageReader
     }
 
     /// A router for one listener. `trustedHeader` is the proxy's identity header when this

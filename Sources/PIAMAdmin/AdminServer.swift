@@ -25,11 +25,13 @@ public enum AdminServer {
         }
         // Findings and reviews read piamd's usage files, afresh for each request that needs them.
         let usagePaths = config.usagePaths
-        let usage: @Sendable () throws -> any UsageFacts = { () throws -> any UsageFacts in
-            if usagePaths.isEmpty { return NoUsage() }
-            return try UsageReader(paths: UsageReader.files(usagePaths)).facts()
+        let reader: @Sendable () throws -> UsageReader? = {
+            usagePaths.isEmpty ? nil : try UsageReader(paths: UsageReader.files(usagePaths))
         }
-        let api = AdminAPI(service: service, settings: config.api, usage: usage)
+        let usage: @Sendable () throws -> any UsageFacts = { () throws -> any UsageFacts in
+            try reader()?.facts() ?? NoUsage()
+        }
+        let api = AdminAPI(service: service, settings: config.api, usage: usage, usageReader: reader)
         // One set of console sessions for every listener.
         let sessions = ConsoleSessions()
         let bound = Mutex<[String]>([])
