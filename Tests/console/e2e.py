@@ -325,6 +325,8 @@ def review_revoked():
     fill(f"#comment-{item}", "left the company <b>in June</b>")
     click(f"#revoke-{item}")
     assert "revoked role" in flash(), text()
+    assert not driver.find_elements(By.ID, f"item-{item}"), "still listed among the unanswered"
+    go(f"/console/reviews/{state['review']}/items")
     answer = driver.find_element(By.CSS_SELECTOR, f"#item-{item} .answer").text
     assert "Answered revoke by acme-brokers-admin" in answer and "<b>in June</b>" in answer, answer
     assert not driver.find_elements(By.ID, f"revoke-{item}")

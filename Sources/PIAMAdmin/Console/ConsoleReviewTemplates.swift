@@ -6,7 +6,7 @@ extension ConsoleTemplates {
         "reviews": """
             <h1>Access reviews</h1>
             <p class="muted">Each partner's admins confirm or revoke who holds what; the business answers where no partner admin may.
-            {{total}} campaigns.</p>
+            Campaigns: {{total}}.</p>
             {{#empty}}<p class="muted" id="no-reviews">No campaign yet.</p>{{/empty}}
             <div class="scroll"><table id="reviews"><thead><tr><th>Campaign</th><th>Status</th><th>Due</th><th>Completion</th><th>Your tasks</th></tr></thead><tbody>
             {{#rows}}<tr><td><a href="{{href}}" id="review-{{id}}">{{name}}</a><br><small>{{scope}} · no answer: {{no_answer}}</small></td>
@@ -17,8 +17,8 @@ extension ConsoleTemplates {
             {{#business}}<section><h2>Start a campaign</h2>
             <form method="post" action="/console/reviews" class="stack" id="review-form">\(hidden)
             <label>Name <input name="name" id="review-name" required maxlength="200" placeholder="Q3 partner access review"></label>
-            <fieldset><legend>Scope: whose assignments are reviewed</legend>
-            <label class="check"><input type="radio" name="scope" value="all_partners" id="scope-all" checked> all partners</label>
+            <fieldset id="review-scope"><legend>Scope: whose assignments are reviewed</legend>
+            <label class="check"><input type="radio" name="scope" value="all_partners" id="scope-all" checked> all partners</label><span></span>
             <label class="check"><input type="radio" name="scope" value="partner" id="scope-partner"> one partner</label>
             <select name="partner" id="review-partner" aria-label="partner"><option value="">—</option>{{#partners}}<option value="{{id}}">{{name}} ({{id}})</option>{{/partners}}</select>
             <label class="check"><input type="radio" name="scope" value="role" id="scope-role"> one role</label>
@@ -131,6 +131,8 @@ extension ConsoleTemplates {
     /// The review and usage pages' few styles, served after the main stylesheet.
     static let reviewStylesheet = """
         progress{width:6rem;height:.7rem;vertical-align:middle}
+        #review-form fieldset{min-width:0}#review-form select{width:100%;min-width:0}
+        #review-scope{display:grid;grid-template-columns:auto minmax(0,1fr);gap:.4rem .75rem;align-items:center}
         .late,.rec.revoke{color:var(--bad)}.rec.keep{color:var(--ok)}
         .answer{color:var(--muted)}
         .stats a[aria-current]{border-color:var(--accent);box-shadow:inset 0 -3px 0 var(--accent)}

@@ -45,6 +45,12 @@ extension Console {
         return RFC3339.format(t) + (days <= 0 ? " (today)" : days == 1 ? " (yesterday)" : " (\(days) days ago)")
     }
 
+    /// A due date: the day alone when it is midnight UTC (as the create form sets it).
+    static func due(_ t: Timestamp) -> String {
+        let text = RFC3339.format(t)
+        return t % 86_400_000 == 0 ? String(text.prefix(10)) : text
+    }
+
     static func describe(_ s: ReviewCampaign.Scope) -> String {
         switch s {
         case .allPartners: "all partners"
@@ -81,7 +87,7 @@ extension Console {
                 try store.reviewItems(campaign: c.id, viewer: user, now: now, graph: g).filter { $0.decision == nil && $0.reviewers.contains(user) }.count
             }
             rows.append(["id": c.id, "name": c.name, "href": "/console/reviews/\(c.id)", "tasks_href": "/console/reviews/\(c.id)/items",
-                         "scope": Self.describe(c.scope), "status": c.status, "open": c.status == "open", "due": RFC3339.format(c.dueAt),
+                         "scope": Self.describe(c.scope), "status": c.status, "open": c.status == "open", "due": Self.due(c.dueAt),
                          "overdue": c.status == "open" && c.dueAt < now, "no_answer": Self.policyText(c.noAnswer),
                          "items": items, "decided": decided, "percent": items == 0 ? 100 : decided * 100 / items,
                          "asked": asked, "has_asked": asked > 0])
@@ -156,7 +162,7 @@ extension Console {
         let items = progress.reduce(0) { $0 + $1.items }, decided = progress.reduce(0) { $0 + $1.decided }
         var data: [String: Any] = [
             "id": id, "name": c.name, "scope": Self.describe(c.scope), "status": c.status, "open": c.status == "open",
-            "due": RFC3339.format(c.dueAt), "no_answer": Self.policyText(c.noAnswer), "days": c.days, "revision": c.revision,
+            "due": Self.due(c.dueAt), "no_answer": Self.policyText(c.noAnswer), "days": c.days, "revision": c.revision,
             "created_by": c.createdBy, "created_at": RFC3339.format(c.createdAt),
             "items": items, "decided": decided, "percent": items == 0 ? 100 : decided * 100 / items,
             "partners": progress.map { r -> [String: Any] in
@@ -243,7 +249,7 @@ extension Console {
         let here = "/console/reviews/\(id)/items?" + query(["all": all ? "1" : "", "pending": pendingOnly ? "1" : "", "offset": start > 0 ? String(start) : ""])
         let usageKnown = try api.usageReader() != nil
         var data: [String: Any] = [
-            "id": id, "name": c.name, "open": c.status == "open", "status": c.status, "due": RFC3339.format(c.dueAt),
+            "id": id, "name": c.name, "open": c.status == "open", "status": c.status, "due": Self.due(c.dueAt),
             "all": all, "pending": pendingOnly, "count": items.count, "empty": items.isEmpty, "usage_known": usageKnown,
             "campaign_href": "/console/reviews/\(id)", "days": c.days,
             "asked_href": "/console/reviews/\(id)/items", "all_href": "/console/reviews/\(id)/items?all=1",
