@@ -77,8 +77,10 @@ import json, statistics, sys
 out = sys.argv[1]
 r = json.load(open(f"{out}/inprocess.json"))
 print("in-process, per check (medians of 4,096-check batches):")
-print(f"  cold: {r['check_utf8_median_ns']:.0f} ns alone, {r['check_utf8_with_tally_median_ns']:.0f} ns with the tally: +{r['tally_cost_ns']:.1f} ns (target <= 15 ns)")
-print(f"  warm: {r['warm_check_utf8_median_ns']:.0f} ns alone, {r['warm_check_utf8_with_tally_median_ns']:.0f} ns with the tally: +{r['warm_tally_cost_ns']:.1f} ns")
+for k, name in (("", "cold"), ("warm_", "warm")):
+    print(f"  {name}: check {r[k + 'check_utf8_median_ns']:.0f} ns; with its facts {r[k + 'check_utf8_facts_median_ns']:.0f} ns "
+          f"(attribution +{r[k + 'attribution_cost_ns']:.1f} ns); and the tally {r[k + 'check_utf8_facts_record_median_ns']:.0f} ns "
+          f"(tally +{r[k + 'tally_cost_ns']:.1f} ns, target <= 15 ns; usage on +{r[k + 'usage_on_cost_ns']:.1f} ns)")
 print(f"memory: {r['memory_keys']:.0f} keys ({r['memory_people']:.0f} people in one interval): tables {r['memory_table_mb']:.1f} MB, RSS +{r['memory_rss_growth_mb']:.1f} MB")
 if 'day_usage_db_mb' in r:
     print(f"a simulated day: {r['day_feature_rows_written']:.0f} feature rows in 1,440 flushes, {r['day_write_seconds']:.1f} s of writes, usage database {r['day_usage_db_mb']:.1f} MB")

@@ -68,7 +68,8 @@ public struct AdminConfig: Sendable, Hashable {
     /// How long an Idempotency-Key's answer is kept.
     public var idempotencyHours = 24
     public var logLevel: Logger.Level = .info
-    /// piamd's usage files (or directories of them) that findings and access reviews read; empty:
+    /// piamd's usage files (or directories of them) that findings, access reviews and the
+    /// consoles' usage pages read; empty:
     /// none (every person and holding counts as unused).
     public var usagePaths: [String] = []
     /// `--demo`: the consoles offer a demo sign-in (pick any user of the database) on loopback
@@ -97,7 +98,7 @@ public struct AdminConfig: Sendable, Hashable {
         ("api.max_connections", "int", "open connections per listener"),
         ("follow.poll_ms", "int", "follow other writers' commits this often"),
         ("idempotency.retention_hours", "int", "how long an Idempotency-Key's answer is kept"),
-        ("usage.paths", "list", "piamd's usage files or directories that usage reports, findings and reviews read (empty: none)"),
+        ("usage.paths", "list", "piamd's usage files or directories that usage reports, findings, reviews and the consoles' usage pages read (empty: none)"),
         ("log.level", "string", "trace, debug, info, notice, warning, error, critical"),
     ]
 

@@ -88,14 +88,9 @@ extension AdminAPI {
             guard let n = Self.integer(d), n >= 0, n <= 36_500 else { throw Problem(.badRequest, "invalid_input", "days: 0 to 36500") }
             days = n
         }
-        let usage = try self.usage()
-        let (actor, credential, window) = (principal.user, principal.credential, days)
         do {
-            let r = try await reviewWrite { store, g in
-                try store.createReview(name: name, scope: scope, dueAt: due, noAnswer: policy, days: window, usage: usage, as: actor,
-                                       now: Self.now(), credential: credential, graph: g)
-            }
-            return try reviewResponse(r, status: .created)
+            return try reviewResponse(try await startReview(name: name, scope: scope, due: due, noAnswer: policy, days: days,
+                                                            principal: principal), status: .created)
         } catch let e as PIAMError where e.code == .invalidInput {
             // Well-formed, against a rule the schema cannot state (a due date in the past).
             throw Problem(.unprocessableContent, e.code.rawValue, e.message)
@@ -107,11 +102,7 @@ extension AdminAPI {
     func listReviews(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let loaded = service.graph
-        let all = try await service.read { store, _ in try store.reviews() }
-        let shown = all.filter { c in
-            if case .partner(let p) = c.scope { return visible(loaded.graph, principal.user, BuiltinType.org, p) }
-            return true
-        }
+        let shown = try await reviewsVisible(to: principal.user)
         return Self.list(shown.map(\.json), next: nil, revision: loaded.revision)
     }
 
@@ -147,15 +138,7 @@ extension AdminAPI {
         }
         if let c = body["comment"], !(c is String) { throw Problem(.badRequest, "invalid_input", "comment: a string") }
         let comment = body["comment"] as? String
-        let item = try await service.read { store, _ in try? store.reviewItem(itemID) }
-        guard let item, item.campaign == id, visible(service.graph.graph, principal.user, BuiltinType.user, item.user) else {
-            throw Problem.notFound("review item \(itemID)")
-        }
-        let (actor, credential) = (principal.user, principal.credential)
-        let r = try await reviewWrite { store, g in
-            try store.decideReview(item: itemID, decision: decision, comment: comment, as: actor, now: Self.now(), credential: credential, graph: g)
-        }
-        return try reviewResponse(r)
+        return try reviewResponse(try await decide(reviewItem: itemID, of: id, decision: decision, comment: comment, principal: principal))
     }
 
     /// `POST /admin/v1/reviews/{review}/close`: applies the no-answer policy. When it revokes
@@ -172,16 +155,7 @@ extension AdminAPI {
             guard let n = Self.integer(c), n >= 0, n <= 1_000_000_000 else { throw Problem(.badRequest, "invalid_input", "confirm_revocations: a count (0 to 1000000000)") }
             confirm = n
         }
-        let (actor, credential, confirmed) = (principal.user, principal.credential, confirm)
-        do {
-            let r = try await reviewWrite { store, g in
-                try store.closeReview(id, confirmRevocations: confirmed, as: actor, now: Self.now(), credential: credential, graph: g)
-            }
-            return try reviewResponse(r)
-        } catch let e as PIAMError where e.code == Store.confirmationRequired {
-            let n = try await service.read { store, _ in try store.reviewRevocationsAtClose(id).count }
-            throw Problem(.conflict, e.code.rawValue, e.message, extra: ["revocations": n])
-        }
+        return try reviewResponse(try await finishReview(id, confirmRevocations: confirm, principal: principal))
     }
 
     /// `GET /admin/v1/reviews/{review}/report`: completion per partner (the partners the caller
@@ -190,12 +164,76 @@ extension AdminAPI {
         let principal = try context.requirePrincipal()
         let id = try number(context, "review")
         let loaded = service.graph
-        let (campaign, rows) = try await service.read { store, _ in (try store.review(id), try store.reviewReport(id)) }
-        let shown = rows.filter { r in
-            r.partner.map { visible(loaded.graph, principal.user, BuiltinType.org, $0) }
-                ?? visible(loaded.graph, principal.user, BuiltinType.org, loaded.graph.allOrgIDs.first ?? "")
-        }
+        let (campaign, shown) = try await reviewProgress(id, for: principal.user)
         return JSONBody.response(["campaign": campaign.json, "partners": shown.map(\.json), "revision": loaded.revision],
                                  headers: Self.revisionHeaders(loaded.revision))
+    }
+}
+
+// The review steps the API and the consoles share: one path each, so a rule (who sees a
+// campaign, which item is a 404, when a close needs its confirmation) is written once.
+extension AdminAPI {
+    /// Starts a campaign as `principal`: the items' last use comes from the usage files.
+    func startReview(name: String, scope: ReviewCampaign.Scope, due: Timestamp, noAnswer: ReviewCampaign.NoAnswer, days: Int,
+                     principal: Principal) async throws -> ReviewResult {
+        let usage = try self.usage()
+        let (actor, credential) = (principal.user, principal.credential)
+        return try await reviewWrite { store, g in
+            try store.createReview(name: name, scope: scope, dueAt: due, noAnswer: noAnswer, days: days, usage: usage, as: actor,
+                                   now: Self.now(), credential: credential, graph: g)
+        }
+    }
+
+    /// The campaigns `user` may see, newest first: a partner-scoped one only to who may view
+    /// that partner.
+    func reviewsVisible(to user: String) async throws -> [ReviewCampaign] {
+        let loaded = service.graph
+        let all = try await service.read { store, _ in try store.reviews() }
+        return all.filter { c in
+            if case .partner(let p) = c.scope { return visible(loaded.graph, user, BuiltinType.org, p) }
+            return true
+        }
+    }
+
+    /// A reviewer's answer on item `itemID` of campaign `campaign`. An item of another campaign,
+    /// or of a person the caller may not view, is a 404 (another partner's ids are not
+    /// confirmed); the store decides the rest (a refusal is a result, audited).
+    func decide(reviewItem itemID: Int64, of campaign: Int64, decision: String, comment: String?,
+                principal: Principal) async throws -> ReviewResult {
+        let item = try await service.read { store, _ in try? store.reviewItem(itemID) }
+        guard let item, item.campaign == campaign, visible(service.graph.graph, principal.user, BuiltinType.user, item.user) else {
+            throw Problem.notFound("review item \(itemID)")
+        }
+        let (actor, credential) = (principal.user, principal.credential)
+        return try await reviewWrite { store, g in
+            try store.decideReview(item: itemID, decision: decision, comment: comment, as: actor, now: Self.now(), credential: credential, graph: g)
+        }
+    }
+
+    /// Closes campaign `id`, applying its no-answer policy. When it revokes anything and
+    /// `confirmRevocations` is not that count: 409 `confirmation_required` with the count
+    /// (`revocations`), nothing done.
+    func finishReview(_ id: Int64, confirmRevocations: Int?, principal: Principal) async throws -> ReviewResult {
+        let (actor, credential) = (principal.user, principal.credential)
+        do {
+            return try await reviewWrite { store, g in
+                try store.closeReview(id, confirmRevocations: confirmRevocations, as: actor, now: Self.now(), credential: credential, graph: g)
+            }
+        } catch let e as PIAMError where e.code == Store.confirmationRequired {
+            let n = try await service.read { store, _ in try store.reviewRevocationsAtClose(id).count }
+            throw Problem(.conflict, e.code.rawValue, e.message, extra: ["revocations": n])
+        }
+    }
+
+    /// Campaign `id` and its completion per partner, the partners `user` may view (host users'
+    /// items under the root org).
+    func reviewProgress(_ id: Int64, for user: String) async throws -> (ReviewCampaign, [ReviewProgress]) {
+        let loaded = service.graph
+        let (campaign, rows) = try await service.read { store, _ in (try store.review(id), try store.reviewReport(id)) }
+        let shown = rows.filter { r in
+            r.partner.map { visible(loaded.graph, user, BuiltinType.org, $0) }
+                ?? visible(loaded.graph, user, BuiltinType.org, loaded.graph.allOrgIDs.first ?? "")
+        }
+        return (campaign, shown)
     }
 }

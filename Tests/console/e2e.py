@@ -8,7 +8,8 @@ the admin grants a role (only what can_assign allows is offered); piamd allows t
 request at the revision the console showed (min_revision); the admin suspends the sub-org
 (the confirmation says how many people it cuts off) and piamd denies the person. Then what
 must be refused is: a cross-site POST without the CSRF token, a forged grant outside the
-ceiling, and a person named <script>alert(1)</script> is shown as text.
+ceiling, and a person named <script>alert(1)</script> is shown as text. Last, the business
+starts an access review of a partner and one of the partner's admins revokes an item of it.
 
 With PIAM_SCREENSHOTS=DIR, each main page is saved at desktop (1280) and phone (390) widths.
 Prints "N passed, N failed" and exits non-zero on any failure.
@@ -289,6 +290,46 @@ def business_pages():
     go("/console/dashboard")
     assert "outside_ceiling" in text()  # the forged grant, among the recent refusals
     shot("dashboard")
+
+
+@step("the business starts an access review of a partner; the dormant-access page")
+def review_created():
+    sign_in("nina.hq")
+    go("/console/reviews")
+    fill("#review-name", "Acme Brokers Q4 access review")
+    driver.find_element(By.ID, "scope-partner").click()  # no navigation
+    Select(driver.find_element(By.ID, "review-partner")).select_by_value("acme-brokers")
+    driver.find_element(By.ID, "no-answer-revoke").click()
+    click("#create-review")
+    assert "items frozen" in flash(), text()
+    m = re.search(r"/console/reviews/(\d+)$", driver.current_url)
+    assert m, driver.current_url
+    state["review"] = m.group(1)
+    assert driver.find_element(By.ID, "completion").text == "0%", text()
+    shot("review")
+    go("/console/reviews")
+    shot("reviews")
+    go("/console/dormant")
+    assert "Dormant access" in text() and driver.find_elements(By.CSS_SELECTOR, "#findings tbody tr"), text()
+    shot("dormant")
+
+
+@step("a partner admin revokes a review item in the browser, with a comment")
+def review_revoked():
+    sign_in("acme-brokers-admin")
+    go("/console/reviews")
+    click(f"#tasks-{state['review']}")
+    shot("review-items")
+    form = driver.find_element(By.CSS_SELECTOR, "#items form")
+    item = form.find_element(By.CSS_SELECTOR, "input[name=comment]").get_attribute("id").removeprefix("comment-")
+    fill(f"#comment-{item}", "left the company <b>in June</b>")
+    click(f"#revoke-{item}")
+    assert "revoked role" in flash(), text()
+    assert not driver.find_elements(By.ID, f"item-{item}"), "still listed among the unanswered"
+    go(f"/console/reviews/{state['review']}/items")
+    answer = driver.find_element(By.CSS_SELECTOR, f"#item-{item} .answer").text
+    assert "Answered revoke by acme-brokers-admin" in answer and "<b>in June</b>" in answer, answer
+    assert not driver.find_elements(By.ID, f"revoke-{item}")
 
 
 driver.quit()

@@ -53,7 +53,7 @@ struct Console: Sendable {
         let group = router.group("console").add(middleware: ConsoleMiddleware(console: self))
         group.get("static/console.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
-                     body: .init(byteBuffer: ByteBuffer(string: ConsoleTemplates.stylesheet)))
+                     body: .init(byteBuffer: ByteBuffer(string: ConsoleTemplates.stylesheet + "\n" + ConsoleTemplates.reviewStylesheet)))
         }
         group.get { request, context in try await home(request, context) }
         group.get("sign-in") { request, context in try signIn(request, context) }
@@ -73,6 +73,8 @@ struct Console: Sendable {
         group.get("accept") { request, context in try acceptPage(request, context) }
         group.post("accept") { request, context in try await accept(request, context) }
         group.post("act") { request, context in try await act(request, context) }
+        addReviewRoutes(to: group)
+        addUsageRoutes(to: group)
     }
 
     // MARK: Rendering
@@ -108,10 +110,12 @@ struct Console: Sendable {
         var items: [(String, String)] = []
         if v.business {
             items = [("Dashboard", "/console/dashboard"), ("Partners", "/console/partners"), ("People", "/console/people"),
-                     ("Roles", "/console/roles"), ("Requests", "/console/requests"), ("Audit", "/console/audit")]
+                     ("Roles", "/console/roles"), ("Requests", "/console/requests"), ("Reviews", "/console/reviews"),
+                     ("Dormant access", "/console/dormant"), ("Audit", "/console/audit")]
         } else if let home = v.home {
             items = [("Organization", "/console/orgs/\(pathEscape(home))"), ("People", "/console/people"),
-                     ("Requests", "/console/requests"), ("Audit", "/console/audit")]
+                     ("Requests", "/console/requests"), ("Reviews", "/console/reviews"), ("Dormant access", "/console/dormant"),
+                     ("Audit", "/console/audit")]
         }
         items.append(("My access", "/console/me"))
         return items.map { ["label": $0.0, "href": $0.1, "current": $0.1 == current] as [String: Any] }
@@ -315,8 +319,9 @@ struct Console: Sendable {
     }
 
     func dashboard(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
-        _ = try requireBusiness(context)
+        let principal = try requireBusiness(context)
         let g = service.graph.graph
+        let tiles = try await usageTiles(for: principal.user, partner: nil)
         let (partners, refusals) = try await service.read { store, _ in
             (try store.listOrgs(parent: "partners"), Array(try store.auditLog(AuditFilter(refusedOnly: true, limit: 10)).reversed()))
         }
@@ -327,6 +332,7 @@ struct Console: Sendable {
             "active": counts["active"] ?? 0, "pending_count": counts["pending"] ?? 0, "suspended": counts["suspended"] ?? 0,
             "people": g.allOrgIDs.isEmpty ? 0 : g.userCount(inSubtreeOf: "partners"),
             "pending": pending, "refusals": refusals.map(auditRow),
+            "tiles": tiles,
         ]
         return page("dashboard", data, title: "Dashboard", context: context, current: "/console/dashboard")
     }
@@ -342,11 +348,12 @@ struct Console: Sendable {
         if !status.isEmpty { all = all.filter { $0.status.name == status } }
         let pageSize = 50
         let slice = all.dropFirst(offset).prefix(pageSize)
+        let active = try activeByPartner()
         let rows = slice.map { o -> [String: Any] in
             ["id": o.id, "href": "/console/orgs/\(pathEscape(o.id))", "name": o.name, "status": o.status.name,
-             "people": g.userCount(inSubtreeOf: o.id)]
+             "people": g.userCount(inSubtreeOf: o.id), "active30": active.map { String($0[o.id] ?? 0) } ?? "–"]
         }
-        var data: [String: Any] = ["rows": rows, "q": q, "status": status, "total": all.count]
+        var data: [String: Any] = ["rows": rows, "q": q, "status": status, "total": all.count, "usage_known": active != nil]
         if offset + pageSize < all.count {
             data["next"] = "/console/partners?" + query(["q": q, "status": status, "offset": String(offset + pageSize)])
         }
@@ -399,6 +406,7 @@ struct Console: Sendable {
             "grantable": roles.filter { info.kind == .host || ceilingRoles.contains($0.id) }.map { ["id": $0.id] },
         ]
         data["ceiling_empty"] = ceiling.isEmpty
+        if info.kind == .partner, g.partnerRoot(ofOrg: id) == id { data["partner_usage"] = try await partnerUsage(id, for: p.user) }
         return page("org", data, title: info.name, context: context,
                     current: viewer(p.user).home == id ? "/console/orgs/\(pathEscape(id))" : "")
     }
@@ -535,6 +543,7 @@ struct Console: Sendable {
             "invited": info.status == .invited && actions.contains("update"),
         ]
         if let v = info.validUntil { data["until"] = RFC3339.format(v) }
+        data["person_usage"] = try personUsage(info.id)
         return page("person", data, title: info.name ?? info.id, context: context)
     }
 

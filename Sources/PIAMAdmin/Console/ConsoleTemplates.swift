@@ -7,7 +7,7 @@ import Mustache
 enum ConsoleTemplates {
     static let library: MustacheLibrary = {
         var lib = MustacheLibrary()
-        for (name, text) in templates {
+        for (name, text) in templates.merging(reviewTemplates, uniquingKeysWith: { a, _ in a }) {
             do { try lib.register(text, named: name) } catch { fatalError("console template \(name): \(error)") }
         }
         return lib
@@ -59,6 +59,7 @@ enum ConsoleTemplates {
             <div class="stats"><a href="/console/partners?status=active"><b>{{active}}</b> active partners</a>
             <a href="/console/partners?status=pending"><b>{{pending_count}}</b> pending registrations</a>
             <a href="/console/partners?status=suspended"><b>{{suspended}}</b> suspended</a><span><b>{{people}}</b> partner people</span></div>
+            {{#tiles}}{{> usage-tiles}}{{/tiles}}
             <h2>Pending registrations</h2>
             {{^pending}}<p class="muted">None.</p>{{/pending}}<ul>{{#pending}}<li><a href="/console/orgs/{{id}}">{{name}}</a> <code>{{id}}</code></li>{{/pending}}</ul>
             <h2>Recent refusals</h2>
@@ -79,9 +80,9 @@ enum ConsoleTemplates {
             <form method="get" action="/console/partners" class="row"><input name="q" value="{{q}}" placeholder="id or name starts with…">
             <select name="status"><option value="">any status</option><option>active</option><option>pending</option><option>suspended</option></select>
             <button>Search</button></form>
-            <p class="muted">{{total}} partners{{#status}} ({{status}}){{/status}}.</p>
-            <div class="scroll"><table><thead><tr><th>Partner</th><th>Status</th><th>People</th></tr></thead><tbody>
-            {{#rows}}<tr><td><a href="{{href}}">{{name}}</a><br><code>{{id}}</code></td><td><span class="status {{status}}">{{status}}</span></td><td>{{people}}</td></tr>{{/rows}}
+            <p class="muted">{{total}} partners{{#status}} ({{status}}){{/status}}.{{^usage_known}} No usage files are configured (usage.paths): activity is not known.{{/usage_known}}</p>
+            <div class="scroll"><table><thead><tr><th>Partner</th><th>Status</th><th>People</th><th>Active over 30 days</th></tr></thead><tbody>
+            {{#rows}}<tr><td><a href="{{href}}">{{name}}</a><br><code>{{id}}</code></td><td><span class="status {{status}}">{{status}}</span></td><td>{{people}}</td><td>{{active30}}</td></tr>{{/rows}}
             </tbody></table></div>{{#next}}<p><a href="{{next}}">Next page</a></p>{{/next}}
             """,
         "org": """
@@ -118,6 +119,7 @@ enum ConsoleTemplates {
             {{#can_grant}}<form method="post" action="/console/act" class="row">\(hidden)<input type="hidden" name="op" value="org-grant"><input type="hidden" name="org" value="{{id}}">
             <select name="role">{{#grantable}}<option>{{id}}</option>{{/grantable}}</select><label class="check"><input type="checkbox" name="include_suborgs" value="true"> with sub-orgs</label><button>Grant to the org</button></form>{{/can_grant}}
             </section>
+            {{> org-usage}}
             {{#can_update}}<section><h2>Rename</h2><form method="post" action="/console/act" class="row">\(hidden)<input type="hidden" name="op" value="org.update"><input type="hidden" name="org" value="{{id}}">
             <input name="name" value="{{name}}" required><button>Rename</button></form></section>{{/can_update}}
             """,
@@ -161,6 +163,7 @@ enum ConsoleTemplates {
             <form method="post" action="/console/act" class="inline">\(hidden)<input type="hidden" name="op" value="user.alias.remove"><input type="hidden" name="user" value="{{user}}"><input type="hidden" name="alias" value="{{alias}}"><button class="link">remove</button></form></li>{{/aliases}}</ul>
             {{#can_update}}<form method="post" action="/console/act" class="row">\(hidden)<input type="hidden" name="op" value="user.alias.add"><input type="hidden" name="user" value="{{id}}">
             <input name="alias" placeholder="an IdP subject or login" required><button>Add alias</button></form>{{/can_update}}</section>
+            {{> person-usage}}
             <section><h2>Permissions in effect</h2><ul>{{#effective}}<li><code>{{permission}}</code> over {{scope}} <small>via {{via}}</small></li>{{/effective}}</ul></section>
             """,
         "roles": """
