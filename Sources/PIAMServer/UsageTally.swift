@@ -279,7 +279,7 @@ struct Table<E: TableEntry> {
     }
 
     @inline(__always)
-    private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & (capacity - 1) }
+    private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & (capacity &- 1) }
 
     @inline(__always)
     func find(_ key: UInt64) -> UnsafeMutablePointer<E>? {
@@ -288,7 +288,7 @@ struct Table<E: TableEntry> {
             let k = slots[i].key
             if k == key { return slots + i }
             if k == 0 { return nil }
-            i = (i + 1) & (capacity - 1)
+            i = (i &+ 1) & (capacity &- 1)
         }
     }
 
