@@ -308,6 +308,11 @@ struct FieldReader {
             // true and false (objCType "c") are not numbers.
             let type = String(cString: n.objCType)
             if type == "c" { throw fail(key, "must be an integer") }
+            // Past Int64.max JSON numbers arrive unsigned ("Q"): out of range, not wrapped.
+            if type == "Q" || type == "L" {
+                guard n.uint64Value <= UInt64(Int64.max) else { throw fail(key, "must be an integer of at most \(Int64.max)") }
+                return Int64(n.uint64Value)
+            }
             if type != "d" && type != "f" { return n.int64Value }
             if let i = Int64(exactly: n.doubleValue) { return i }
         }

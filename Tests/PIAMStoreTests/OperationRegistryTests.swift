@@ -76,6 +76,19 @@ import Testing
         }
     }
 
+    @Test("integer fields: 64 bits kept, past Int64.max refused rather than wrapped, no booleans or fractions")
+    func integerFields() throws {
+        func parse(_ json: String) throws -> AdminOperation {
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            return try AdminOperation(json: obj, path: "x")
+        }
+        #expect(try parse(#"{"op": "request.approve", "id": 9223372036854775807}"#) == .approveRequest(id: Int64.max, note: nil))
+        #expect(try parse(#"{"op": "request.approve", "id": 7}"#) == .approveRequest(id: 7, note: nil))
+        for bad in ["9223372036854775808", "18446744073709551615", "true", "1.5"] {
+            #expect(throws: PIAMError.self, "\(bad)") { try parse(#"{"op": "request.approve", "id": \#(bad)}"#) }
+        }
+    }
+
     @Test func operationsAreEqualByKindAndFields() {
         #expect(AdminOperation.suspendUser(user: "u") == .suspendUser(user: "u"))
         #expect(AdminOperation.suspendUser(user: "u") != .reactivateUser(user: "u"))
