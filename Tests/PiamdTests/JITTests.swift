@@ -1,0 +1,141 @@
+import Foundation
+import PIAMEngine
+import PIAMStore
+import Testing
+
+/// Just-in-time creation across the real processes: piamd (read-only) asks piam-admind (the
+/// writer) to create an unknown subject inside a JIT-enabled namespace, follows the journal to
+/// the answered revision and decides again.
+@Suite(.serialized) struct JITEndToEndTests {
+    /// The delegation scenario, with piamd's host service user and its token, `okta-acme|` for
+    /// acme, and JIT enabled for acme (new people land in acme-north as claims-viewer).
+    static func fixture() throws -> (Fixture, tokenFile: String) {
+        let f = try Fixture.delegation()
+        let store = try Store(path: f.db)
+        _ = try store.importJSON(Data("""
+            {"roles": [{"id": "jit-provisioner", "permissions": ["org:invite_user"]}],
+             "users": [{"id": "svc.piamd", "org": "host"}],
+             "assignments": [{"user": "svc.piamd", "role": "jit-provisioner", "scope": "host"}]}
+            """.utf8))
+        let token = try store.createToken(user: "svc.piamd", name: "jit", createdBy: "nina").secret
+        let tokenFile = f.path("jit.token")
+        try (token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        for op in [AdminOperation.addNamespace(org: "acme", namespace: "okta-acme|"),
+                   .setJIT(org: "acme", jitOrg: "acme-north", role: "claims-viewer")] {
+            let r = try store.administer(op, as: "nina")
+            #expect(r.allowed, "\(r)")
+        }
+        return (f, tokenFile)
+    }
+
+    static let routes = #"[{"method": "GET", "path": "/p/{org}/claims/{id}", "action": "read", "type": "claim", "id": "{id}", "org": "{org}"}]"#
+
+    static func piamd(_ f: Fixture, admind: String, tokenFile: String, timeoutMS: Int = 5000) async throws -> (DaemonProcess, HTTPTarget) {
+        try await startHTTPDaemon(f, env: [
+            "PIAMD_JIT_ADMIND": admind, "PIAMD_JIT_TOKEN_FILE": tokenFile, "PIAMD_JIT_TIMEOUT_MS": String(timeoutMS),
+            "PIAMD_FORWARD_AUTH_ROUTES": routes,
+        ])
+    }
+
+    static func forwardAuth(_ http: HTTPTarget, _ subject: String, org: String = "acme-north") throws -> HTTPReply {
+        try httpRequest(http, "GET", "/forward-auth", headers: ["X-Forwarded-User": subject, "X-Original-URI": "/p/\(org)/claims/c-1"])
+    }
+
+    static func jitCount(_ http: HTTPTarget, _ result: String) throws -> Double {
+        let text = String(decoding: try httpRequest(http, "GET", "/metrics").body, as: UTF8.self)
+        return try PrometheusText(text).value("piam_jit_total", ["result": result])
+    }
+
+    static func jitAudits(_ f: Fixture) throws -> [AuditEntry] {
+        try Store(path: f.db, readOnly: true).auditLog().filter { $0.operation == "jit.create" }
+    }
+
+    @Test func anUnknownSubjectInsideAJITNamespaceIsCreatedAndAllowed() async throws {
+        let (f, tokenFile) = try Self.fixture()
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        guard case .tcp(let port) = admind.tcp else { Issue.record("no tcp target"); return }
+        let (piamd, http) = try await Self.piamd(f, admind: "http://127.0.0.1:\(port)", tokenFile: tokenFile)
+        defer { Task { await piamd.stop() } }
+
+        // Forward-auth: the first request of a new person is allowed, for its default role.
+        let subject = "okta-acme|00u1new"
+        let r = try Self.forwardAuth(http, subject)
+        #expect(r.status == 200, "\(r) \(piamd.log) \(admind.daemon.log)")
+        let id = Store.jitUserID(subject: subject)
+        #expect(r.header("X-PIAM-Subject") == id && r.header("X-PIAM-Org") == "acme-north")
+        let user = try #require(try Store(path: f.db, readOnly: true).user(idOrAlias: subject))
+        #expect(user.id == id && user.org == "acme-north" && user.status == .active && user.aliases == [subject])
+        let holdings = try f.loaded().graph.accessReport(user: id, now: Timestamp(Date().timeIntervalSince1970 * 1000))?.holdings ?? []
+        #expect(holdings.filter { $0.source == "assignment" }.map(\.role) == ["claims-viewer"], "\(holdings)")
+        let audits = try Self.jitAudits(f)
+        #expect(audits.count == 1 && audits[0].actor == "svc.piamd" && audits[0].decision == "allowed"
+                && audits[0].partner == "acme" && audits[0].credential?.hasPrefix("token:") == true, "\(audits)")
+        #expect(try Self.jitCount(http, "created") == 1)
+        // The user exists now: its next request is an ordinary decision, nothing is asked.
+        #expect(try Self.forwardAuth(http, subject).status == 200)
+        #expect(try Self.jitAudits(f).count == 1)
+
+        // AuthZEN: the same for another new person.
+        let other = "okta-acme|00u2new"
+        let e = try postJSON(http, "/access/v1/evaluation", [
+            "subject": ["type": "user", "id": other], "action": ["name": "read"],
+            "resource": ["type": "claim", "id": "c-9", "properties": ["org": "acme-north"]],
+        ])
+        #expect(e.status == 200 && String(decoding: e.body, as: UTF8.self) == #"{"decision":true}"#, "\(e) \(piamd.log)")
+        #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: other)?.id == Store.jitUserID(subject: other))
+
+        // A subject outside every namespace never leaves piamd.
+        let creations = try Self.jitAudits(f).count
+        let outside = try Self.forwardAuth(http, "okta-globex|00u9")
+        #expect(outside.status == 403 && outside.header("X-PIAM-Reason") == "unknown_subject")
+        let stranger = try Self.forwardAuth(http, "mallory")
+        #expect(stranger.status == 403 && stranger.header("X-PIAM-Reason") == "unknown_subject")
+        #expect(try Self.jitAudits(f).count == creations, "piam-admind was not asked")
+        #expect(try Store(path: f.db, readOnly: true).auditLog().filter { $0.operation == "jit.create" && $0.decision != "allowed" }.isEmpty)
+        let total = try ["created", "existing", "refused", "failed", "timeout", "busy", "skipped"].map { try Self.jitCount(http, $0) }.reduce(0, +)
+        #expect(total == 2, "two creations asked for, nothing else")
+
+        // JIT switched off by the business: piamd follows and denies.
+        let cleared = try Store(path: f.db).administer(.clearJIT(org: "acme"), as: "nina")
+        let off = try httpRequest(http, "GET", "/forward-auth", headers: [
+            "X-Forwarded-User": "okta-acme|00u3new", "X-Original-URI": "/p/acme-north/claims/c-1",
+            "X-PIAM-Min-Revision": String(cleared.revision),
+        ])
+        #expect(off.status == 403 && off.header("X-PIAM-Reason") == "unknown_subject", "\(off)")
+        #expect(try Self.jitAudits(f).count == creations)
+    }
+
+    @Test func piamdDeniesWithinTheTimeoutWhenAdmindIsDownOrRefuses() async throws {
+        let (f, tokenFile) = try Self.fixture()
+        // Nothing listens on this port: every call fails.
+        let port = freeLoopbackPort()
+        let (piamd, http) = try await Self.piamd(f, admind: "http://127.0.0.1:\(port)", tokenFile: tokenFile, timeoutMS: 1500)
+        defer { Task { await piamd.stop() } }
+        let start = ContinuousClock.now
+        let r = try Self.forwardAuth(http, "okta-acme|00u7")
+        let took = ContinuousClock.now - start
+        #expect(r.status == 403 && r.header("X-PIAM-Reason") == "unknown_subject", "\(r)")
+        #expect(took < .milliseconds(1500) + .seconds(2), "\(took)")
+        #expect(try Self.jitCount(http, "failed") + Self.jitCount(http, "timeout") == 1)
+        #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: "okta-acme|00u7") == nil)
+
+        // A piam-admind that refuses (a token of a partner user: host_only): the original deny,
+        // and the refused subject is not asked again until the revision moves.
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        guard case .tcp(let admindPort) = admind.tcp else { Issue.record("no tcp target"); return }
+        let partnerToken = f.path("partner.token")
+        try Store(path: f.db).createToken(user: "ann", name: "jit", createdBy: "nina").secret.write(toFile: partnerToken, atomically: true, encoding: .utf8)
+        await piamd.stop()
+        let (piamd2, http2) = try await Self.piamd(f, admind: "http://127.0.0.1:\(admindPort)", tokenFile: partnerToken)
+        defer { Task { await piamd2.stop() } }
+        let refused = try Self.forwardAuth(http2, "okta-acme|00u8")
+        #expect(refused.status == 403 && refused.header("X-PIAM-Reason") == "unknown_subject")
+        #expect(try Self.jitCount(http2, "refused") == 1)
+        #expect(try Self.forwardAuth(http2, "okta-acme|00u8").status == 403)
+        #expect(try Self.jitCount(http2, "skipped") == 1 && Self.jitCount(http2, "refused") == 1)
+        let rows = try Self.jitAudits(f)
+        #expect(rows.count == 1 && rows[0].decision == "refused" && rows[0].reason == "host_only", "\(rows)")
+    }
+}
