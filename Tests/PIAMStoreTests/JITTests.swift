@@ -124,10 +124,11 @@ import Testing
             }
             try raw.execute("""
                 INSERT INTO orgs(id, parent, name, kind) VALUES ('host', NULL, 'Host', 'host'), ('partners', 'host', 'P', 'host'), ('acme', 'partners', 'Acme', 'partner');
-                INSERT INTO roles(id, permissions) VALUES ('host-admin', '["org:*","user:*","role:*"]'), ('viewer', '["claim:read"]');
-                INSERT INTO entitlements(org, role) VALUES ('acme', 'viewer');
-                INSERT INTO users(id, org, status) VALUES ('nina', 'host', 'active');
-                INSERT INTO assignments(user, role, scope) VALUES ('nina', 'host-admin', 'host');
+                INSERT INTO roles(id, permissions) VALUES ('host-admin', '["org:*","user:*","role:*"]'), ('viewer', '["claim:read"]'),
+                  ('padmin', '["user:assign_role","claim:read"]');
+                INSERT INTO entitlements(org, role) VALUES ('acme', 'viewer'), ('acme', 'padmin');
+                INSERT INTO users(id, org, status) VALUES ('nina', 'host', 'active'), ('ann', 'acme', 'active');
+                INSERT INTO assignments(user, role, scope) VALUES ('nina', 'host-admin', 'host'), ('ann', 'padmin', 'acme');
                 INSERT INTO identity_namespaces(partner, namespace, created_at, created_by) VALUES ('acme', 'okta-acme|', 1, 'nina');
                 """)
         }
@@ -140,7 +141,8 @@ import Testing
         #expect(try store.revision() == revision, "the migration journals nothing")
         #expect(try store.identityNamespaces(partner: "acme").map(\.text) == ["okta-acme|"])
         #expect(try store.jitSettings().isEmpty)
-        _ = try store.administer(.setJIT(org: "acme", jitOrg: "acme", role: "viewer"), as: "nina")
+        let set = try store.administer(.setJIT(org: "acme", jitOrg: "acme", role: "viewer"), as: "nina")
+        #expect(set.allowed, "\(set)")
         #expect(try store.revision() > revision)
         #expect(try store.jitNamespaces().setting(for: "okta-acme|x")?.org == "acme")
     }
