@@ -252,7 +252,8 @@ struct JITMigrationTests {
         let baseline = try v6.loadGraph()
         let admindPort = freeLoopbackPort()
         let tokenFile = f.path("jit.token")
-        let routes = #"[{"method": "GET", "path": "/p/{org}/claims/{id}", "action": "read", "type": "claim", "id": "{id}", "org": "{org}"}]"#
+        // commission-manager: a role acme-brokers' admin holds, so one it could assign.
+        let routes = #"[{"method": "GET", "path": "/p/{org}/statements/{id}", "action": "read", "type": "statement", "id": "{id}", "org": "{org}"}]"#
         // piamd configured for JIT from the start (the token is read at startup: a placeholder).
         try "piam_placeholder".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let (d, _) = try await startHTTPDaemon(f, env: [
@@ -278,10 +279,10 @@ struct JITMigrationTests {
         // After: the business declares a namespace and enables JIT; piamd's service user gets
         // its token; piam-admind starts on the port piamd was configured with.
         #expect(try await piamctl(["namespace", "add", "--db", f.db, "acme-brokers", "okta-acme|", "--as", "pete.pm"], in: f).code == 0)
-        let set = try await piamctl(["jit", "set", "--db", f.db, "acme-brokers", "--in", "acme-brokers", "--role", "claims-viewer", "--as", "pete.pm"], in: f)
+        let set = try await piamctl(["jit", "set", "--db", f.db, "acme-brokers", "--in", "acme-brokers", "--role", "commission-manager", "--as", "pete.pm"], in: f)
         #expect(set.code == 0, "\(set)")
         let show = try await piamctl(["jit", "show", "--db", f.db, "--json"], in: f)
-        #expect(show.code == 0 && show.out.contains("\"claims-viewer\"") && show.out.contains("okta-acme|"), "\(show)")
+        #expect(show.code == 0 && show.out.contains("\"commission-manager\"") && show.out.contains("okta-acme|"), "\(show)")
         let store = try Store(path: f.db)
         _ = try store.importJSON(Data("""
             {"roles": [{"id": "jit-provisioner", "permissions": ["org:invite_user"]}],
@@ -296,7 +297,7 @@ struct JITMigrationTests {
         ])
         let admind = try await AdmindProcess(f, tcpPort: admindPort)
         defer { Task { await admind.stop() } }
-        let r = try httpRequest(http2, "GET", "/forward-auth", headers: ["X-Forwarded-User": "okta-acme|00u5", "X-Original-URI": "/p/acme-brokers/claims/c-1"])
+        let r = try httpRequest(http2, "GET", "/forward-auth", headers: ["X-Forwarded-User": "okta-acme|00u5", "X-Original-URI": "/p/acme-brokers/statements/ST-1"])
         #expect(r.status == 200 && r.header("X-PIAM-Subject") == Store.jitUserID(subject: "okta-acme|00u5"), "\(r) \(d2.log)")
         // The business switches JIT off: piamd learns it from the journal, in place.
         let c2 = try await d2.client()
@@ -305,7 +306,7 @@ struct JITMigrationTests {
         #expect(clear.code == 0, "\(clear)")
         let revision = try Store(path: f.db, readOnly: true).revision()
         let off = try httpRequest(http2, "GET", "/forward-auth", headers: [
-            "X-Forwarded-User": "okta-acme|00u6", "X-Original-URI": "/p/acme-brokers/claims/c-1", "X-PIAM-Min-Revision": String(revision),
+            "X-Forwarded-User": "okta-acme|00u6", "X-Original-URI": "/p/acme-brokers/statements/ST-1", "X-PIAM-Min-Revision": String(revision),
         ])
         #expect(off.status == 403 && off.header("X-PIAM-Reason") == "unknown_subject", "\(off)")
         #expect(reloadCounter(try await statusDocument(c2), "full_reloads") == full1, "the setting was applied from the journal, not reloaded")
