@@ -139,3 +139,154 @@ import Testing
         #expect(rows.count == 1 && rows[0].decision == "refused" && rows[0].reason == "host_only", "\(rows)")
     }
 }
+
+/// A stand-in for piam-admind on a Unix socket that records which subjects piamd asks for and
+/// holds every answer until the test releases them: what shows piamd's bounds (one call per
+/// subject, `jit.max_in_flight`, no second call for a refused subject at one revision).
+final class HeldAdmind: @unchecked Sendable {
+    let path: String
+    private let fd: Int32
+    private let cond = NSCondition()
+    private var calls: [String] = []
+    private var released = false
+    private var status = 500
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let bound = withUnixAddress(path) { bind(fd, $0, $1) }
+        guard fd >= 0, bound == 0, listen(fd, 64) == 0 else { throw PIAMError(.connection, "held admind: bind/listen errno \(errno)") }
+        let t = Thread { [self] in acceptLoop() }
+        t.start()
+    }
+
+    private func acceptLoop() {
+        while true {
+            let c = accept(fd, nil, nil)
+            if c < 0 { return }
+            Thread { [self] in serve(c) }.start()
+        }
+    }
+
+    private func serve(_ c: Int32) {
+        defer { close(c) }
+        var raw: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var subject = "?"
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
+            if n <= 0 { return }
+            raw += chunk[0..<n]
+            let text = String(decoding: raw, as: UTF8.self)
+            guard let end = text.range(of: "\r\n\r\n") else { continue }
+            let head = text[..<end.lowerBound].lowercased()
+            let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let body = Array(text[end.upperBound...].utf8)
+            guard body.count >= length else { continue }
+            let o = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+            subject = o?["subject"] as? String ?? "?"
+            break
+        }
+        cond.lock()
+        calls.append(subject)
+        cond.broadcast()
+        while !released { cond.wait() }
+        let s = status
+        cond.unlock()
+        let body = #"{"code":"jit_not_eligible","status":\#(s)}"#
+        let answer = Array("HTTP/1.1 \(s) Refused\r\nContent-Type: application/problem+json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8)
+        _ = answer.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+    }
+
+    /// The subjects asked for, in order.
+    var subjects: [String] { cond.lock(); defer { cond.unlock() }; return calls }
+
+    /// Waits (10 s at most) until `n` calls arrived.
+    func waitForCalls(_ n: Int) -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        let deadline = Date().addingTimeInterval(10)
+        while calls.count < n { if !cond.wait(until: deadline) { return calls.count >= n } }
+        return true
+    }
+
+    /// Answers every held call, and every later one at once, with `status`.
+    func release(status: Int) {
+        cond.lock()
+        self.status = status
+        released = true
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}
+
+/// Runs blocking requests on threads of their own; `wait` returns their replies.
+final class BackgroundRequests: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private let lock = NSLock()
+    private var replies: [Result<HTTPReply, any Error>] = []
+
+    func start(_ body: @escaping @Sendable () throws -> HTTPReply) {
+        group.enter()
+        Thread { [self] in
+            let r = Result { try body() }
+            lock.lock(); replies.append(r); lock.unlock()
+            group.leave()
+        }.start()
+    }
+
+    func wait() async -> [Result<HTTPReply, any Error>] {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in group.notify(queue: .global()) { c.resume() } }
+        return lock.withLock { replies }
+    }
+}
+
+extension JITEndToEndTests {
+    @Test func creationsAreBoundedSharedAndARefusalIsNotRepeatedAtOneRevision() async throws {
+        let (f, tokenFile) = try Self.fixture()
+        let admind = try HeldAdmind(path: f.path("held.sock"))
+        defer { admind.stop() }
+        let (piamd, http) = try await startHTTPDaemon(f, env: [
+            "PIAMD_JIT_ADMIND": "unix:" + admind.path, "PIAMD_JIT_TOKEN_FILE": tokenFile, "PIAMD_JIT_TIMEOUT_MS": "20000",
+            "PIAMD_JIT_MAX_IN_FLIGHT": "2", "PIAMD_FORWARD_AUTH_ROUTES": Self.routes,
+        ])
+        defer { Task { await piamd.stop() } }
+        let background = BackgroundRequests()
+        // Five requests for one new subject: one call.
+        for _ in 0..<5 { background.start { try Self.forwardAuth(http, "okta-acme|00uA") } }
+        #expect(admind.waitForCalls(1))
+        // A second subject: a second call (max_in_flight 2).
+        background.start { try Self.forwardAuth(http, "okta-acme|00uB") }
+        #expect(admind.waitForCalls(2))
+        // A third while both are held: denied at once, no call.
+        let busy = try Self.forwardAuth(http, "okta-acme|00uC")
+        #expect(busy.status == 403 && busy.header("X-PIAM-Reason") == "unknown_subject")
+        #expect(try Self.jitCount(http, "busy") == 1)
+        admind.release(status: 403)
+        let replies = await background.wait()
+        #expect(replies.count == 6)
+        for r in replies {
+            let reply = try r.get()
+            #expect(reply.status == 403 && reply.header("X-PIAM-Reason") == "unknown_subject", "\(reply)")
+        }
+        #expect(admind.subjects.sorted() == ["okta-acme|00uA", "okta-acme|00uB"], "\(admind.subjects)")
+        #expect(try Self.jitCount(http, "refused") == 2)
+        // Refused at this revision: not asked again ...
+        #expect(try Self.forwardAuth(http, "okta-acme|00uA").status == 403)
+        #expect(try Self.jitCount(http, "skipped") == 1 && admind.subjects.count == 2)
+        // ... until the revision moves.
+        let revision = try Store(path: f.db).importJSON(Data(#"{"users": [{"id": "bob", "org": "acme", "name": "Bob \#(UUID())"}]}"#.utf8)).revision
+        let again = try httpRequest(http, "GET", "/forward-auth", headers: [
+            "X-Forwarded-User": "okta-acme|00uA", "X-Original-URI": "/p/acme-north/claims/c-1", "X-PIAM-Min-Revision": String(revision),
+        ])
+        #expect(again.status == 403)
+        #expect(admind.subjects.count == 3 && admind.subjects.last == "okta-acme|00uA", "\(admind.subjects)")
+        #expect(try Self.jitCount(http, "created") == 0)
+    }
+}
