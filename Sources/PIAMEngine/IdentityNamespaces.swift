@@ -156,6 +156,7 @@ public struct JITSetting: Sendable, Hashable {
     /// The role they are given over `org`.
     public var role: String
 
+    /// A setting: partner root `partner` creates unknown people in `org` holding `role`.
     public init(partner: String, org: String, role: String) {
         self.partner = partner
         self.org = org
@@ -169,7 +170,9 @@ public struct JITSetting: Sendable, Hashable {
 public struct JITNamespaces: Sendable, Hashable {
     /// One namespace of a JIT-enabled partner.
     public struct Entry: Sendable, Hashable {
+        /// A namespace the partner declared.
         public var namespace: IdentityNamespace
+        /// The partner's JIT setting.
         public var setting: JITSetting
     }
 

@@ -10,9 +10,12 @@ import Prometheus
 /// Where piam-admind listens, for piamd's just-in-time calls (`jit.admind`): a Unix socket
 /// (`unix:/run/piam/admind.sock` or just the absolute path) or `http://HOST:PORT`.
 public enum JITAddress: Sendable, Hashable, CustomStringConvertible {
+    /// A Unix socket path.
     case unix(String)
+    /// A TCP host and port (HTTP/1.1, no TLS: a loopback address).
     case tcp(host: String, port: Int)
 
+    /// Parses `jit.admind`.
     /// - Throws: `invalid_input` naming the accepted forms.
     public init(parsing raw: String) throws(PIAMError) {
         if raw.hasPrefix("unix:") || raw.hasPrefix("/") {
@@ -35,6 +38,7 @@ public enum JITAddress: Sendable, Hashable, CustomStringConvertible {
         throw PIAMError(.invalidInput, "config jit.admind: \"\(raw)\" is neither unix:/path, /path nor http://HOST:PORT")
     }
 
+    /// The address as configured (`unix:/path`, `http://host:port`).
     public var description: String {
         switch self {
         case .unix(let p): "unix:\(p)"
