@@ -290,3 +290,33 @@ extension JITEndToEndTests {
         #expect(try Self.jitCount(http, "created") == 0)
     }
 }
+
+extension JITEndToEndTests {
+    /// `POST /admin/v1/jit` itself: 200 with the revision, 200 with the current revision for a
+    /// subject that exists, problem+json with a code for a refusal; one audit row each.
+    @Test func theAdmindEndpointAnswersTheRevisionAndRefusesWithACode() async throws {
+        let (f, tokenFile) = try Self.fixture()
+        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let admind = try await AdmindProcess(f)
+        defer { Task { await admind.stop() } }
+        let made = try admind.call("POST", "/admin/v1/jit", bearer: token, body: ["subject": "okta-acme|00uZ"])
+        #expect(made.status == 200, "\(made)")
+        let revision = try #require(made.json?["revision"] as? Int)
+        #expect(made.json?["changed"] as? Bool == true && made.header("X-PIAM-Revision") == String(revision))
+        #expect(try Store(path: f.db, readOnly: true).revision() == Int64(revision))
+        let again = try admind.call("POST", "/admin/v1/jit", bearer: token, body: ["subject": "okta-acme|00uZ"])
+        #expect(again.status == 200 && again.json?["changed"] as? Bool == false && again.json?["revision"] as? Int == revision, "\(again)")
+        let outside = try admind.call("POST", "/admin/v1/jit", bearer: token, body: ["subject": "okta-globex|00uZ"])
+        #expect(outside.status == 403 && outside.header("Content-Type")?.hasPrefix("application/problem+json") == true
+                && outside.json?["code"] as? String == "jit_not_eligible", "\(outside)")
+        let bad = try admind.call("POST", "/admin/v1/jit", bearer: token, body: ["subject": ""])
+        #expect(bad.status == 422 || bad.status == 400, "\(bad)")
+        let partner = try Store(path: f.db).createToken(user: "ann", name: "mine", createdBy: "nina").secret
+        let byPartner = try admind.call("POST", "/admin/v1/jit", bearer: partner, body: ["subject": "okta-acme|00uY"])
+        #expect(byPartner.status == 403 && byPartner.json?["code"] as? String == "host_only", "\(byPartner)")
+        let rows = try Self.jitAudits(f)
+        #expect(rows.map { "\($0.decision) \($0.reason)" } == ["allowed allowed", "allowed allowed", "refused jit_not_eligible", "refused host_only"],
+                "\(rows.map { "\($0.decision) \($0.reason)" })")
+        #expect(rows.allSatisfy { $0.credential?.hasPrefix("token:") == true })
+    }
+}
