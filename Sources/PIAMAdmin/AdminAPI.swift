@@ -164,8 +164,9 @@ public struct AdminAPI: Sendable {
 
     /// The problem for a refused operation: 404 when the caller may not even see the target
     /// (another partner's ids look like ids that do not exist), else 403 with the reason.
+    /// (`jit.create` names the subject the caller sent, usually no user yet: never hidden.)
     func refusal(_ r: AdminResult, _ principal: Principal) async throws -> Problem {
-        if try await !isVisible(r.target, to: principal.user) {
+        if r.operation != "jit.create", try await !isVisible(r.target, to: principal.user) {
             return Problem.notFound(r.target)
         }
         return Problem(.forbidden, r.reason, r.message, extra: ["revision": r.revision, "operation": r.operation, "target": r.target])

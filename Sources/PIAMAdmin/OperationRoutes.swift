@@ -155,6 +155,17 @@ extension OperationRoute {
         OperationRoute(.delete, "\(prefix)/orgs/{org}/namespaces/{namespace}", "namespace.remove", "onboarding",
                        "Withdraw an identity namespace of a partner (the business only)",
                        path: [org("The partner root."), APIField("namespace", .string, required: true, "The namespace, percent-encoded.")]),
+        // Just-in-time creation (the business enables it per partner root; piamd asks for it).
+        OperationRoute(.put, "\(prefix)/orgs/{org}/jit", "jit.set", "onboarding",
+                       "Enable just-in-time creation for a partner (the business only): unknown subjects inside its identity namespaces become active users of jit_org with role",
+                       path: [org("The partner root.")],
+                       body: [APIField("jit_org", .id, required: true, "The org in the partner's subtree where new people land."),
+                              APIField("role", .id, required: true, "The role they get over jit_org (in its ceiling, one the partner's admins could assign).")]),
+        OperationRoute(.delete, "\(prefix)/orgs/{org}/jit", "jit.clear", "onboarding",
+                       "Switch just-in-time creation off for a partner (the business only)", path: [org("The partner root.")]),
+        OperationRoute(.post, "\(prefix)/jit", "jit.create", "people",
+                       "Create the user an unknown subject names, just in time (piamd's service user): 200 with the revision, also when it exists",
+                       body: [APIField("subject", .id, required: true, "The subject (an alias inside a JIT-enabled partner's identity namespace).")]),
         // SCIM groups' role mapping (a partner's admin; the members' grants follow, made by SCIM).
         OperationRoute(.put, "\(prefix)/scim/groups/{group}/roles/{role}", "scim.group.map", "scim",
                        "Map a partner's SCIM group to a role it may assign: its members receive the role (granted by the partner's SCIM service user through can_assign)",

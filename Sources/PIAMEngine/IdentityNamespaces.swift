@@ -142,3 +142,110 @@ extension AccessGraph {
             .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }
+
+// MARK: Just-in-time creation
+
+/// A partner's just-in-time creation setting (`jit.set`): people who log in with a subject
+/// inside one of the partner's identity namespaces, and whom the graph does not know yet, are
+/// created as active users of `org` holding `role` over it.
+public struct JITSetting: Sendable, Hashable {
+    /// The partner root the setting belongs to.
+    public var partner: String
+    /// The org inside the partner's subtree where new people land.
+    public var org: String
+    /// The role they are given over `org`.
+    public var role: String
+
+    /// A setting: partner root `partner` creates unknown people in `org` holding `role`.
+    public init(partner: String, org: String, role: String) {
+        self.partner = partner
+        self.org = org
+        self.role = role
+    }
+}
+
+/// The identity namespaces of the partners whose just-in-time creation is enabled, each with
+/// its partner's setting: what piamd loads beside the graph to know, without asking anyone,
+/// whether an unknown subject may be created at all.
+public struct JITNamespaces: Sendable, Hashable {
+    /// One namespace of a JIT-enabled partner.
+    public struct Entry: Sendable, Hashable {
+        /// A namespace the partner declared.
+        public var namespace: IdentityNamespace
+        /// The partner's JIT setting.
+        public var setting: JITSetting
+    }
+
+    /// The entries, sorted by namespace.
+    public let entries: [Entry]
+
+    /// No partner has JIT enabled.
+    public static let empty = JITNamespaces(entries: [])
+
+    init(entries: [Entry]) { self.entries = entries }
+
+    /// The namespaces of the partners that have a setting (namespaces of other partners are
+    /// dropped).
+    public init(namespaces: [(partner: String, namespace: IdentityNamespace)], settings: [JITSetting]) {
+        var byPartner: [String: JITSetting] = [:]
+        for s in settings { byPartner[s.partner] = s }
+        entries = namespaces.compactMap { p, n in byPartner[p].map { Entry(namespace: n, setting: $0) } }
+            .sorted { $0.namespace < $1.namespace }
+    }
+
+    /// Whether no partner has JIT enabled.
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// The setting of the JIT-enabled partner whose namespace holds `subject`, or `nil`.
+    /// (Two partners may not declare overlapping namespaces, so there is at most one.)
+    public func setting(for subject: String) -> JITSetting? {
+        for e in entries where e.namespace.contains(subject) { return e.setting }
+        return nil
+    }
+}
+
+/// The answer of the just-in-time rule (``AccessGraph/jitDecision(subject:jit:)``).
+public enum JITDecision: Sendable, Hashable {
+    /// The subject already names a user (its id): nothing to create.
+    case known(user: String)
+    /// The subject is unknown and lies inside a namespace of a JIT-enabled partner: create it
+    /// with this setting.
+    case create(JITSetting)
+    /// The subject is unknown and lies inside no namespace of a JIT-enabled partner; reason
+    /// ``reasonCode``.
+    case notEligible
+
+    /// The refusal's reason code: `jit_not_eligible`.
+    public static let reasonCode = "jit_not_eligible"
+}
+
+extension AccessGraph {
+    /// The just-in-time rule: a subject the graph does not know (no user has it as id or alias)
+    /// may be created when it lies inside an identity namespace of a partner whose JIT creation
+    /// is enabled; it is created in that partner's chosen org with its default role.
+    public func jitDecision(subject: String, jit: JITNamespaces) -> JITDecision {
+        if let id = userID(for: subject) { return .known(user: id) }
+        if let s = jit.setting(for: subject) { return .create(s) }
+        return .notEligible
+    }
+
+    /// Whether the business may make (`org`, `role`) partner root `partner`'s JIT setting:
+    ///
+    /// 1. `org` exists (else `unknown_org`) and lies in the partner's subtree (else
+    ///    `out_of_scope`);
+    /// 2. `role` exists (else `unknown_role`) and is in the ceiling of `org` (else
+    ///    `outside_ceiling`);
+    /// 3. one of the partner's own administrators (``assignmentAdmins(of:now:)`` of the root)
+    ///    could give it there by rule 5 of `can_assign` — no escalation — (else `escalation`):
+    ///    JIT hands out only what the partner's admins could hand out by hand.
+    public func jitSettingDecision(partner: String, org: String, role: String, now: Timestamp) -> Decision {
+        guard let o = orgIndex[org] else { return .deny(.unknownOrg) }
+        guard partnerRoot(ofOrg: org) == partner else { return .deny(.outOfScope) }
+        guard let r = roleIndex[role] else { return .deny(.unknownRole) }
+        guard inCeiling(org: o, role: r) else { return .deny(.outsideCeiling) }
+        for admin in assignmentAdmins(of: partner, now: now) {
+            if let a = userIndex[admin], noEscalation(actor: a, role: r, at: o, now: now) { return .allow }
+        }
+        return .deny(.escalation)
+    }
+}

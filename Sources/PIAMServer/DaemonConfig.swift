@@ -116,6 +116,17 @@ public struct DaemonConfig: Sendable, Hashable {
     public var decisionLogBufferBytes = 8_388_608
     /// The log threshold.
     public var logLevel: Logger.Level = .info
+    /// Just-in-time creation: piam-admind's address (`unix:/path`, a socket path, or
+    /// `http://127.0.0.1:PORT`); nil: JIT is off. Only the forward-auth and AuthZEN faces use it.
+    public var jitAdmind: String?
+    /// The file holding the API token (of a host service user with `org:invite_user` on the
+    /// partners' JIT orgs) piamd presents to piam-admind.
+    public var jitTokenFile: String?
+    /// How long a request may wait for a JIT creation (the call and the graph catching up);
+    /// past it the original deny is answered.
+    public var jitTimeoutMS = 2000
+    /// Creations piamd asks for at once; beyond it a request gets its original deny at once.
+    public var jitMaxInFlight = 8
 
     public init() {}
 
@@ -141,6 +152,7 @@ public struct DaemonConfig: Sendable, Hashable {
         ("decision_log.path", .string), ("decision_log.mode", .string), ("decision_log.sample", .int),
         ("decision_log.max_bytes", .int), ("decision_log.keep", .int), ("decision_log.buffer_bytes", .int),
         ("log.level", .string),
+        ("jit.admind", .string), ("jit.token_file", .string), ("jit.timeout_ms", .int), ("jit.max_in_flight", .int),
     ]
 
     /// A key's JSON type. `objectArray` keys (the route table) are read from the file, or from
@@ -292,6 +304,16 @@ public struct DaemonConfig: Sendable, Hashable {
         c.decisionLogMaxBytes = try int("decision_log.max_bytes", c.decisionLogMaxBytes, min: 4096)
         c.decisionLogKeep = try int("decision_log.keep", c.decisionLogKeep)
         c.decisionLogBufferBytes = try int("decision_log.buffer_bytes", c.decisionLogBufferBytes, min: 4096)
+        c.jitAdmind = str("jit.admind").flatMap { $0.isEmpty ? nil : $0 }
+        c.jitTokenFile = str("jit.token_file").flatMap { $0.isEmpty ? nil : $0 }
+        c.jitTimeoutMS = try int("jit.timeout_ms", c.jitTimeoutMS, min: 1)
+        c.jitMaxInFlight = try int("jit.max_in_flight", c.jitMaxInFlight, min: 1)
+        if let a = c.jitAdmind {
+            _ = try JITAddress(parsing: a)
+            guard c.jitTokenFile != nil else {
+                throw PIAMError(.invalidInput, "config jit.admind is set but jit.token_file is not: piamd needs a token for piam-admind")
+            }
+        }
         if let l = str("log.level") {
             guard let level = Logger.Level(rawValue: l.lowercased()) else {
                 throw PIAMError(.invalidInput, "config log.level: \"\(l)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -400,6 +422,10 @@ extension DaemonConfig {
                 "max_bytes": decisionLogMaxBytes, "keep": decisionLogKeep, "buffer_bytes": decisionLogBufferBytes,
             ] as [String: Any],
             "log": ["level": logLevel.rawValue],
+            "jit": [
+                "admind": jitAdmind ?? NSNull(), "token_file": jitTokenFile ?? NSNull(), "timeout_ms": jitTimeoutMS,
+                "max_in_flight": jitMaxInFlight,
+            ] as [String: Any],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)

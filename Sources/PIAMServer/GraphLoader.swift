@@ -300,7 +300,7 @@ final class JournalFollower {
             throw PIAMError(.database, "\(path) was replaced while it was being loaded")
         }
         let seconds = (ContinuousClock.now - start) / .seconds(1)
-        let snapshot = Snapshot(graph: loaded.graph, revision: loaded.revision, loadSeconds: seconds, cause: cause)
+        let snapshot = Snapshot(graph: loaded.graph, revision: loaded.revision, loadSeconds: seconds, cause: cause, jit: loaded.jit)
         // Counted before publishing: a client released by the publish may ask STATUS at once.
         state.reloads.recordFullReload()
         state.publish(snapshot)
@@ -426,7 +426,7 @@ final class JournalFollower {
             state.reloads.recordApply(micros: Self.micros(total), engineMicros: Self.micros(engine),
                                       keys: set.changes.count, rows: set.journalRows)
             state.publish(Snapshot(graph: graph, revision: set.revision, loadedAt: current.loadedAt,
-                                   loadSeconds: current.loadSeconds, cause: current.cause))
+                                   loadSeconds: current.loadSeconds, cause: current.cause, jit: set.jit ?? current.jit))
             statusDirty = true
             let abandoned = graph.reclaimable
             if config.reloadReclaimSlots > 0 && abandoned >= config.reloadReclaimSlots {

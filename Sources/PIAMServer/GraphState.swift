@@ -17,9 +17,14 @@ public final class Snapshot: Sendable {
     public let cause: String
     /// Entity counts (computed once; STATUS reports them).
     public let counts: AccessGraph.Counts
+    /// The identity namespaces of the JIT-enabled partners at ``revision`` (just-in-time
+    /// creation asks piam-admind only for an unknown subject inside one of them).
+    public let jit: JITNamespaces
 
-    public init(graph: AccessGraph, revision: Int64, loadedAt: Date = Date(), loadSeconds: Double, cause: String) {
+    public init(graph: AccessGraph, revision: Int64, loadedAt: Date = Date(), loadSeconds: Double, cause: String,
+                jit: JITNamespaces = .empty) {
         self.graph = graph
+        self.jit = jit
         self.revision = revision
         self.loadedAt = loadedAt
         self.loadSeconds = loadSeconds

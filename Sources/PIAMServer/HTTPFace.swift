@@ -32,6 +32,10 @@ public struct HTTPFaceResponse: Sendable {
     public var body: [UInt8]
     /// The endpoint it answered, the metrics' `endpoint` label.
     public var endpoint: String
+    /// Set on a deny `unknown_subject` for a subject inside a JIT-enabled namespace, when
+    /// just-in-time creation is configured: the listener may have the subject created and ask
+    /// again (``JITProvisioner``), else it answers this response.
+    public var jitSubject: String?
 
     init(_ status: HTTPResponseStatus, endpoint: String, headers: HTTPHeaders = [:], body: [UInt8] = [], contentType: String? = nil) {
         self.status = status
@@ -79,6 +83,8 @@ public struct HTTPFace: Sendable {
     let subjectHeader: String
     let allowUnrouted: Bool
     let routes: [ForwardAuthRoute]
+    /// Just-in-time creation is configured (`jit.admind`).
+    let jitEnabled: Bool
 
     public init(config: DaemonConfig, state: GraphState, metrics: ServerMetrics?) {
         evaluator = QueryEvaluator(config: config, state: state, metrics: metrics, interface: .http)
@@ -88,6 +94,23 @@ public struct HTTPFace: Sendable {
         subjectHeader = config.forwardAuthSubjectHeader
         allowUnrouted = config.forwardAuthAllowUnrouted
         routes = config.forwardAuthRoutes
+        jitEnabled = config.jitAdmind != nil
+    }
+
+    /// The subject to create just in time after decision `d`, or `nil`: only a deny
+    /// `unknown_subject`, only when JIT is configured, only for a subject inside a namespace
+    /// of a JIT-enabled partner (any other subject never leaves piamd).
+    @inline(__always)
+    func jitCandidate(_ d: Decision, subject: String, on snapshot: Snapshot) -> String? {
+        guard jitEnabled, d.reason == .unknownSubject, !snapshot.jit.isEmpty, snapshot.jit.setting(for: subject) != nil else { return nil }
+        return subject
+    }
+
+    /// ``jitCandidate(_:subject:on:)`` for a subject given as bytes (the fast path).
+    @inline(__always)
+    func wantsJIT(_ d: Decision, subject: UnsafeRawBufferPointer, on snapshot: Snapshot) -> Bool {
+        guard jitEnabled, d.reason == .unknownSubject, !snapshot.jit.isEmpty else { return false }
+        return snapshot.jit.setting(for: String(decoding: subject, as: UTF8.self)) != nil
     }
 
     /// The AuthZEN endpoints' paths.
@@ -192,8 +215,10 @@ public struct HTTPFace: Sendable {
     func evaluation(_ body: [String: Any], on snapshot: Snapshot) throws(BadRequest) -> HTTPFaceResponse {
         let e = try Self.parseEvaluation(body)
         let d = decide(e, on: snapshot)
-        return .json(.ok, endpoint: "evaluation", Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
-                     revision: snapshot.revision)
+        var r = HTTPFaceResponse.json(.ok, endpoint: "evaluation", Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
+                                      revision: snapshot.revision)
+        if case .check(let c) = e { r.jitSubject = jitCandidate(d, subject: c.subject, on: snapshot) }
+        return r
     }
 
     /// `POST /access/v1/evaluations`: top-level fields are defaults each item may replace.
@@ -218,9 +243,12 @@ public struct HTTPFace: Sendable {
         }
         // No items: one evaluation of the top-level fields, answered as such.
         if items.isEmpty {
-            let d = decide(try Self.parseEvaluation(body), on: snapshot)
-            return .json(.ok, endpoint: "evaluations", Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
-                         revision: snapshot.revision)
+            let e = try Self.parseEvaluation(body)
+            let d = decide(e, on: snapshot)
+            var r = HTTPFaceResponse.json(.ok, endpoint: "evaluations", Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
+                                          revision: snapshot.revision)
+            if case .check(let c) = e { r.jitSubject = jitCandidate(d, subject: c.subject, on: snapshot) }
+            return r
         }
         var results: [[String: Any]] = []
         for item in items {
@@ -437,7 +465,11 @@ public struct HTTPFace: Sendable {
             return text(.forbidden, reason: "no_route")
         }
         let d = decide(.check(CheckRequest(subject: subject, action: action, resource: resource)), on: snapshot)
-        guard d.allowed else { return text(.forbidden, reason: d.reason.name) }
+        guard d.allowed else {
+            var r = text(.forbidden, reason: d.reason.name)
+            r.jitSubject = jitCandidate(d, subject: subject, on: snapshot)
+            return r
+        }
         return allowed(subject: subject, on: snapshot)
     }
 

@@ -299,6 +299,9 @@ final class HTTPFastPath: ChannelInboundHandler {
                                      org: org.map { UnsafeRawBufferPointer(rebasing: f[$0]) },
                                      owner: owner.map { UnsafeRawBufferPointer(rebasing: f[$0]) }), on: snapshot, now: now)
         }
+        // An unknown subject inside a JIT-enabled namespace goes the general way, which may
+        // have it created (nothing was written or counted yet).
+        if !d.allowed && face.wantsJIT(d, subject: subject, on: snapshot) { return false }
         if face.evaluator.metrics != nil {
             tally.record(opcode: Opcode.check.rawValue, nanoseconds: QueryEvaluator.monotonicNanoseconds() &- start)
             tally.record(d)
@@ -399,6 +402,7 @@ final class HTTPFastPath: ChannelInboundHandler {
             func part(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: body[range]) }
             d = config.face.evaluator.decide(utf8: CheckBytes(subject: part(e.subjectID), action: part(e.action), resourceType: part(e.resourceType),
                                          resourceID: part(e.resourceID), org: e.org.map(part), owner: e.owner.map(part)), on: snapshot, now: now)
+            if !d.allowed && config.face.wantsJIT(d, subject: part(e.subjectID), on: snapshot) { return false }
             if config.face.evaluator.metrics != nil {
                 tally.record(opcode: Opcode.check.rawValue, nanoseconds: QueryEvaluator.monotonicNanoseconds() &- start)
                 tally.record(d)

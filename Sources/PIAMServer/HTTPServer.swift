@@ -30,6 +30,7 @@ public final class HTTPServer: Service, Sendable {
         let maxBody = config.httpMaxBodyBytes, frameTimeoutMS = config.frameTimeoutMS
         let fast = HTTPFastPathConfig(face: face, state: state, metrics: metrics, maxBodyBytes: maxBody)
         let consistencyTimeout = TimeAmount.milliseconds(Int64(config.consistencyTimeoutMS))
+        let jit = config.jitAdmind == nil ? nil : try JITProvisioner(config: config, metrics: metrics, logger: logger, group: group)
         self.listener = Listener(config: config, face: Listener.Face(
             name: "http", usesAllowlist: false,
             initialize: { channel, connectionGuard in
@@ -39,7 +40,7 @@ public final class HTTPServer: Service, Sendable {
                 try sync.configureHTTPServerPipeline(withErrorHandling: true)
                 try sync.addHandler(HTTPFaceHandler(
                     face: face, state: state, metrics: metrics, maxBodyBytes: maxBody,
-                    consistencyTimeout: consistencyTimeout, connectionGuard: connectionGuard, link: link, logger: logger))
+                    consistencyTimeout: consistencyTimeout, connectionGuard: connectionGuard, link: link, logger: logger, jit: jit))
             },
             refusal: { refusal, allocator in
                 switch refusal {
@@ -137,6 +138,7 @@ final class HTTPFaceHandler: ChannelInboundHandler {
     private let connectionGuard: ConnectionGuard
     private let link: HTTPSlowPathLink
     private let logger: Logger
+    private let jit: JITProvisioner?
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
@@ -148,8 +150,9 @@ final class HTTPFaceHandler: ChannelInboundHandler {
     private var writable = true
 
     init(face: HTTPFace, state: GraphState, metrics: ServerMetrics, maxBodyBytes: Int, consistencyTimeout: TimeAmount,
-         connectionGuard: ConnectionGuard, link: HTTPSlowPathLink, logger: Logger) {
+         connectionGuard: ConnectionGuard, link: HTTPSlowPathLink, logger: Logger, jit: JITProvisioner? = nil) {
         self.link = link
+        self.jit = jit
         self.face = face
         self.state = state
         self.metrics = metrics
@@ -238,7 +241,7 @@ final class HTTPFaceHandler: ChannelInboundHandler {
         }
         let snapshot = state.snapshot
         if minRevision == 0 || (snapshot?.revision ?? -1) >= minRevision {
-            write(face.respond(to: request, snapshot: snapshot), for: head, context: context)
+            answer(request, snapshot: snapshot, for: head, context: context)
             return
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -253,7 +256,38 @@ final class HTTPFaceHandler: ChannelInboundHandler {
                 handler.write(r, for: head, context: context)
                 return
             }
-            handler.write(handler.face.respond(to: request, snapshot: snap), for: head, context: context)
+            handler.answer(request, snapshot: snap, for: head, context: context)
+        }
+    }
+
+    /// Answers `request` from `snapshot`; a deny `unknown_subject` the face marked for
+    /// just-in-time creation (``HTTPFaceResponse/jitSubject``) first has the subject created by
+    /// piam-admind, waits (within `jit.timeout_ms` in all) for the graph to reach the revision
+    /// it answered, and is decided again there — or, on any failure, answered as it was.
+    private func answer(_ request: HTTPFaceRequest, snapshot: Snapshot?, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let response = face.respond(to: request, snapshot: snapshot)
+        guard let subject = response.jitSubject, let jit, let snapshot else {
+            return write(response, for: head, context: context)
+        }
+        let loop = context.eventLoop
+        let loopBound = NIOLoopBound((self, context), eventLoop: loop)
+        let deadline = NIODeadline.now() + jit.timeout
+        jit.provision(subject: subject, revision: snapshot.revision) { revision in
+            loop.execute {
+                let (handler, context) = loopBound.value
+                guard let revision else { return handler.write(response, for: head, context: context) }
+                let remaining = deadline - NIODeadline.now()
+                handler.state.whenRevision(atLeast: revision, timeout: max(remaining, .milliseconds(1)), on: loop) { snap in
+                    let (handler, context) = loopBound.value
+                    guard let snap else {
+                        jit.count(.timeout)
+                        return handler.write(response, for: head, context: context)
+                    }
+                    var again = handler.face.respond(to: request, snapshot: snap)
+                    again.jitSubject = nil
+                    handler.write(again, for: head, context: context)
+                }
+            }
         }
     }
 

@@ -57,6 +57,8 @@ public struct AdminOperation: Sendable, Hashable {
         AdminOps.RemoveAlias.self,
         // Identity namespaces (the business declares them per partner).
         AdminOps.AddNamespace.self, AdminOps.RemoveNamespace.self,
+        // Just-in-time creation (the business enables it per partner; piamd asks for it).
+        AdminOps.SetJIT.self, AdminOps.ClearJIT.self, AdminOps.CreateJIT.self,
         // SCIM groups' role mapping (the partner's admin maintains it).
         AdminOps.MapSCIMGroup.self, AdminOps.UnmapSCIMGroup.self,
         // Roles and grants.

@@ -47,13 +47,18 @@ public struct ChangeSet: Sendable {
     public var journalRows: Int
     /// Set when the follower must load the whole graph instead; `changes` is then empty.
     public var fullReload: FullReloadReason?
+    /// The JIT-enabled namespaces at `revision`, re-read in the same transaction when a JIT
+    /// setting or an identity namespace changed (``Schema/jitTables``); `nil` when neither did.
+    public var jit: JITNamespaces?
 
-    public init(base: Int64, revision: Int64, changes: [GraphChange], journalRows: Int, fullReload: FullReloadReason?) {
+    public init(base: Int64, revision: Int64, changes: [GraphChange], journalRows: Int, fullReload: FullReloadReason?,
+                jit: JITNamespaces? = nil) {
         self.base = base
         self.revision = revision
         self.changes = changes
         self.journalRows = journalRows
         self.fullReload = fullReload
+        self.jit = jit
     }
 }
 
@@ -130,8 +135,13 @@ extension Store {
             var reader = CurrentRowReader(db: db, grantedAt: try grantedAtColumn())
             var changes: [GraphChange] = []
             changes.reserveCapacity(keys.count)
-            for k in keys { changes.append(try reader.change(k)) }
-            return ChangeSet(base: revision, revision: current, changes: changes, journalRows: Int(count), fullReload: nil)
+            var jitChanged = false
+            for k in keys {
+                if Schema.jitTables.contains(k.table) { jitChanged = true; continue }
+                changes.append(try reader.change(k))
+            }
+            return ChangeSet(base: revision, revision: current, changes: changes, journalRows: Int(count), fullReload: nil,
+                             jit: jitChanged ? try jitNamespaces() : nil)
         }
     }
 

@@ -7,12 +7,16 @@ public struct LoadedGraph: Sendable {
     public var graph: AccessGraph
     /// The journal revision the graph was read at.
     public var revision: Int64
+    /// The identity namespaces of the partners whose just-in-time creation is enabled, read in
+    /// the same transaction (empty before schema v7).
+    public var jit: JITNamespaces
 
     /// A graph and the revision it was read at (e.g. a caller's pre-decision graph, to pass to
     /// ``Store/administer(_:as:now:graph:)``).
-    public init(graph: AccessGraph, revision: Int64) {
+    public init(graph: AccessGraph, revision: Int64, jit: JITNamespaces = .empty) {
         self.graph = graph
         self.revision = revision
+        self.jit = jit
     }
 }
 
@@ -50,7 +54,7 @@ extension Store {
             throw error
         }
         handoff.waitUntilFinished()
-        return LoadedGraph(graph: try b.build(), revision: revision)
+        return LoadedGraph(graph: try b.build(), revision: revision, jit: try jitNamespaces())
     }
 
     /// The reader thread: every graph table in the builder's order, in chunks, then the end

@@ -3,9 +3,10 @@ extension Schema {
     static let scimVersion = 5
 
     /// Schema v5: identity namespaces and SCIM 2.0 provisioning. None of these tables is a
-    /// graph table (no journal triggers: declaring a namespace, creating a SCIM token or
-    /// renaming a SCIM group moves no revision; the users, aliases and grants a SCIM request
-    /// writes are journaled as usual through the administrative operations), and `export`
+    /// graph table (no journal triggers: creating a SCIM token or renaming a SCIM group moves
+    /// no revision — declaring a namespace does since v7, ``jit``, for piamd's JIT namespaces;
+    /// the users, aliases and grants a SCIM request writes are journaled as usual through the
+    /// administrative operations), and `export`
     /// leaves them out. Adding tables rewrites no row.
     ///
     /// - `identity_namespaces`: per partner root, the namespaces its people's aliases may use

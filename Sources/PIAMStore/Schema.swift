@@ -31,8 +31,10 @@ public enum Schema {
     /// `granted_at` on assignments and org grants, v4 API tokens, invitations, idempotency
     /// records and the audit log's `credential` (none journaled), v5 identity namespaces and
     /// SCIM provisioning (``v5``; none journaled), v6 access reviews (``reviewsVersion``, not
-    /// journaled). Append only: a migration, once released, never changes.
-    static let migrations: [String] = [v1, v2, v3, v4, v5, reviews]
+    /// journaled), v7 just-in-time creation (``jitVersion``: `partner_jit`, and journal
+    /// triggers on it and on `identity_namespaces`). Append only: a migration, once released,
+    /// never changes.
+    static let migrations: [String] = [v1, v2, v3, v4, v5, reviews, jit]
 
     /// Schema v3: when each assignment and org grant was made (`granted_at`, milliseconds since
     /// the epoch like `valid_until`), beside who made it (`granted_by`, since v1). Rows written

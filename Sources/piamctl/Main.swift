@@ -46,7 +46,7 @@ struct Piamctl: AsyncParsableCommand {
             // Who uses what (UsageCommands.swift).
             UsageCommand.self,
             // Identity namespaces and SCIM provisioning (NamespaceCommands.swift, SCIMCommands.swift).
-            NamespaceCommand.self, SCIMCommand.self,
+            NamespaceCommand.self, SCIMCommand.self, JITCommand.self,
         ]
     )
 }

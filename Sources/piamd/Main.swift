@@ -61,6 +61,11 @@ struct Piamd: AsyncParsableCommand {
                 forward_auth.subject_header  X-Forwarded-User  the header naming the subject (missing: 401)
                 forward_auth.no_route   deny                   a request no route matches: deny (403) or allow
                 forward_auth.routes     []                     the route table (objects; PIAMD_FORWARD_AUTH_ROUTES as JSON)
+                jit.admind              (off)                  just-in-time creation: piam-admind's address,
+                                                               unix:/path or http://127.0.0.1:PORT
+                jit.token_file          (none)                 file with the API token piamd presents to it
+                jit.timeout_ms          2000                   longest a request waits for a creation
+                jit.max_in_flight       8                      creations asked for at once (more: deny at once)
 
             HTTP FACE
               With http.listen set, piamd also speaks HTTP/1.1: the AuthZEN Authorization API 1.0 \

@@ -37,4 +37,28 @@ import Testing
         #expect(roles.allSatisfy { g.canGrantToOrg(actor: "acme-admin", org: "acme", role: $0, now: now) == .allow })
         #expect(g.grantableRoles(actor: "acme-admin", org: "globex", now: now).isEmpty, "another partner: nothing")
     }
+
+    @Test func theJITRuleCreatesOnlyUnknownSubjectsInsideAJITEnabledNamespace() throws {
+        let jit = JITNamespaces(
+            namespaces: [("acme", try IdentityNamespace(parsing: "okta-acme|")), ("acme", try IdentityNamespace(parsing: "@acme.example")),
+                         ("globex", try IdentityNamespace(parsing: "okta-globex|"))],
+            settings: [JITSetting(partner: "acme", org: "acme-north", role: "partner-user")])
+        #expect(jit.entries.count == 2, "globex has namespaces but no setting: left out")
+        let setting = JITSetting(partner: "acme", org: "acme-north", role: "partner-user")
+        #expect(g.jitDecision(subject: "okta-acme|00u1", jit: jit) == .create(setting))
+        #expect(g.jitDecision(subject: "New.Hire@ACME.example", jit: jit) == .create(setting))
+        #expect(g.jitDecision(subject: "okta-globex|00u1", jit: jit) == .notEligible)
+        #expect(g.jitDecision(subject: "okta-acme-evil|1", jit: jit) == .notEligible)
+        #expect(g.jitDecision(subject: "acme-admin", jit: jit) == .known(user: "acme-admin"))
+        #expect(g.jitDecision(subject: "okta-acme|00u1", jit: .empty) == .notEligible)
+    }
+
+    @Test func aJITSettingNeedsAnOrgOfThePartnerAndARoleItsAdminsCouldAssign() {
+        #expect(g.jitSettingDecision(partner: "acme", org: "acme-north", role: "partner-user", now: now) == .allow)
+        #expect(g.jitSettingDecision(partner: "acme", org: "globex", role: "partner-user", now: now) == .deny(.outOfScope))
+        #expect(g.jitSettingDecision(partner: "acme", org: "nowhere", role: "partner-user", now: now) == .deny(.unknownOrg))
+        #expect(g.jitSettingDecision(partner: "acme", org: "acme", role: "nope", now: now) == .deny(.unknownRole))
+        #expect(g.jitSettingDecision(partner: "acme", org: "acme", role: "host-admin", now: now) == .deny(.outsideCeiling))
+        #expect(g.jitSettingDecision(partner: "acme", org: "acme", role: "approver", now: now) != .allow)
+    }
 }

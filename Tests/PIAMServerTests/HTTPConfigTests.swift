@@ -44,6 +44,22 @@ struct HTTPConfigTests: ConfigLoading {
         #expect(await message(#"{"forward_auth": {"subject_header": "X User"}}"#).contains("forward_auth.subject_header"))
     }
 
+    @Test("jit.* keys: off unless jit.admind is set; its address forms; a token file is required with it")
+    func jitKeys() async throws {
+        let off = try await load("{}")
+        #expect(off.jitAdmind == nil && off.jitTimeoutMS == 2000 && off.jitMaxInFlight == 8)
+        let c = try await load(#"{"jit": {"admind": "unix:/run/piam-admin/admin.sock", "token_file": "/etc/piam/jit.token", "timeout_ms": 500, "max_in_flight": 3}}"#)
+        #expect(c.jitAdmind == "unix:/run/piam-admin/admin.sock" && c.jitTokenFile == "/etc/piam/jit.token" && c.jitTimeoutMS == 500 && c.jitMaxInFlight == 3)
+        let e = try await load("{}", env: ["PIAMD_JIT_ADMIND": "http://127.0.0.1:8081", "PIAMD_JIT_TOKEN_FILE": "/t"])
+        #expect(try JITAddress(parsing: e.jitAdmind!) == .tcp(host: "127.0.0.1", port: 8081))
+        #expect(try JITAddress(parsing: "/run/a.sock") == .unix("/run/a.sock"))
+        #expect(try JITAddress(parsing: "http://[::1]:9/") == .tcp(host: "::1", port: 9))
+        #expect(await message(#"{"jit": {"admind": "http://127.0.0.1:8081"}}"#).contains("jit.token_file"))
+        #expect(await message(#"{"jit": {"admind": "127.0.0.1:8081", "token_file": "/t"}}"#).contains("jit.admind"))
+        #expect(await message(#"{"jit": {"admind": "unix:relative.sock", "token_file": "/t"}}"#).contains("absolute"))
+        #expect(await message(#"{"jit": {"admind": "/a.sock", "token_file": "/t", "max_in_flight": 0}}"#).contains("jit.max_in_flight"))
+    }
+
     @Test("route table: validated with the failing entry and field named")
     func routeErrors() async throws {
         func routes(_ list: String) async -> String { await message(#"{"forward_auth": {"routes": \#(list)}}"#) }

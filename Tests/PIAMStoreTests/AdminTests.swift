@@ -306,6 +306,7 @@ func snapshot(_ store: Store) throws -> (Data, Int64) {
             .suspendUser(user: "u"), .reactivateUser(user: "u"), .removeUser(user: "u"), .moveUser(user: "u", org: "o"),
             .addAlias(user: "u", alias: "x"), .removeAlias(user: "u", alias: "x"),
             .addNamespace(org: "o", namespace: "@o.example"), .removeNamespace(org: "o", namespace: "okta-o|"),
+            .setJIT(org: "o", jitOrg: "o", role: "r"), .clearJIT(org: "o"), .createJIT(subject: "okta-o|x"),
             .mapSCIMGroup(group: "g", role: "r"), .unmapSCIMGroup(group: "g", role: "r"),
             .defineRole(role: "r", name: "R", description: "d", permissions: ["a:b"]), .updateRole(role: "r", name: nil, description: nil, permissions: ["a:c"]),
             .deleteRole(role: "r", force: true), .grant(user: "u", role: "r", scope: "o", validUntil: t0), .revoke(user: "u", role: "r", scope: nil),

@@ -20,6 +20,7 @@ import Testing
         .suspendUser(user: "u"), .reactivateUser(user: "u"), .removeUser(user: "u"), .moveUser(user: "u", org: "o"),
         .addAlias(user: "u", alias: "x"), .removeAlias(user: "u", alias: "x"),
         .addNamespace(org: "o", namespace: "okta-o|"), .removeNamespace(org: "o", namespace: "@o.example"),
+        .setJIT(org: "o", jitOrg: "o-staff", role: "r"), .clearJIT(org: "o"), .createJIT(subject: "okta-o|00u1"),
         .mapSCIMGroup(group: "g", role: "r"), .unmapSCIMGroup(group: "g", role: "r"),
         .defineRole(role: "r", name: nil, description: nil, permissions: []), .updateRole(role: "r", name: "R", description: "d", permissions: nil),
         .deleteRole(role: "r", force: false), .grant(user: "u", role: "r", scope: nil, validUntil: nil), .revoke(user: "u", role: "r", scope: "o"),

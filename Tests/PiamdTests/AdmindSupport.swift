@@ -12,9 +12,9 @@ final class AdmindProcess: @unchecked Sendable {
     let unix: HTTPTarget
     let tcp: HTTPTarget
 
-    init(_ f: Fixture, env: [String: String] = [:], extraArgs: [String] = []) async throws {
+    init(_ f: Fixture, env: [String: String] = [:], extraArgs: [String] = [], tcpPort: UInt16? = nil) async throws {
         let sock = f.path("admin.sock")
-        let port = freeLoopbackPort()
+        let port = tcpPort ?? freeLoopbackPort()
         daemon = try await DaemonProcess(
             f, args: ["--db", f.db, "--listen", "unix:" + sock, "--listen", "127.0.0.1:\(port)",
                       "--trusted-header", "X-Forwarded-User"] + extraArgs,

@@ -11,10 +11,10 @@ extension Fixture {
     /// number them afresh), renamed over the database.
     func rewriteAsSchemaV2() throws { try rewrite(asSchema: 2) }
 
-    /// Rewrites the fixture's database as schema `version` (2, 3 or 4) held it, the same way
-    /// (the graph's rows; v4's credential tables start empty).
+    /// Rewrites the fixture's database as schema `version` (2 to 6) held it, the same way
+    /// (the graph's rows; the tables of v4 and later start empty).
     func rewrite(asSchema version: Int) throws {
-        precondition((2...4).contains(version))
+        precondition((2...6).contains(version))
         let grantedAt = version >= 3 ? ", granted_at" : ""
         let old = path("v\(version).db")
         do {
@@ -238,5 +238,81 @@ struct SCIMMigrationTests {
         #expect(reloadCounter(final, "full_reloads") == full0 + 1, "the SCIM write was applied, not reloaded")
         await c.close()
         #expect(await d.stop() == 0)
+    }
+}
+
+@Suite("piamd across the schema v7 migration (the real binary)", .serialized)
+struct JITMigrationTests {
+    @Test("piamd serving a v6 database keeps answering while piamctl init adds just-in-time creation, reloads, then follows a JIT setting through the journal and creates a new person on forward-auth")
+    func followsTheMigration() async throws {
+        let f = try Fixture()
+        try f.rewrite(asSchema: Schema.jitVersion - 1)
+        let v6 = try Store(path: f.db, readOnly: true)
+        #expect(try v6.schemaVersion == Schema.jitVersion - 1)
+        let baseline = try v6.loadGraph()
+        let admindPort = freeLoopbackPort()
+        let tokenFile = f.path("jit.token")
+        // commission-manager: a role acme-brokers' admin holds, so one it could assign.
+        let routes = #"[{"method": "GET", "path": "/p/{org}/statements/{id}", "action": "read", "type": "statement", "id": "{id}", "org": "{org}"}]"#
+        // piamd configured for JIT from the start (the token is read at startup: a placeholder).
+        try "piam_placeholder".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let (d, _) = try await startHTTPDaemon(f, env: [
+            "PIAMD_RELOAD_POLL_MS": "100", "PIAMD_CONSISTENCY_TIMEOUT_MS": "5000", "PIAMD_FORWARD_AUTH_ROUTES": routes,
+            "PIAMD_JIT_ADMIND": "http://127.0.0.1:\(admindPort)", "PIAMD_JIT_TOKEN_FILE": tokenFile, "PIAMD_JIT_TIMEOUT_MS": "5000",
+        ])
+        let c = try await d.client()
+        var doc = try await statusDocument(c)
+        #expect(doc["revision"] as? Int == Int(baseline.revision) && doc["state"] as? String == "serving", "\(doc)")
+        let full0 = reloadCounter(doc, "full_reloads")
+
+        let migrate = try await piamctl(["init", "--db", f.db], in: f)
+        #expect(migrate.code == 0 && migrate.out.contains("schema v\(Schema.latestVersion)"), "\(migrate)")
+        doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
+        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
+        #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
+        let migrated = try f.loaded()
+        #expect(migrated.revision == baseline.revision && migrated.jit.isEmpty)
+        let checks = randomChecks(migrated.graph, count: 200, seed: 37)
+        #expect(try await c.checkBatch(checks, minRevision: migrated.revision).value
+                == baseline.graph.checkBatch(checks, semantic: .executeAll, now: QueryEvaluatorClock.now()))
+
+        // After: the business declares a namespace and enables JIT; piamd's service user gets
+        // its token; piam-admind starts on the port piamd was configured with.
+        #expect(try await piamctl(["namespace", "add", "--db", f.db, "acme-brokers", "okta-acme|", "--as", "pete.pm"], in: f).code == 0)
+        let set = try await piamctl(["jit", "set", "--db", f.db, "acme-brokers", "--in", "acme-brokers", "--role", "commission-manager", "--as", "pete.pm"], in: f)
+        #expect(set.code == 0, "\(set)")
+        let show = try await piamctl(["jit", "show", "--db", f.db, "--json"], in: f)
+        #expect(show.code == 0 && show.out.contains("\"commission-manager\"") && show.out.contains("okta-acme|"), "\(show)")
+        let store = try Store(path: f.db)
+        _ = try store.importJSON(Data("""
+            {"roles": [{"id": "jit-provisioner", "permissions": ["org:invite_user"]}],
+             "users": [{"id": "svc.piamd", "org": "host"}],
+             "assignments": [{"user": "svc.piamd", "role": "jit-provisioner", "scope": "host"}]}
+            """.utf8))
+        try store.createToken(user: "svc.piamd", name: "jit", createdBy: "pete.pm").secret.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        #expect(await d.stop() == 0)
+        let (d2, http2) = try await startHTTPDaemon(f, env: [
+            "PIAMD_FORWARD_AUTH_ROUTES": routes, "PIAMD_JIT_ADMIND": "http://127.0.0.1:\(admindPort)",
+            "PIAMD_JIT_TOKEN_FILE": tokenFile, "PIAMD_JIT_TIMEOUT_MS": "5000", "PIAMD_RELOAD_POLL_MS": "100",
+        ])
+        let admind = try await AdmindProcess(f, tcpPort: admindPort)
+        defer { Task { await admind.stop() } }
+        let r = try httpRequest(http2, "GET", "/forward-auth", headers: ["X-Forwarded-User": "okta-acme|00u5", "X-Original-URI": "/p/acme-brokers/statements/ST-1"])
+        #expect(r.status == 200 && r.header("X-PIAM-Subject") == Store.jitUserID(subject: "okta-acme|00u5"), "\(r) \(d2.log)")
+        // The business switches JIT off: piamd learns it from the journal, in place.
+        let c2 = try await d2.client()
+        let full1 = reloadCounter(try await statusDocument(c2), "full_reloads")
+        let clear = try await piamctl(["jit", "clear", "--db", f.db, "acme-brokers", "--as", "pete.pm", "--json"], in: f)
+        #expect(clear.code == 0, "\(clear)")
+        let revision = try Store(path: f.db, readOnly: true).revision()
+        let off = try httpRequest(http2, "GET", "/forward-auth", headers: [
+            "X-Forwarded-User": "okta-acme|00u6", "X-Original-URI": "/p/acme-brokers/statements/ST-1", "X-PIAM-Min-Revision": String(revision),
+        ])
+        #expect(off.status == 403 && off.header("X-PIAM-Reason") == "unknown_subject", "\(off)")
+        #expect(reloadCounter(try await statusDocument(c2), "full_reloads") == full1, "the setting was applied from the journal, not reloaded")
+        #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: "okta-acme|00u6") == nil)
+        await c.close()
+        await c2.close()
+        #expect(await d2.stop() == 0)
     }
 }
