@@ -73,6 +73,7 @@ struct Console: Sendable {
         group.get("accept") { request, context in try acceptPage(request, context) }
         group.post("accept") { request, context in try await accept(request, context) }
         group.post("act") { request, context in try await act(request, context) }
+        addRolloutRoutes(to: group)
     }
 
     // MARK: Rendering
@@ -399,6 +400,7 @@ struct Console: Sendable {
             "grantable": roles.filter { info.kind == .host || ceilingRoles.contains($0.id) }.map { ["id": $0.id] },
         ]
         data["ceiling_empty"] = ceiling.isEmpty
+        data.merge(try await namespaceData(viewer: p.user, org: info, actions: actions)) { _, new in new }
         return page("org", data, title: info.name, context: context,
                     current: viewer(p.user).home == id ? "/console/orgs/\(pathEscape(id))" : "")
     }
