@@ -49,7 +49,8 @@ struct ConsoleRolloutTests {
         let text = preview.text
         #expect(text.contains("<b id=\"gain-count\">5</b>"), "\(text)")
         #expect(text.contains("<code>signature:create</code>: 5 people"), "\(text)")
-        #expect(text.contains("<code>signature:create</code> over acme: 1") && text.contains("<code>signature:create</code> over globex: 1"), "\(text)")
+        #expect(text.contains("<code>signature:create</code> over acme: 2") && text.contains("<code>signature:create</code> over acme-north: 1")
+                && text.contains("<code>signature:create</code> over globex: 1"), "\(text)")
         for op in ["role.define</code> <code>role:e-sign", "entitle</code> <code>org:acme", "org-grant</code> <code>org:acme",
                    "entitle</code> <code>org:globex", "org-grant</code> <code>org:globex"] {
             #expect(text.contains(op), "missing \(op)")

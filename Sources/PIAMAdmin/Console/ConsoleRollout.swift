@@ -178,17 +178,21 @@ extension Console {
         let names = try await service.read { store, _ in
             try Dictionary(partnerIDs.compactMap { try store.org(id: $0) }.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         }
-        let shown = 5
+        let shown = 5, shownScopes = 6
         let gainers = byPartner.values.reduce(0) { $0 + $1.people.count }
         let rows: [[String: Any]] = byPartner.keys.sorted().map { id in
             let t = byPartner[id]!
             let people = t.people.sorted()
+            // Each permission over each scope (the person's org or above), the most held first; a
+            // partner with many sub-orgs lists the first few.
+            let keys = t.permissions.keys.sorted { (t.permissions[$0]!, $1) > (t.permissions[$1]!, $0) }
             return [
                 "partner": id, "partner_name": names[id] ?? id, "href": "/console/orgs/\(pathEscape(id))", "count": people.count,
-                "permissions": t.permissions.keys.sorted().map { k -> [String: Any] in
+                "permissions": keys.prefix(shownScopes).map { k -> [String: Any] in
                     let parts = k.split(separator: "\u{0}", maxSplits: 1).map(String.init)
                     return ["permission": parts[0], "scope": parts.count > 1 ? parts[1] : "", "count": t.permissions[k]!]
                 },
+                "more_scopes": max(0, keys.count - shownScopes), "has_more_scopes": keys.count > shownScopes,
                 "first": people.prefix(shown).map { ["id": $0, "href": "/console/people/\(pathEscape($0))"] },
                 "more": max(0, people.count - shown), "has_more": people.count > shown,
             ]

@@ -41,7 +41,7 @@ enum ConsoleRolloutTemplates {
             <ul id="gained-totals">{{#totals}}<li><code>{{permission}}</code>: {{count}} people</li>{{/totals}}</ul>
             <div class="scroll"><table id="gains"><thead><tr><th>Partner</th><th>People</th><th>Gained (over)</th><th>First people</th></tr></thead><tbody>
             {{#rows}}<tr><td><a href="{{href}}">{{partner_name}}</a><br><code>{{partner}}</code></td><td>{{count}}</td>
-            <td>{{#permissions}}<code>{{permission}}</code> over {{scope}}: {{count}}<br>{{/permissions}}</td>
+            <td>{{#permissions}}<code>{{permission}}</code> over {{scope}}: {{count}}<br>{{/permissions}}{{#has_more_scopes}}<small>and {{more_scopes}} more</small>{{/has_more_scopes}}</td>
             <td>{{#first}}<a href="{{href}}">{{id}}</a> {{/first}}{{#has_more}}<small>and {{more}} more</small>{{/has_more}}</td></tr>{{/rows}}
             </tbody></table></div></section>{{/would_commit}}
             <section><h2>The {{operation_count}} operations, in one transaction</h2>
