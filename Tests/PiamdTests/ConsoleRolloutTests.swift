@@ -44,11 +44,12 @@ struct ConsoleRolloutTests {
         #expect(try b.get("/console/rollout").status == 200)
         let before = try Store(path: f.db, readOnly: true).revision()
         let evil = "<script>alert(1)</script>"
-        let preview = try b.post("/console/rollout/preview", Self.rollout("e-sign", name: evil))
+        // A textarea's lines end with CRLF (one Character in Swift).
+        let preview = try b.post("/console/rollout/preview", Self.rollout("e-sign", name: evil, permissions: "signature:create\r\nsignature:view"))
         #expect(preview.status == 200, "\(preview)")
         let text = preview.text
         #expect(text.contains("<b id=\"gain-count\">5</b>"), "\(text)")
-        #expect(text.contains("<code>signature:create</code>: 5 people"), "\(text)")
+        #expect(text.contains("<code>signature:create</code>: 5 people") && text.contains("<code>signature:view</code>: 5 people"), "\(text)")
         #expect(text.contains("<code>signature:create</code> over acme: 2") && text.contains("<code>signature:create</code> over acme-north: 1")
                 && text.contains("<code>signature:create</code> over globex: 1"), "\(text)")
         for op in ["role.define</code> <code>role:e-sign", "entitle</code> <code>org:acme", "org-grant</code> <code>org:acme",
@@ -71,7 +72,7 @@ struct ConsoleRolloutTests {
         let committed = try b.post("/console/rollout/commit", try Self.commitFields(stale.text))
         #expect(committed.status == 303 && committed.header("Location") == "/console/roles", "\(committed)")
         let store = try Store(path: f.db, readOnly: true)
-        #expect(try store.role(id: "e-sign")?.permissions == ["signature:create"])
+        #expect(try store.role(id: "e-sign")?.permissions.sorted() == ["signature:create", "signature:view"])
         #expect(try store.role(id: "e-sign")?.name == evil)
         for p in ["acme", "globex"] {
             #expect(try store.entitlements(org: p).contains("e-sign"), "\(p)")
@@ -85,6 +86,11 @@ struct ConsoleRolloutTests {
         #expect(try store.revision() > moved)
         let roles = try b.get("/console/roles")
         #expect(roles.text.contains("Rolled out e-sign to 2 partners: 5 operations in one transaction"), "\(roles.text)")
+        // The roles page's own define form splits a textarea's CRLF lines too.
+        let defined = try b.post("/console/act", [("op", "role.define"), ("role", "two-lines"), ("permissions", "claim:read\r\nclaim:list"),
+                                                  ("back", "/console/roles")])
+        #expect(defined.status == 303, "\(defined)")
+        #expect(try store.role(id: "two-lines")?.permissions.sorted() == ["claim:list", "claim:read"])
         // The decisions follow: nick (acme-north-b1) may now create a signature; bob is suspended.
         let g = try store.loadGraph().graph
         let now = AdminAPI.now()

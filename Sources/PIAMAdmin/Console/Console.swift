@@ -269,7 +269,7 @@ struct Console: Sendable {
             guard let first = values.first else { continue }
             switch f.kind {
             case .strings:
-                apply[f.name] = values.flatMap { $0.split(whereSeparator: { ",\n\r\t ".contains($0) }).map(String.init) }
+                apply[f.name] = values.flatMap { $0.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init) }
             case .bool:
                 apply[f.name] = ["true", "on", "1", "yes"].contains(first.lowercased())
             case .int:

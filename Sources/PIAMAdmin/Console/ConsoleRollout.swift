@@ -42,8 +42,10 @@ extension Console {
         /// The org grants reach the partners' sub-orgs too.
         var includeSuborgs = true
 
+        /// Items separated by commas or white space. (A textarea's line break is `\r\n`, which
+        /// Swift reads as ONE character: it is white space, but none of `\r` and `\n`.)
         static func split(_ s: String) -> [String] {
-            s.split(whereSeparator: { ",\n\r\t ".contains($0) }).map(String.init)
+            s.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
         }
 
         static func flag(_ v: String?) -> Bool { ["true", "on", "1", "yes"].contains((v ?? "").lowercased()) }
