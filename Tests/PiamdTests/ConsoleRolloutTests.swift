@@ -50,8 +50,9 @@ struct ConsoleRolloutTests {
         let text = preview.text
         #expect(text.contains("<b id=\"gain-count\">5</b>"), "\(text)")
         #expect(text.contains("<code>signature:create</code>: 5 people") && text.contains("<code>signature:view</code>: 5 people"), "\(text)")
-        #expect(text.contains("<code>signature:create</code> over acme: 2") && text.contains("<code>signature:create</code> over acme-north: 1")
-                && text.contains("<code>signature:create</code> over globex: 1"), "\(text)")
+        // Per partner: each permission's people, over which orgs (each member's own, with the sub-orgs).
+        #expect(text.contains("<code>signature:create</code> 4 · <small>over <span class=\"scope\">acme (2)</span> <span class=\"scope\">acme-north (1)</span> <span class=\"scope\">acme-north-b1 (1)</span>"), "\(text)")
+        #expect(text.contains("<code>signature:view</code> 1 · <small>over <span class=\"scope\">globex (1)</span>"), "\(text)")
         for op in ["role.define</code> <code>role:e-sign", "entitle</code> <code>org:acme", "org-grant</code> <code>org:acme",
                    "entitle</code> <code>org:globex", "org-grant</code> <code>org:globex"] {
             #expect(text.contains(op), "missing \(op)")

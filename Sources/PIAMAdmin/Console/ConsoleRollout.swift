@@ -160,8 +160,10 @@ extension Console {
         let outcome = try await api.whatIfOutcome(batch, p)
         let result = outcome.result
         let g = service.graph.graph
-        // Who gains, by partner root; the permissions gained (over which scope) with their counts.
-        struct Tally { var people: [String] = []; var permissions: [String: Int] = [:] }
+        // Who gains, by partner root: per permission, how many people and over which scopes
+        // (an org grant with sub-orgs gives each member the permission over its own org).
+        struct Gain { var people = 0; var scopes: [String: Int] = [:] }
+        struct Tally { var people: [String] = []; var permissions: [String: Gain] = [:] }
         var byPartner: [String: Tally] = [:]
         var totals: [String: Int] = [:]
         var lost = 0
@@ -169,32 +171,34 @@ extension Console {
             if !person.lost.isEmpty { lost += 1 }
             guard !person.gained.isEmpty else { continue }
             let root = g.partnerRoot(ofOrg: person.org) ?? person.org
-            byPartner[root, default: Tally()].people.append(person.user)
-            var counted = Set<String>()
-            for e in person.gained {
-                byPartner[root]!.permissions["\(e.permission)\u{0}\(e.scope)", default: 0] += 1
-                if counted.insert(e.permission).inserted { totals[e.permission, default: 0] += 1 }
+            var t = byPartner[root] ?? Tally()
+            t.people.append(person.user)
+            for (permission, effective) in Dictionary(grouping: person.gained, by: \.permission) {
+                totals[permission, default: 0] += 1
+                t.permissions[permission, default: Gain()].people += 1
+                for e in effective { t.permissions[permission]!.scopes[e.scope, default: 0] += 1 }
             }
+            byPartner[root] = t
         }
         let partnerIDs = Array(byPartner.keys)
         let names = try await service.read { store, _ in
             try Dictionary(partnerIDs.compactMap { try store.org(id: $0) }.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         }
-        let shown = 5, shownScopes = 6
+        let shown = 5, shownScopes = 3
         let gainers = byPartner.values.reduce(0) { $0 + $1.people.count }
         let rows: [[String: Any]] = byPartner.keys.sorted().map { id in
             let t = byPartner[id]!
             let people = t.people.sorted()
-            // Each permission over each scope (the person's org or above), the most held first; a
-            // partner with many sub-orgs lists the first few.
-            let keys = t.permissions.keys.sorted { (t.permissions[$0]!, $1) > (t.permissions[$1]!, $0) }
             return [
                 "partner": id, "partner_name": names[id] ?? id, "href": "/console/orgs/\(pathEscape(id))", "count": people.count,
-                "permissions": keys.prefix(shownScopes).map { k -> [String: Any] in
-                    let parts = k.split(separator: "\u{0}", maxSplits: 1).map(String.init)
-                    return ["permission": parts[0], "scope": parts.count > 1 ? parts[1] : "", "count": t.permissions[k]!]
+                "permissions": t.permissions.keys.sorted().map { permission -> [String: Any] in
+                    let gain = t.permissions[permission]!
+                    // The scopes most held first; a partner with many sub-orgs lists the first few.
+                    let scopes = gain.scopes.keys.sorted { (gain.scopes[$0]!, $1) > (gain.scopes[$1]!, $0) }
+                    return ["permission": permission, "count": gain.people,
+                            "scopes": scopes.prefix(shownScopes).map { ["scope": $0, "count": gain.scopes[$0]!] as [String: Any] },
+                            "more_scopes": max(0, scopes.count - shownScopes), "has_more_scopes": scopes.count > shownScopes]
                 },
-                "more_scopes": max(0, keys.count - shownScopes), "has_more_scopes": keys.count > shownScopes,
                 "first": people.prefix(shown).map { ["id": $0, "href": "/console/people/\(pathEscape($0))"] },
                 "more": max(0, people.count - shown), "has_more": people.count > shown,
             ]

@@ -39,9 +39,9 @@ enum ConsoleRolloutTemplates {
             <small>Decided at revision {{revision}} in {{seconds}} s, nothing written.</small></p>
             {{#nobody}}<p class="muted">Nobody would gain anything (no org grant, or no active member).</p>{{/nobody}}
             <ul id="gained-totals">{{#totals}}<li><code>{{permission}}</code>: {{count}} people</li>{{/totals}}</ul>
-            <div class="scroll"><table id="gains"><thead><tr><th>Partner</th><th>People</th><th>Gained (over)</th><th>First people</th></tr></thead><tbody>
+            <div class="scroll"><table id="gains"><thead><tr><th>Partner</th><th>People</th><th>Gained: people · over which orgs</th><th>First people</th></tr></thead><tbody>
             {{#rows}}<tr><td><a href="{{href}}">{{partner_name}}</a><br><code>{{partner}}</code></td><td>{{count}}</td>
-            <td>{{#permissions}}<code>{{permission}}</code> over {{scope}}: {{count}}<br>{{/permissions}}{{#has_more_scopes}}<small>and {{more_scopes}} more</small>{{/has_more_scopes}}</td>
+            <td>{{#permissions}}<p class="gain"><code>{{permission}}</code> {{count}} · <small>over {{#scopes}}<span class="scope">{{scope}} ({{count}})</span> {{/scopes}}{{#has_more_scopes}}and {{more_scopes}} more orgs{{/has_more_scopes}}</small></p>{{/permissions}}</td>
             <td>{{#first}}<a href="{{href}}">{{id}}</a> {{/first}}{{#has_more}}<small>and {{more}} more</small>{{/has_more}}</td></tr>{{/rows}}
             </tbody></table></div></section>{{/would_commit}}
             <section><h2>The {{operation_count}} operations, in one transaction</h2>
