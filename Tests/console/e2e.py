@@ -131,13 +131,16 @@ def piamd_check(subject, action, resource, org, revision):
 
 
 def shot(name):
+    """Saves the page at desktop and phone widths, whole (up to 2400 pixels high): the window is
+    made as tall as the page plus the browser's own frame (window height minus viewport height)."""
     if not SHOTS:
         return
     os.makedirs(SHOTS, exist_ok=True)
     for label, width in (("desktop", 1280), ("phone", 390)):
         driver.set_window_size(width, 900)
+        frame = 900 - driver.execute_script("return window.innerHeight")
         height = driver.execute_script("return Math.min(document.documentElement.scrollHeight, 2400)")
-        driver.set_window_size(width, max(600, height))
+        driver.set_window_size(width, max(600, height) + frame)
         driver.save_screenshot(os.path.join(SHOTS, f"console-{name}-{label}.png"))
     driver.set_window_size(1280, 900)
 
@@ -316,7 +319,7 @@ def rollout():
     rows = driver.find_elements(By.CSS_SELECTOR, "#gains tbody tr")
     assert sum(int(r.find_elements(By.TAG_NAME, "td")[1].text) for r in rows) == count, text()
     assert any("acme-brokers" in r.text for r in rows), text()
-    ops = driver.find_element(By.ID, "operations").text
+    ops = driver.find_element(By.ID, "operations").get_attribute("textContent")  # folded under <details>
     assert "role.define role:e-signature" in ops and "org-grant org:acme-brokers" in ops, ops
     code, out = piamd_check(agent, "create", "signature:S-1", org, 0)
     assert code == 1, f"the preview wrote something: {out}"

@@ -39,17 +39,17 @@ enum ConsoleRolloutTemplates {
             <small>Decided at revision {{revision}} in {{seconds}} s, nothing written.</small></p>
             {{#nobody}}<p class="muted">Nobody would gain anything (no org grant, or no active member).</p>{{/nobody}}
             <ul id="gained-totals">{{#totals}}<li><code>{{permission}}</code>: {{count}} people</li>{{/totals}}</ul>
-            <div class="scroll"><table id="gains"><thead><tr><th>Partner</th><th>People</th><th>Gained: people · over which orgs</th><th>First people</th></tr></thead><tbody>
-            {{#rows}}<tr><td><a href="{{href}}">{{partner_name}}</a><br><code>{{partner}}</code></td><td>{{count}}</td>
+            <div class="scroll"><table id="gains" class="cards"><thead><tr><th>Partner</th><th>People</th><th>Gained: people · over which orgs</th><th>First people</th></tr></thead><tbody>
+            {{#rows}}<tr><td><a href="{{href}}">{{partner_name}}</a><br><code>{{partner}}</code></td><td class="count">{{count}}<span class="phone-only"> people</span></td>
             <td>{{#permissions}}<p class="gain"><code>{{permission}}</code> {{count}} · <small>over {{#scopes}}<span class="scope">{{scope}} ({{count}})</span> {{/scopes}}{{#has_more_scopes}}and {{more_scopes}} more orgs{{/has_more_scopes}}</small></p>{{/permissions}}</td>
             <td>{{#first}}<a href="{{href}}">{{id}}</a> {{/first}}{{#has_more}}<small>and {{more}} more</small>{{/has_more}}</td></tr>{{/rows}}
             </tbody></table></div></section>{{/would_commit}}
-            <section><h2>The {{operation_count}} operations, in one transaction</h2>
-            <ol class="ops" id="operations">{{#operations}}<li{{#bad}} class="refused"{{/bad}}><code>{{operation}}</code> <code>{{target}}</code> <small>{{status}} {{reason}}</small>{{#bad}}<br><small>{{message}}</small>{{/bad}}</li>{{/operations}}</ol></section>
             <div class="actions">
             {{#would_commit}}<form method="post" action="/console/rollout/commit">\(hidden)<input type="hidden" name="revision" value="{{revision}}">
             {{#carried}}<input type="hidden" name="{{name}}" value="{{value}}">{{/carried}}<button id="rollout-commit">Commit: roll out to {{partner_count}} partner(s)</button></form>{{/would_commit}}
             <a class="button secondary" href="{{change_href}}" id="rollout-change">Change</a> <a href="/console/roles">Cancel</a></div>
+            <section><details{{^would_commit}} open{{/would_commit}}><summary><h2 class="inline">The {{operation_count}} operations, in one transaction</h2></summary>
+            <ol class="ops" id="operations">{{#operations}}<li{{#bad}} class="refused"{{/bad}}><code>{{operation}}</code> <code>{{target}}</code> <small>{{status}} {{reason}}</small>{{#bad}}<br><small>{{message}}</small>{{/bad}}</li>{{/operations}}</ol></details></section>
             """,
         "org-namespaces": """
             {{#namespaces_shown}}<section id="namespaces"><h2>Identity namespaces</h2>

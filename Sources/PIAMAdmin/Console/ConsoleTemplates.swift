@@ -253,7 +253,7 @@ enum ConsoleTemplates {
         .status.pending,.status.invited{background:#fff2d6;color:var(--warn)}
         .flash{padding:.6rem .8rem;border-radius:4px;background:#e3f4e8;border:1px solid #b9e0c5;overflow-wrap:anywhere}
         .flash.error{background:#fde8e6;border-color:#f3c1bc}.button.secondary{background:#fff;color:var(--accent)}
-        ol.ops li.refused{color:var(--bad)}p.gain{margin:0 0 .3rem}.scope{white-space:nowrap}
+        ol.ops li.refused{color:var(--bad)}.phone-only{display:none}p.gain{margin:0 0 .3rem}.scope{white-space:nowrap}h2.inline{display:inline-block}summary{cursor:pointer}
         .problem,.warning{padding:.6rem .8rem;border-radius:4px;background:#fde8e6;border:1px solid #f3c1bc}
         .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(10rem,1fr));gap:.75rem}
         .stats>*{background:#fff;border:1px solid var(--line);border-radius:6px;padding:.75rem;text-decoration:none;color:var(--fg)}
@@ -262,5 +262,6 @@ enum ConsoleTemplates {
         ul.cards li{background:#fff;border:1px solid var(--line);border-radius:6px;padding:.6rem .8rem}
         .crumbs{margin:0;color:var(--muted);font-size:.9rem}
         @media (max-width:600px){main{padding:.6rem}th,td{padding:.35rem .3rem}h1{font-size:1.25rem}header.top{padding:.5rem .6rem}}
+        @media (max-width:600px){table.cards thead{display:none}table.cards tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}table.cards td{display:block;border:none;padding:.15rem .3rem}.scope{white-space:normal}.phone-only{display:inline}}
         """
 }
