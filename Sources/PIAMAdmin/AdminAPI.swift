@@ -211,6 +211,41 @@ public struct AdminAPI: Sendable {
     func whatIf(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let (_, batch) = try await bulkItems(request, principal)
+        let outcome = try await whatIfOutcome(batch, principal)
+        let result = outcome.result
+        if let f = result.results.first(where: { $0.status == "refused" || $0.status == "failed" }) {
+            // As for apply: a 422 carrying every entry's result (the refused or failed one, and
+            // those not run after it); nobody gains or loses anything, since a real run would
+            // commit nothing.
+            let json = Self.whatIfJSON(result, people: [], seconds: outcome.seconds)
+            throw Problem(.unprocessableContent, f.reason,
+                          "operations[\(f.index)] \(f.operation): \(f.message) — a real run would apply nothing",
+                          extra: ["results": json["results"] ?? [Any](), "would_commit": false, "revision": result.revision])
+        }
+        var headers: HTTPFields = [.contentType: "application/json"]
+        for f in Self.revisionHeaders(result.revision) { headers.append(f) }
+        let bytes = result.jsonBytes(people: outcome.people, hidden: outcome.hidden, seconds: outcome.seconds)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// A what-if as `principal` sees it: the store's result, and the diff's people it may view.
+    struct WhatIfOutcome: Sendable {
+        var result: WhatIfResult
+        /// The diff's people the principal may view (itself, people it may `view`, people the
+        /// change itself creates); empty when a real run would not commit.
+        var people: [AccessDiff.Person]
+        /// How many of the diff's people were left out.
+        var hidden: Int
+        /// How long deciding took.
+        var seconds: Double
+    }
+
+    /// What `batch` would do, decided exactly as ``applyItems(_:_:expectedRevision:finishing:)``
+    /// would decide it, with nothing written (``PIAMStore/AdminWriter/whatIf(_:credential:now:)``):
+    /// the one path of `POST /admin/v1/what-if` and the consoles' previews. A refusal on a target
+    /// the principal may not see is a 404 (thrown); any other refusal or failure is in the
+    /// result's entries.
+    func whatIfOutcome(_ batch: [AdminBatchItem], _ principal: Principal) async throws -> WhatIfOutcome {
         let started = Date()
         let (result, graph): (WhatIfResult, AccessGraph) = try await service.write { w in
             let r = try w.whatIf(batch, credential: principal.credential)
@@ -220,25 +255,13 @@ public struct AdminAPI: Sendable {
         if let f = result.results.first(where: { $0.status == "refused" }), try await !isVisible(f.target, to: principal.user) {
             throw Problem.notFound(f.target)
         }
-        if let f = result.results.first(where: { $0.status == "refused" || $0.status == "failed" }) {
-            // As for apply: a 422 carrying every entry's result (the refused or failed one, and
-            // those not run after it); nobody gains or loses anything, since a real run would
-            // commit nothing.
-            let json = Self.whatIfJSON(result, people: [], seconds: seconds)
-            throw Problem(.unprocessableContent, f.reason,
-                          "operations[\(f.index)] \(f.operation): \(f.message) — a real run would apply nothing",
-                          extra: ["results": json["results"] ?? [Any](), "would_commit": false, "revision": result.revision])
-        }
         let now = Self.now()
         let visible = result.diff.people.filter { p in
             p.user == principal.user
                 || graph.check(subject: principal.user, action: "view", resource: ResourceRef(type: BuiltinType.user, id: p.user), now: now).allowed
                 || graph.userID(for: p.user) == nil  // created by the change itself (the graph is the one before it)
         }
-        var headers: HTTPFields = [.contentType: "application/json"]
-        for f in Self.revisionHeaders(result.revision) { headers.append(f) }
-        let bytes = result.jsonBytes(people: visible, hidden: result.diff.people.count - visible.count, seconds: seconds)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return WhatIfOutcome(result: result, people: visible, hidden: result.diff.people.count - visible.count, seconds: seconds)
     }
 
     /// The operations of an `apply` or `what-if` body, for the authenticated user.
@@ -272,23 +295,41 @@ public struct AdminAPI: Sendable {
         if let idempotency, let replay = try await service.read({ store, _ in try idempotency.replay(store) }) {
             return replay
         }
-        let result: ApplyResult = try await service.write { w in
-            try w.apply(batch, credential: principal.credential, expectedRevision: expected, finishing: { r throws(PIAMError) in
-                try idempotency?.save(w.store, status: .ok, body: Self.storable(Self.applyJSON(r)))
-            })
+        let result = try await applyItems(batch, principal, expectedRevision: expected) { w, r throws(PIAMError) in
+            try idempotency?.save(w.store, status: .ok, body: Self.storable(Self.applyJSON(r)))
         }
         if result.committed {
             return JSONBody.response(Self.applyJSON(result), headers: Self.revisionHeaders(result.revision))
         }
+        throw try await applyProblem(result, principal)
+    }
+
+    /// Runs `batch` for `principal` as ONE transaction through the writer
+    /// (``PIAMStore/AdminWriter/apply(_:credential:now:expectedRevision:finishing:)``): each entry
+    /// decided by the engine and audited with the principal's credential, all or nothing. The one
+    /// path of `POST /admin/v1/apply` and the consoles' multi-operation forms.
+    func applyItems(_ batch: [AdminBatchItem], _ principal: Principal, expectedRevision: Int64? = nil,
+                    finishing: (@Sendable (AdminWriter, ApplyResult) throws(PIAMError) -> Void)? = nil) async throws -> ApplyResult {
+        try await service.write { w in
+            try w.apply(batch, credential: principal.credential, expectedRevision: expectedRevision, finishing: { r throws(PIAMError) in
+                try finishing?(w, r)
+            })
+        }
+    }
+
+    /// The problem for a run that did not commit: 412 when the database moved past the expected
+    /// revision, 404 when the refused entry's target is one the principal may not see, else 422
+    /// carrying every entry's result.
+    func applyProblem(_ result: ApplyResult, _ principal: Principal) async throws -> Problem {
         let failed = result.results.first { $0.status == "refused" || $0.status == "failed" }
         if failed?.reason == AdminWriter.preconditionFailed.rawValue {
-            throw Problem(.preconditionFailed, AdminWriter.preconditionFailed.rawValue, failed?.message ?? "")
+            return Problem(.preconditionFailed, AdminWriter.preconditionFailed.rawValue, failed?.message ?? "")
         }
         var status: HTTPResponse.Status = .unprocessableContent
         if let f = failed, f.status == "refused", try await !isVisible(f.target, to: principal.user) { status = .notFound }
-        throw Problem(status, failed?.reason ?? "refused",
-                      "operations[\(failed?.index ?? 0)] \(failed?.operation ?? ""): \(failed?.message ?? "") — nothing was applied",
-                      extra: ["results": Self.applyJSON(result)["results"] ?? [Any]()])
+        return Problem(status, failed?.reason ?? "refused",
+                       "operations[\(failed?.index ?? 0)] \(failed?.operation ?? ""): \(failed?.message ?? "") — nothing was applied",
+                       extra: ["results": Self.applyJSON(result)["results"] ?? [Any]()])
     }
 
     // MARK: JSON

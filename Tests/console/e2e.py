@@ -8,8 +8,10 @@ the admin grants a role (only what can_assign allows is offered); piamd allows t
 request at the revision the console showed (min_revision); the admin suspends the sub-org
 (the confirmation says how many people it cuts off) and piamd denies the person. Then what
 must be refused is: a cross-site POST without the CSRF token, a forged grant outside the
-ceiling, and a person named <script>alert(1)</script> is shown as text. Last, the business
+ceiling, and a person named <script>alert(1)</script> is shown as text. Then the business
 starts an access review of a partner and one of the partner's admins revokes an item of it.
+Last, the business rolls out a new service to all partners after its what-if preview, and
+piamd allows an agent's request for its permission at the revision the commit answered.
 
 With PIAM_SCREENSHOTS=DIR, each main page is saved at desktop (1280) and phone (390) widths.
 Prints "N passed, N failed" and exits non-zero on any failure.
@@ -130,13 +132,16 @@ def piamd_check(subject, action, resource, org, revision):
 
 
 def shot(name):
+    """Saves the page at desktop and phone widths, whole (up to 2400 pixels high): the window is
+    made as tall as the page plus the browser's own frame (window height minus viewport height)."""
     if not SHOTS:
         return
     os.makedirs(SHOTS, exist_ok=True)
     for label, width in (("desktop", 1280), ("phone", 390)):
         driver.set_window_size(width, 900)
+        frame = 900 - driver.execute_script("return window.innerHeight")
         height = driver.execute_script("return Math.min(document.documentElement.scrollHeight, 2400)")
-        driver.set_window_size(width, max(600, height))
+        driver.set_window_size(width, max(600, height) + frame)
         driver.save_screenshot(os.path.join(SHOTS, f"console-{name}-{label}.png"))
     driver.set_window_size(1280, 900)
 
@@ -330,6 +335,41 @@ def review_revoked():
     answer = driver.find_element(By.CSS_SELECTOR, f"#item-{item} .answer").text
     assert "Answered revoke by acme-brokers-admin" in answer and "<b>in June</b>" in answer, answer
     assert not driver.find_elements(By.ID, f"revoke-{item}")
+
+
+@step("the business rolls out a new service to all partners after its what-if preview, and piamd allows it")
+def rollout():
+    agent, org = "acme-brokers-north-b1-agent1", "acme-brokers-north-b1"
+    code, out = piamd_check(agent, "create", "signature:S-1", org, 0)
+    assert code == 1, f"allowed before the roll-out: {out}"
+    sign_in("nina.hq")
+    go("/console/roles")
+    click("#rollout")
+    fill("#rollout-role", "e-signature")
+    fill("#rollout-name", "E-signature")
+    fill("#rollout-permissions", "signature:create\nsignature:view")
+    # The defaults: every active partner, org-granted at its root with its sub-orgs.
+    assert driver.find_element(By.ID, "rollout-all").is_selected()
+    assert driver.find_element(By.ID, "rollout-org-grant").is_selected()
+    shot("rollout")
+    click("#rollout-preview")
+    count = int(driver.find_element(By.ID, "gain-count").text)
+    assert count > 0, text()
+    totals = driver.find_element(By.ID, "gained-totals").text
+    assert f"signature:create: {count} people" in totals, totals
+    rows = driver.find_elements(By.CSS_SELECTOR, "#gains tbody tr")
+    assert sum(int(r.find_elements(By.TAG_NAME, "td")[1].text) for r in rows) == count, text()
+    assert any("acme-brokers" in r.text for r in rows), text()
+    ops = driver.find_element(By.ID, "operations").get_attribute("textContent")  # folded under <details>
+    assert "role.define role:e-signature" in ops and "org-grant org:acme-brokers" in ops, ops
+    code, out = piamd_check(agent, "create", "signature:S-1", org, 0)
+    assert code == 1, f"the preview wrote something: {out}"
+    shot("rollout-preview")
+    click("#rollout-commit")
+    message = flash()
+    assert "Rolled out e-signature" in message, message
+    code, out = piamd_check(agent, "create", "signature:S-1", org, revision_of(message))
+    assert code == 0 and "allow" in out, out
 
 
 driver.quit()

@@ -75,6 +75,7 @@ struct Console: Sendable {
         group.post("act") { request, context in try await act(request, context) }
         addReviewRoutes(to: group)
         addUsageRoutes(to: group)
+        addRolloutRoutes(to: group)
     }
 
     // MARK: Rendering
@@ -272,7 +273,7 @@ struct Console: Sendable {
             guard let first = values.first else { continue }
             switch f.kind {
             case .strings:
-                apply[f.name] = values.flatMap { $0.split(whereSeparator: { ",\n\r\t ".contains($0) }).map(String.init) }
+                apply[f.name] = values.flatMap { $0.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init) }
             case .bool:
                 apply[f.name] = ["true", "on", "1", "yes"].contains(first.lowercased())
             case .int:
@@ -407,6 +408,7 @@ struct Console: Sendable {
         ]
         data["ceiling_empty"] = ceiling.isEmpty
         if info.kind == .partner, g.partnerRoot(ofOrg: id) == id { data["partner_usage"] = try await partnerUsage(id, for: p.user) }
+        data.merge(try await namespaceData(viewer: p.user, org: info, actions: actions)) { _, new in new }
         return page("org", data, title: info.name, context: context,
                     current: viewer(p.user).home == id ? "/console/orgs/\(pathEscape(id))" : "")
     }

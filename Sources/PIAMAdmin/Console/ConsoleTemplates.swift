@@ -7,7 +7,8 @@ import Mustache
 enum ConsoleTemplates {
     static let library: MustacheLibrary = {
         var lib = MustacheLibrary()
-        for (name, text) in templates.merging(reviewTemplates, uniquingKeysWith: { a, _ in a }) {
+        for (name, text) in templates.merging(reviewTemplates, uniquingKeysWith: { a, _ in a })
+            .merging(ConsoleRolloutTemplates.templates, uniquingKeysWith: { a, _ in a }) {
             do { try lib.register(text, named: name) } catch { fatalError("console template \(name): \(error)") }
         }
         return lib
@@ -77,6 +78,7 @@ enum ConsoleTemplates {
             """,
         "partners": """
             <h1>Partners</h1>
+            <p><a class="button" id="register-partner" href="/console/partners/register">Register a partner…</a></p>
             <form method="get" action="/console/partners" class="row"><input name="q" value="{{q}}" placeholder="id or name starts with…">
             <select name="status"><option value="">any status</option><option>active</option><option>pending</option><option>suspended</option></select>
             <button>Search</button></form>
@@ -120,6 +122,7 @@ enum ConsoleTemplates {
             <select name="role">{{#grantable}}<option>{{id}}</option>{{/grantable}}</select><label class="check"><input type="checkbox" name="include_suborgs" value="true"> with sub-orgs</label><button>Grant to the org</button></form>{{/can_grant}}
             </section>
             {{> org-usage}}
+            {{> org-namespaces}}
             {{#can_update}}<section><h2>Rename</h2><form method="post" action="/console/act" class="row">\(hidden)<input type="hidden" name="op" value="org.update"><input type="hidden" name="org" value="{{id}}">
             <input name="name" value="{{name}}" required><button>Rename</button></form></section>{{/can_update}}
             """,
@@ -168,6 +171,7 @@ enum ConsoleTemplates {
             """,
         "roles": """
             <h1>Roles</h1>
+            {{#can_define}}<p><a class="button" id="rollout" href="/console/rollout">Roll out a service…</a> <span class="muted">define a role, entitle partners and grant it, previewed first</span></p>{{/can_define}}
             <div class="scroll"><table><thead><tr><th>Role</th><th>Permissions</th></tr></thead><tbody>
             {{#roles}}<tr><td><code>{{id}}</code><br>{{name}}<br><small>{{description}}</small></td><td><small>{{permissions}}</small>
             {{#can_define}}<details><summary>Update</summary><form method="post" action="/console/act" class="stack">\(hidden)<input type="hidden" name="op" value="role.update"><input type="hidden" name="role" value="{{id}}"><input type="hidden" name="back" value="/console/roles">
@@ -252,6 +256,8 @@ enum ConsoleTemplates {
         .status.active{background:#e3f4e8;color:var(--ok)}.status.suspended{background:#fde8e6;color:var(--bad)}
         .status.pending,.status.invited{background:#fff2d6;color:var(--warn)}
         .flash{padding:.6rem .8rem;border-radius:4px;background:#e3f4e8;border:1px solid #b9e0c5;overflow-wrap:anywhere}
+        .flash.error{background:#fde8e6;border-color:#f3c1bc}.button.secondary{background:#fff;color:var(--accent)}
+        ol.ops li.refused{color:var(--bad)}.phone-only{display:none}p.gain{margin:0 0 .3rem}.scope{white-space:nowrap}h2.inline{display:inline-block}summary{cursor:pointer}
         .problem,.warning{padding:.6rem .8rem;border-radius:4px;background:#fde8e6;border:1px solid #f3c1bc}
         .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(10rem,1fr));gap:.75rem}
         .stats>*{background:#fff;border:1px solid var(--line);border-radius:6px;padding:.75rem;text-decoration:none;color:var(--fg)}
@@ -260,5 +266,6 @@ enum ConsoleTemplates {
         ul.cards li{background:#fff;border:1px solid var(--line);border-radius:6px;padding:.6rem .8rem}
         .crumbs{margin:0;color:var(--muted);font-size:.9rem}
         @media (max-width:600px){main{padding:.6rem}th,td{padding:.35rem .3rem}h1{font-size:1.25rem}header.top{padding:.5rem .6rem}}
+        @media (max-width:600px){table.cards thead{display:none}table.cards tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}table.cards td{display:block;border:none;padding:.15rem .3rem}.scope{white-space:normal}.phone-only{display:inline}}
         """
 }
