@@ -27,30 +27,23 @@ public struct APISettings: Sendable, Hashable {
 public struct AdminAPI: Sendable {
     let service: AdminService
     let settings: APISettings
-    /// piamd's usage files, or directories of them (``AdminConfig/usagePaths``), read afresh for
-    /// each request that needs them: the usage reports, findings and reviews.
-    let usagePaths: [String]
+    /// piamd's usage files, or directories of them (``AdminConfig/usagePaths``), merged once per
+    /// change and shared by the usage reports, findings, reviews and the consoles.
+    let usageCache: UsageCache
 
-    /// - Parameter usagePaths: piamd's usage files or directories (`usage.paths`); by default
-    ///   none: the usage reports answer `not_configured`, and findings and reviews count every
-    ///   person and holding as unused (``PIAMStore/NoUsage``).
-    public init(service: AdminService, settings: APISettings, usagePaths: [String] = []) {
+    /// - Parameter usage: piamd's usage files (`usage.paths`); by default none: the usage reports
+    ///   answer `not_configured`, and findings and reviews count every person and holding as
+    ///   unused (``PIAMStore/NoUsage``).
+    public init(service: AdminService, settings: APISettings, usage: UsageCache = UsageCache(paths: [])) {
         self.service = service
         self.settings = settings
-        self.usagePaths = usagePaths
-    }
-
-    /// The usage files merged, or `nil` when none are configured. A configured directory piamd
-    /// has not written to yet reads as no use at all.
-    func usageReader() throws -> UsageReader? {
-        guard !usagePaths.isEmpty else { return nil }
-        return try UsageReader(paths: UsageReader.files(usagePaths, allowEmpty: true))
+        self.usageCache = usage
     }
 
     /// What the usage files say of each person's last activity and each holding's last use
     /// (nothing when none are configured).
     func usage() throws -> any UsageFacts {
-        try usageReader()?.facts() ?? NoUsage()
+        try usageCache.facts()
     }
 
     /// A router for one listener. `trustedHeader` is the proxy's identity header when this

@@ -72,6 +72,9 @@ public struct AdminConfig: Sendable, Hashable {
     /// consoles' usage pages read; empty:
     /// none (every person and holding counts as unused).
     public var usagePaths: [String] = []
+    /// How old a merge of the usage files may grow before a request that finds them changed
+    /// merges them again (``UsageCache``).
+    public var usageRefreshMS = 30_000
     /// `--demo`: the consoles offer a demo sign-in (pick any user of the database) on loopback
     /// listeners only; never set from the file or the environment.
     public var demo = false
@@ -99,6 +102,7 @@ public struct AdminConfig: Sendable, Hashable {
         ("follow.poll_ms", "int", "follow other writers' commits this often"),
         ("idempotency.retention_hours", "int", "how long an Idempotency-Key's answer is kept"),
         ("usage.paths", "list", "piamd's usage files or directories that usage reports, findings, reviews and the consoles' usage pages read (empty: none)"),
+        ("usage.refresh_ms", "int", "merge changed usage files again once the last merge is this old"),
         ("log.level", "string", "trace, debug, info, notice, warning, error, critical"),
     ]
 
@@ -189,6 +193,7 @@ public struct AdminConfig: Sendable, Hashable {
         c.api.idleTimeoutMS = try int("api.idle_timeout_ms", min: 100) ?? c.api.idleTimeoutMS
         c.api.maxConnections = try int("api.max_connections", min: 1) ?? c.api.maxConnections
         c.followMS = try int("follow.poll_ms", min: 10) ?? c.followMS
+        c.usageRefreshMS = try int("usage.refresh_ms", min: 0) ?? c.usageRefreshMS
         c.idempotencyHours = try int("idempotency.retention_hours", min: 1) ?? c.idempotencyHours
         if let l = try string("log.level") {
             guard let level = Logger.Level(rawValue: l.lowercased()) else {

@@ -23,9 +23,10 @@ public enum AdminServer {
         if let jwt = config.jwt {
             verifiers.append(JWTVerifier(authenticator: try await JWTAuthenticator(settings: jwt)))
         }
-        // The usage reports, findings and reviews read piamd's usage files, afresh for each
-        // request that needs them.
-        let api = AdminAPI(service: service, settings: config.api, usagePaths: config.usagePaths)
+        // The usage reports, findings, reviews and consoles read piamd's usage files, merged
+        // once per change (at most every usage.refresh_ms).
+        let api = AdminAPI(service: service, settings: config.api,
+                           usage: UsageCache(paths: config.usagePaths, refreshMS: Int64(config.usageRefreshMS)))
         // One set of console sessions for every listener.
         let sessions = ConsoleSessions()
         let bound = Mutex<[String]>([])

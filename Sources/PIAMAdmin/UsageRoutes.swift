@@ -4,19 +4,19 @@ import PIAMEngine
 import PIAMStore
 
 // The usage reports of `piamctl usage`, over HTTP: read from piamd's usage files
-// (``AdminConfig/usagePaths``), each merged afresh per request, and filtered to what the caller
+// (``AdminConfig/usagePaths``, merged by the ``UsageCache``), and filtered to what the caller
 // may `view` on the published graph (the engine decides). A partner or person the caller may not
 // view is a 404, exactly like one that does not exist.
 
 extension AdminAPI {
-    /// The reader over the configured usage files; without any, the reports say so (404
+    /// `body` on the merged usage files; without any configured, the reports say so (404
     /// `not_configured`) rather than report no use.
-    func requireUsageReader() throws -> UsageReader {
-        guard let reader = try usageReader() else {
+    func withUsageReader<T: Sendable>(_ body: (UsageReader) throws -> T) throws -> T {
+        guard let value = try usageCache.read(body) else {
             throw Problem(.notFound, "not_configured",
                           "piam-admind reads no usage files: set usage.paths to piamd's usage.path (or its directory)")
         }
-        return reader
+        return value
     }
 
     /// `features=N` (default 20).
@@ -50,7 +50,8 @@ extension AdminAPI {
             guard let n = Int(c), n >= 0 else { throw Problem(.badRequest, PIAMError.Code.badCursor.rawValue, "not a cursor this API gave") }
             return n
         } ?? 0
-        let ranking = try requireUsageReader().partnerRanking(now: Self.now())
+        let now = Self.now()
+        let ranking = try withUsageReader { try $0.partnerRanking(now: now) }
         let loaded = service.graph
         let shown = ranking.filter { visible(loaded.graph, principal.user, BuiltinType.org, $0.partner) }
         let page = shown.dropFirst(start).prefix(limit)
@@ -67,7 +68,8 @@ extension AdminAPI {
         guard visible(loaded.graph, principal.user, BuiltinType.org, id), loaded.graph.partnerRoot(ofOrg: id) == id else {
             throw Problem.notFound("partner")
         }
-        let r = try requireUsageReader().partnerReport(id, graph: loaded.graph, now: Self.now(), limit: limit)
+        let now = Self.now()
+        let r = try withUsageReader { try $0.partnerReport(id, graph: loaded.graph, now: now, limit: limit) }
         return try Self.report(r, revision: loaded.revision)
     }
 
@@ -80,7 +82,8 @@ extension AdminAPI {
         guard let user = loaded.graph.userID(for: id), visible(loaded.graph, principal.user, BuiltinType.user, user) else {
             throw Problem.notFound("user")
         }
-        var r = try requireUsageReader().userReport(user, graph: loaded.graph, now: Self.now(), limit: limit)
+        let now = Self.now()
+        var r = try withUsageReader { try $0.userReport(user, graph: loaded.graph, now: now, limit: limit) }
         // Holdings the caller may not view stay out (a partner admin sees its partner's side).
         r.holdings = r.holdings.filter { h in
             h.source != "org_grant" || visible(loaded.graph, principal.user, BuiltinType.org, h.grantOrg ?? h.scope)

@@ -247,7 +247,7 @@ extension Console {
         let start = offset(request), size = Self.reviewPageSize
         let shown = items.dropFirst(start).prefix(size)
         let here = "/console/reviews/\(id)/items?" + query(["all": all ? "1" : "", "pending": pendingOnly ? "1" : "", "offset": start > 0 ? String(start) : ""])
-        let usageKnown = !api.usagePaths.isEmpty
+        let usageKnown = api.usageCache.configured
         var data: [String: Any] = [
             "id": id, "name": c.name, "open": c.status == "open", "status": c.status, "due": Self.due(c.dueAt),
             "all": all, "pending": pendingOnly, "count": items.count, "empty": items.isEmpty, "usage_known": usageKnown,

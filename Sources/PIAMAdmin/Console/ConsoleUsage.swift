@@ -19,7 +19,7 @@ extension Console {
     static let usageOff = "No usage files are configured (usage.paths): activity, last use and dormant access are not known."
 
     /// The findings `user` may act on, judged on the usage files (`nil` when none are configured).
-    func findings(for user: String, days: Int, facts: UsageSnapshot?) async throws -> [Finding] {
+    func findings(for user: String, days: Int, facts: (any UsageFacts)?) async throws -> [Finding] {
         let usage: any UsageFacts = facts ?? NoUsage()
         let now = AdminAPI.now()
         return try await service.read { store, g in try store.findings(usage: usage, days: days, now: now, viewer: user, graph: g) }
@@ -28,15 +28,12 @@ extension Console {
     /// The dashboard's usage tiles: people active over 30 days, dormant people and dormant
     /// holdings — the business's over every partner, a partner's (`partner`) over its own.
     func usageTiles(for user: String, partner: String?) async throws -> [String: Any] {
-        guard let reader = try api.usageReader() else { return ["usage_known": false, "usage_off": Self.usageOff] }
-        return try await usageTiles(reader, for: user, partner: partner)
-    }
-
-    func usageTiles(_ reader: UsageReader, for user: String, partner: String?) async throws -> [String: Any] {
         let now = AdminAPI.now()
-        let active = try partner.map { try reader.activePeople(partner: $0, days: 30, now: now) }
-            ?? reader.partnerRanking(now: now).reduce(0) { $0 + $1.active30 }
-        let facts = try reader.facts()
+        guard let active = try api.usageCache.read({ reader in
+            try partner.map { try reader.activePeople(partner: $0, days: 30, now: now) }
+                ?? reader.partnerRanking(now: now).reduce(0) { $0 + $1.active30 }
+        }) else { return ["usage_known": false, "usage_off": Self.usageOff] }
+        let facts = try api.usage()
         let found = try await findings(for: user, days: Self.dormancyDays, facts: facts).filter { partner == nil || $0.partner == partner }
         let filter = partner.map { "&partner=\(queryEscape($0))" } ?? ""
         return [
@@ -51,18 +48,21 @@ extension Console {
     /// Each partner's people active over 30 days (the ranking of `piamctl usage partners`), or
     /// `nil` without usage files.
     func activeByPartner() throws -> [String: Int]? {
-        guard let reader = try api.usageReader() else { return nil }
-        return Dictionary(try reader.partnerRanking(now: AdminAPI.now()).map { ($0.partner, $0.active30) }) { a, _ in a }
+        let now = AdminAPI.now()
+        return try api.usageCache.read { reader in
+            Dictionary(try reader.partnerRanking(now: now).map { ($0.partner, $0.active30) }) { a, _ in a }
+        }
     }
 
     /// A partner page's usage section (`partner` a partner root): its people by status, active
     /// over 1/7/30/90 days and the most used features — `piamctl usage partner P`'s report — and
     /// the tiles of its dormant access.
     func partnerUsage(_ partner: String, for user: String) async throws -> [String: Any] {
-        guard let reader = try api.usageReader() else { return ["usage_known": false, "usage_off": Self.usageOff] }
         let g = service.graph.graph, now = AdminAPI.now()
-        let r = try reader.partnerReport(partner, graph: g, now: now, limit: 10)
-        var o = try await usageTiles(reader, for: user, partner: partner)
+        guard let r = try api.usageCache.read({ try $0.partnerReport(partner, graph: g, now: now, limit: 10) }) else {
+            return ["usage_known": false, "usage_off": Self.usageOff]
+        }
+        var o = try await usageTiles(for: user, partner: partner)
         o["by_status"] = r.usersByStatus.sorted { $0.key < $1.key }.map { ["status": $0.key, "count": $0.value] as [String: Any] }
         o["active"] = [("1d", "1 day"), ("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days")].map {
             ["window": $0.1, "key": $0.0, "count": r.active[$0.0] ?? 0] as [String: Any]
@@ -77,9 +77,10 @@ extension Console {
     /// A person page's usage: the last allowed decision and each holding's uses and last use
     /// (`piamctl usage user U`'s report).
     func personUsage(_ user: String) throws -> [String: Any] {
-        guard let reader = try api.usageReader() else { return ["usage_known": false, "usage_off": Self.usageOff] }
-        let now = AdminAPI.now()
-        let r = try reader.userReport(user, graph: service.graph.graph, now: now)
+        let now = AdminAPI.now(), g = service.graph.graph
+        guard let r = try api.usageCache.read({ try $0.userReport(user, graph: g, now: now) }) else {
+            return ["usage_known": false, "usage_off": Self.usageOff]
+        }
         return [
             "usage_known": true, "last_activity": Self.when(r.lastActivity.flatMap { RFC3339.parse($0) }, now: now),
             "holding_use": r.holdings.map { h -> [String: Any] in
@@ -115,9 +116,8 @@ extension Console {
         }
         let kind = q.get("kind").flatMap { Finding.Kind(rawValue: $0) }
         let partner = q.get("partner").flatMap { $0.isEmpty ? nil : $0 }
-        let reader = try api.usageReader()
-        let facts = try reader?.facts()
-        let usageKnown = facts != nil
+        let usageKnown = api.usageCache.configured
+        let facts: (any UsageFacts)? = usageKnown ? try api.usage() : nil
         var found = try await findings(for: p.user, days: days, facts: facts)
         if !usageKnown { found.removeAll { $0.kind == .dormantPerson || $0.kind == .dormantHolding } }
         if let partner { found = found.filter { $0.partner == partner } }
