@@ -75,6 +75,10 @@ public struct AdminConfig: Sendable, Hashable {
     /// How old a merge of the usage files may grow before a request that finds them changed
     /// merges them again (``UsageCache``).
     public var usageRefreshMS = 30_000
+    /// The consoles' address as people reach them (`https://partners.example.com`): the base of
+    /// invitation links, and with `https` the session cookie is `Secure`. `nil`: links use
+    /// `http://` and the request's `Host` (fine on loopback, wrong behind a TLS proxy).
+    public var consolePublicURL: String?
     /// `--demo`: the consoles offer a demo sign-in (pick any user of the database) on loopback
     /// listeners only; never set from the file or the environment.
     public var demo = false
@@ -103,6 +107,7 @@ public struct AdminConfig: Sendable, Hashable {
         ("idempotency.retention_hours", "int", "how long an Idempotency-Key's answer is kept"),
         ("usage.paths", "list", "piamd's usage files or directories that usage reports, findings, reviews and the consoles' usage pages read (empty: none)"),
         ("usage.refresh_ms", "int", "merge changed usage files again once the last merge is this old"),
+        ("console.public_url", "string", "the consoles' address as people reach them: invitation links; https makes the cookie Secure"),
         ("log.level", "string", "trace, debug, info, notice, warning, error, critical"),
     ]
 
@@ -194,6 +199,14 @@ public struct AdminConfig: Sendable, Hashable {
         c.api.maxConnections = try int("api.max_connections", min: 1) ?? c.api.maxConnections
         c.followMS = try int("follow.poll_ms", min: 10) ?? c.followMS
         c.usageRefreshMS = try int("usage.refresh_ms", min: 0) ?? c.usageRefreshMS
+        if var u = try string("console.public_url"), !u.isEmpty {
+            while u.hasSuffix("/") { u.removeLast() }
+            let rest = u.hasPrefix("https://") ? u.dropFirst(8) : u.hasPrefix("http://") ? u.dropFirst(7) : ""
+            guard !rest.isEmpty, !rest.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) else {
+                throw PIAMError(.invalidInput, "config console.public_url: an http:// or https:// address such as https://partners.example.com, not \"\(u)\"")
+            }
+            c.consolePublicURL = u
+        }
         c.idempotencyHours = try int("idempotency.retention_hours", min: 1) ?? c.idempotencyHours
         if let l = try string("log.level") {
             guard let level = Logger.Level(rawValue: l.lowercased()) else {

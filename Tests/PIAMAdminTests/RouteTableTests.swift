@@ -124,6 +124,9 @@ struct AdminConfigTests {
         #expect(!c.trustsHeader(on: .tcp(host: "10.0.0.5", port: 8182)), "never on a non-local listener")
         #expect(c.jwt?.userClaim == "sub")
         #expect(c.api.maxPageSize == 50 && c.followMS == 250)
+        #expect(c.consolePublicURL == nil && c.usageRefreshMS == 30_000)
+        let proxied = try load(#"{"console": {"public_url": "https://partners.example.com//"}, "usage": {"refresh_ms": 0}}"#)
+        #expect(proxied.consolePublicURL == "https://partners.example.com" && proxied.usageRefreshMS == 0)
     }
 
     @Test func errorsAreOneLineAndNameTheKey() throws {
@@ -134,6 +137,8 @@ struct AdminConfigTests {
             (#"{"listen": ["10.0.0.5:1"], "auth": {"trusted_header": "X-U", "header_listeners": ["10.0.0.5:1"]}}"#, "not a Unix socket or loopback"),
             (#"{"auth": {"jwt": {"jwks": "/j"}}}"#, "needs issuer and audience"),
             (#"{"api": {"max_page_size": 0}}"#, "api.max_page_size"),
+            (#"{"console": {"public_url": "partners.example.com"}}"#, "console.public_url"),
+            (#"{"console": {"public_url": "https://"}}"#, "console.public_url"),
         ]
         for (json, needle) in cases {
             do {

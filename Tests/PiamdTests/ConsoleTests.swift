@@ -151,6 +151,35 @@ struct ConsoleTests {
         }
     }
 
+    /// With `console.public_url` an invitation link is on that address, not the request's
+    /// `Host`, and an `https` address makes the session cookie `Secure`; without it, links use
+    /// `http://` and the `Host` (a loopback demo) and the cookie is not `Secure`.
+    @Test func invitationLinksOnThePublicAddress() async throws {
+        let f = try Fixture.delegation()
+        func link(_ admind: AdmindProcess) throws -> (link: String, cookie: String) {
+            let b = ConsoleBrowser(admind)
+            let cookie = try #require(try b.get("/console/demo-sign-in").header("Set-Cookie"))
+            try b.signIn(as: "ann")
+            _ = try b.get("/console/orgs/acme")
+            let r = try b.post("/console/act", [("op", "user.invite"), ("org", "acme"), ("user", "new-\(UUID().uuidString.prefix(8))"),
+                                                ("back", "/console/orgs/acme")])
+            #expect(r.status == 303, "\(r)")
+            let page = try b.get("/console/orgs/acme").text
+            let found = try #require(page.range(of: #"https?://[^"<\s]*/console/accept\?token=[A-Za-z0-9_-]+"#, options: .regularExpression))
+            return (String(page[found]), cookie)
+        }
+        let proxied = try await AdmindProcess(f, env: ["PIAM_ADMIND_CONSOLE_PUBLIC_URL": "https://partners.example.com/"], extraArgs: ["--demo"])
+        let (publicLink, secureCookie) = try link(proxied)
+        await proxied.stop()
+        #expect(publicLink.hasPrefix("https://partners.example.com/console/accept?token=piam_inv_"), "\(publicLink)")
+        #expect(secureCookie.contains("; Secure"), "\(secureCookie)")
+        let local = try await AdmindProcess(f, extraArgs: ["--demo"])
+        defer { Task { await local.stop() } }
+        let (localLink, plainCookie) = try link(local)
+        #expect(localLink.hasPrefix("http://localhost/console/accept?token="), "the test client's Host: \(localLink)")
+        #expect(!plainCookie.contains("Secure"), "\(plainCookie)")
+    }
+
     /// The demo sign-in exists only with --demo and only on a loopback TCP listener: without
     /// the flag it is refused, on the Unix socket (which a proxy may expose) too, and
     /// piam-admind refuses --demo with no loopback listener at all.

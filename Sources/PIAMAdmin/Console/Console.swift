@@ -12,13 +12,17 @@ public struct ConsoleOptions: Sendable {
     public var demo: Bool
     /// This listener is a loopback TCP address (the only kind the demo sign-in is offered on).
     public var loopback: Bool
-    /// Served over TLS (the cookie is then `Secure`).
+    /// The consoles' address as people reach them (``AdminConfig/consolePublicURL``): the base
+    /// of invitation links; `nil`: `http://` and the request's `Host`.
+    public var publicURL: String?
+    /// Served over TLS (the cookie is then `Secure`): a `https` public address.
     public var secure: Bool
 
-    public init(demo: Bool = false, loopback: Bool = false, secure: Bool = false) {
+    public init(demo: Bool = false, loopback: Bool = false, publicURL: String? = nil) {
         self.demo = demo
         self.loopback = loopback
-        self.secure = secure
+        self.publicURL = publicURL
+        self.secure = publicURL?.hasPrefix("https://") ?? false
     }
 
     /// The demo sign-in is on only with the flag and only on a loopback TCP listener: a Unix
@@ -76,6 +80,13 @@ struct Console: Sendable {
         addReviewRoutes(to: group)
         addUsageRoutes(to: group)
         addRolloutRoutes(to: group)
+    }
+
+    /// The link a new person accepts an invitation with: on the configured public address,
+    /// else on `http://` and the request's `Host` (a loopback demo).
+    func invitationLink(_ request: Request, token: String) -> String {
+        let base = options.publicURL ?? "http://\(request.head.authority ?? "127.0.0.1")"
+        return "\(base)/console/accept?token=\(token)"
     }
 
     // MARK: Rendering
@@ -292,10 +303,7 @@ struct Console: Sendable {
         switch try await api.administer(op, principal) {
         case .success(let r) where r.allowed:
             var link: String?
-            if let token = r.invitationToken {
-                let host = request.head.authority ?? "127.0.0.1"
-                link = "http://\(host)/console/accept?token=\(token)"
-            }
+            if let token = r.invitationToken { link = invitationLink(request, token: token) }
             flash(context, "ok", "\(r.message) (revision \(r.revision))", link: link)
             return redirect(to)
         case .success(let r):

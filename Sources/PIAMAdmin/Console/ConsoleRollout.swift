@@ -351,7 +351,7 @@ extension Console {
         case .success(let r) where r.allowed:
             var link: String?
             if let token = r.invitationToken {
-                link = "http://\(request.head.authority ?? "127.0.0.1")/console/accept?token=\(token)"
+                link = invitationLink(request, token: token)
             }
             flash(context, "ok", "\(r.message) (revision \(r.revision))", link: link)
             return redirect("/console/orgs/\(pathEscape(org))")
