@@ -12,15 +12,15 @@ struct HTTPFastPathConfig: Sendable {
     let maxBodyBytes: Int
     /// The subject header's name, lower-case bytes.
     let subjectHeader: [UInt8]
-    /// Counters of the answers the fast path gives, indexed by ``HTTPFastPath/Answer``.
-    let responses: [Counter]?
+    /// Where the answers the fast path gives are counted, by ``HTTPFastPath/Answer``.
+    let metrics: ServerMetrics?
 
     init(face: HTTPFace, state: GraphState, metrics: ServerMetrics?, maxBodyBytes: Int) {
         self.face = face
         self.state = state
         self.maxBodyBytes = maxBodyBytes
         subjectHeader = Array(face.subjectHeader.lowercased().utf8)
-        responses = metrics.map { m in HTTPFastPath.Answer.allCases.map { m.httpResponseCounter(endpoint: $0.endpoint, code: $0.code) } }
+        self.metrics = metrics
     }
 }
 
@@ -209,12 +209,7 @@ final class HTTPFastPath: ChannelInboundHandler {
         config.face.evaluator.flush(&tally)
         guard counted else { return }
         counted = false
-        if let counters = config.responses {
-            for i in answers.indices where answers[i] != 0 {
-                counters[i].increment(by: Int64(answers[i]))
-                answers[i] = 0
-            }
-        }
+        config.metrics?.flushFastPathAnswers(&answers)
     }
 
     // MARK: Answers

@@ -4,12 +4,19 @@ import PIAMWire
 import Prometheus
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The daemon's Prometheus metrics, served as text on the HTTP face's `GET /metrics`.
 ///
 /// Decisions and query latency are recorded by ``QueryEvaluator`` for both faces — the
 /// binary socket (`interface="socket"`) and HTTP (`interface="http"`) — so the numbers cover
-/// all traffic. A socket connection tallies into a ``QueryTally`` and flushes it once per read
-/// burst, before its answers are written; HTTP flushes per request. Gauges that mirror the daemon's state (revision, connections, health) and the
+/// all traffic. A connection tallies into a ``QueryTally`` and flushes it once per read burst,
+/// before its answers are written, into ``ShardedCounts``: relaxed atomic adds into the calling
+/// thread's own shard, so the event loops never share a lock or a cache line on the query path.
+/// The text is rendered from the shards' sums (the counters of the registry are brought up to
+/// them then). Gauges that mirror the daemon's state (revision, connections, health) and the
 /// reload count are read from ``GraphState`` when the text is rendered.
 ///
 /// | metric | type | labels |
@@ -31,9 +38,26 @@ public final class ServerMetrics: Sendable {
     private let decisions: [Counter]
     /// Indexed by interface, then opcode raw value.
     private let requests: [[Counter?]]
+    /// The HTTP fast path's answers (``HTTPFastPath/Answer``), counted in bulk.
+    private let fastPathResponses: [Counter]
     /// Per interface (not a swift-prometheus histogram: those take a lock per observation,
     /// which two event loops answering a million queries a second contend on).
     private let latency: [LatencyHistogram]
+    /// What the query path adds: decisions, requests, latency and fast-path answers, per thread.
+    private let counts = ShardedCounts(count: Slot.total)
+    /// The sums the registry's counters were last brought up to (rendering only).
+    private let synced = Mutex<[Int]>([Int](repeating: 0, count: Slot.total))
+
+    /// Where each figure lives in ``counts``.
+    enum Slot {
+        static let decisions = 0  // 16 reasons
+        static func requests(_ i: Interface) -> Int { 16 + i.rawValue * 16 }  // 16 opcodes each
+        /// Per interface: the buckets (one above the last bound too), then the sum, then the count.
+        static let latencyWidth = ServerMetrics.latencyBuckets.count + 3
+        static func latency(_ i: Interface) -> Int { 48 + i.rawValue * latencyWidth }
+        static let fastPath = 48 + 2 * latencyWidth
+        static let total = fastPath + HTTPFastPath.Answer.allCases.count
+    }
     private let reloads: Counter
     private let reloadsSeen = Mutex<Int>(0)
     private let revision: Gauge
@@ -81,6 +105,10 @@ public final class ServerMetrics: Sendable {
             }
         }
         latency = Interface.allCases.map { i in LatencyHistogram(labels: #"interface="\#(i.label)""#, buckets: Self.latencyBuckets) }
+        let response = name("http_responses", "total", "HTTP responses by endpoint and status code.")
+        fastPathResponses = HTTPFastPath.Answer.allCases.map {
+            registry.makeCounter(descriptor: response, labels: [("endpoint", $0.endpoint), ("code", String($0.code))])
+        }
         reloads = registry.makeCounter(descriptor: name("graph_reloads", "total", "Graphs loaded and published since start, the first load included."))
         revision = registry.makeGauge(descriptor: name("graph_revision", "", "The revision of the graph queries are answered from."))
         loadSeconds = registry.makeGauge(descriptor: name("graph_load", "seconds", "How long the last graph load took."))
@@ -95,26 +123,48 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Adds what one connection answered since its last flush (see ``QueryTally``) and
-    /// zeroes the tally: a few atomic adds and one short lock per flush, not per query.
+    /// zeroes the tally: a few relaxed atomic adds into this thread's shard per flush, no lock.
     func flush(_ interface: Interface, _ t: inout QueryTally) {
         guard t.answered > 0 else { return }
-        let byOpcode = requests[interface.rawValue]
-        for (op, n) in t.requests.enumerated() where n != 0 { byOpcode[op]?.increment(by: Int64(n)) }
-        for (r, n) in t.decisions.enumerated() where n != 0 { decisions[r].increment(by: Int64(n)) }
-        latency[interface.rawValue].merge(t)
+        let shard = ShardedCounts.currentShard
+        let requestBase = Slot.requests(interface)
+        for (op, n) in t.requests.enumerated() where n != 0 { counts.add(requestBase + op, n, shard: shard) }
+        for (r, n) in t.decisions.enumerated() where n != 0 { counts.add(Slot.decisions + r, n, shard: shard) }
+        let l = Slot.latency(interface)
+        for (b, n) in t.latency.enumerated() where n != 0 { counts.add(l + b, n, shard: shard) }
+        counts.add(l + t.latency.count, Int(t.latencySumNanoseconds), shard: shard)
+        counts.add(l + t.latency.count + 1, t.answered, shard: shard)
         t.reset()
+    }
+
+    /// Adds the HTTP fast path's answers of a read burst (indexed by ``HTTPFastPath/Answer``)
+    /// and zeroes them.
+    func flushFastPathAnswers(_ answers: inout [Int]) {
+        let shard = ShardedCounts.currentShard
+        for i in answers.indices where answers[i] != 0 {
+            counts.add(Slot.fastPath + i, answers[i], shard: shard)
+            answers[i] = 0
+        }
+    }
+
+    /// Brings the registry's counters up to the shards' sums (rendering only).
+    private func syncCounters() {
+        var targets: [(slot: Int, counter: Counter)] = decisions.enumerated().map { (Slot.decisions + $0.offset, $0.element) }
+        for i in Interface.allCases {
+            for (op, c) in requests[i.rawValue].prefix(16).enumerated() { if let c { targets.append((Slot.requests(i) + op, c)) } }
+        }
+        for (a, c) in fastPathResponses.enumerated() { targets.append((Slot.fastPath + a, c)) }
+        synced.withLock { seen in
+            for (slot, counter) in targets {
+                let total = counts.total(slot)
+                if total > seen[slot] { counter.increment(by: Int64(total - seen[slot])) }
+                seen[slot] = max(seen[slot], total)
+            }
+        }
     }
 
     /// Counts one connection the HTTP face admitted (at accept, never on the query path).
     func acceptedHTTPConnection() { httpAcceptedCounter.increment() }
-
-    /// The counter of HTTP responses for one endpoint and status code, made once by whoever
-    /// counts them in bulk (the HTTP fast path counts per read burst).
-    func httpResponseCounter(endpoint: String, code: Int) -> Counter {
-        let descriptor = MetricNameDescriptor(namespace: "piam", metricName: "http_responses", unitName: "total",
-                                              helpText: "HTTP responses by endpoint and status code.")
-        return registry.makeCounter(descriptor: descriptor, labels: [("endpoint", endpoint), ("code", String(code))])
-    }
 
     /// Counts one HTTP response.
     func recordHTTP(endpoint: String, code: Int) {
@@ -143,9 +193,16 @@ public final class ServerMetrics: Sendable {
         if state.replicaMaxAge != nil, let age = f.replicaAge() { replicaAge.set(Double(GraphState.ms(age)) / 1000) }
         connections[Interface.socket.rawValue].set(Double(state.connections.load(ordering: .relaxed)))
         connections[Interface.http.rawValue].set(Double(httpConnections.load(ordering: .relaxed)))
+        syncCounters()
         var out: [UInt8] = []
         out.reserveCapacity(16_384)
         registry.emit(into: &out)
+        for (i, h) in latency.enumerated() {
+            let base = Slot.latency(Interface(rawValue: i)!)
+            h.set(counts: (0..<(Self.latencyBuckets.count + 1)).map { counts.total(base + $0) },
+                  sumNanoseconds: Int64(counts.total(base + Self.latencyBuckets.count + 1)),
+                  count: counts.total(base + Self.latencyBuckets.count + 2))
+        }
         LatencyHistogram.emit(latency, name: "piam_request_duration_seconds",
                               help: "Time to answer a query from the graph snapshot, by interface.", into: &out)
         return out
@@ -214,11 +271,12 @@ final class LatencyHistogram: Sendable {
         state = Mutex(State(counts: [Int](repeating: 0, count: buckets.count + 1)))
     }
 
-    func merge(_ t: QueryTally) {
+    /// The figures to render (the shards' sums, taken when the text is rendered).
+    func set(counts: [Int], sumNanoseconds: Int64, count: Int) {
         state.withLock { s in
-            for i in s.counts.indices { s.counts[i] &+= t.latency[i] }
-            s.sumNanoseconds &+= t.latencySumNanoseconds
-            s.count &+= t.answered
+            s.counts = counts
+            s.sumNanoseconds = sumNanoseconds
+            s.count = count
         }
     }
 
@@ -239,4 +297,60 @@ final class LatencyHistogram: Sendable {
             line("\(name)_count{\(h.labels)} \(s.count)")
         }
     }
+}
+
+/// Counters added to by several threads at once: each thread adds into a shard of its own
+/// (threads take shards in turn on first use), so two event loops counting "the same" figure
+/// neither share a lock nor bounce a cache line; a figure is read as the sum of its shards.
+///
+/// `@unchecked Sendable`: the storage is allocated once, only ever touched through atomics, and
+/// freed when the last reference goes.
+final class ShardedCounts: @unchecked Sendable {
+    /// Shards: more than the daemon's threads, so each event loop has its own.
+    static let shards = 16
+    let count: Int
+    /// Slots per shard, rounded up to whole 64-byte cache lines.
+    private let stride: Int
+    private let storage: UnsafeMutablePointer<Synchronization.Atomic<Int>>
+
+    init(count: Int) {
+        self.count = count
+        stride = (count + 7) & ~7
+        let n = stride * Self.shards
+        storage = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Synchronization.Atomic<Int>>.stride, alignment: 64)
+            .bindMemory(to: Synchronization.Atomic<Int>.self, capacity: n)
+        for i in 0..<n { (storage + i).initialize(to: Synchronization.Atomic(0)) }
+    }
+
+    deinit {
+        storage.deinitialize(count: stride * Self.shards)
+        UnsafeMutableRawPointer(storage).deallocate()
+    }
+
+    @inline(__always)
+    func add(_ slot: Int, _ amount: Int, shard: Int) {
+        storage[shard * stride + slot].wrappingAdd(amount, ordering: .relaxed)
+    }
+
+    /// The figure in `slot`: the sum of every shard's.
+    func total(_ slot: Int) -> Int {
+        var sum = 0
+        for s in 0..<Self.shards { sum &+= storage[s * stride + slot].load(ordering: .relaxed) }
+        return sum
+    }
+
+    /// The calling thread's shard.
+    static var currentShard: Int {
+        if let p = pthread_getspecific(threadKey) { return Int(bitPattern: p) &- 1 }
+        let shard = next.wrappingAdd(1, ordering: .relaxed).oldValue % shards
+        pthread_setspecific(threadKey, UnsafeRawPointer(bitPattern: shard + 1))
+        return shard
+    }
+
+    private static let next = Synchronization.Atomic<Int>(0)
+    private static let threadKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
 }
