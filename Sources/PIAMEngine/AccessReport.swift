@@ -68,11 +68,7 @@ extension AccessGraph {
         var holdings: [AccessReport.Holding] = []
         var effective: [String: (scope: Int32, perm: String, via: [String])] = [:]
         forEachHolding(of: s) { source, role, scope, validUntil in
-            let state: String
-            if validUntil <= now { state = "expired" }
-            else if !host && !inCeiling(org: sOrg, role: role) { state = "outside_ceiling" }
-            else if !host && !isWithin(scope, sOrg) { state = "out_of_bounds" }
-            else { state = "effective" }
+            let state = holdingState(role: role, scope: scope, validUntil: validUntil, userOrg: sOrg, host: host, now: now)
             var h = AccessReport.Holding(
                 source: "assignment", role: roleIDs[Int(role)], scope: orgIDs[Int(scope)],
                 validUntil: validUntil == noExpiry ? nil : validUntil, state: state,
@@ -105,6 +101,38 @@ extension AccessGraph {
             user: userIDs[si], org: orgIDs[Int(sOrg)], orgPath: path, host: host,
             status: users[si].status.name, validUntil: users[si].validUntil == noExpiry ? nil : users[si].validUntil,
             subjectState: subjectState(s, now: now), ceiling: ceiling, holdings: holdings, effective: eff)
+    }
+
+    /// A holding's state for a user of org `sOrg` (`host`: a host org) at `now`: `expired`,
+    /// `outside_ceiling`, `out_of_bounds` or `effective` — the access report's and
+    /// ``forEachHoldingState(user:now:_:)``'s one rule.
+    private func holdingState(role: Int32, scope: Int32, validUntil: Timestamp, userOrg sOrg: Int32, host: Bool,
+                              now: Timestamp) -> String {
+        if validUntil <= now { return "expired" }
+        if !host && !inCeiling(org: sOrg, role: role) { return "outside_ceiling" }
+        if !host && !isWithin(scope, sOrg) { return "out_of_bounds" }
+        return "effective"
+    }
+
+    /// Each holding of `user` (by id or alias) with its state at `now`, as the access report
+    /// lists them, without building one (no path, no permissions, no ceiling): for scans over
+    /// every person, such as the findings. `grantOrg` is the org of an org grant, `nil` for an
+    /// assignment; `state` is the access report's (`expired`, `outside_ceiling`,
+    /// `out_of_bounds`, `effective`). Returns `false` for an unknown user.
+    @discardableResult
+    public func forEachHoldingState(user: String, now: Timestamp,
+                                    _ body: (_ grantOrg: String?, _ role: String, _ scope: String, _ state: String) -> Void) -> Bool {
+        guard let s = userIndex[user] else { return false }
+        let sOrg = users[Int(s)].org
+        let host = orgs[Int(sOrg)].kind == .host
+        forEachHolding(of: s) { source, role, scope, validUntil in
+            var grantOrg: String?
+            if case .orgGrant(let g) = source { grantOrg = orgIDs[Int(grantOrgOf(g))] }
+            body(grantOrg, roleIDs[Int(role)], orgIDs[Int(scope)],
+                 holdingState(role: role, scope: scope, validUntil: validUntil, userOrg: sOrg, host: host, now: now))
+            return true
+        }
+        return true
     }
 
     /// Whether a user id or alias names a user; returns the user's id.

@@ -76,16 +76,23 @@ extension Store {
         var out: [Finding] = []
         var records: [String: [String: AssignmentRecord]] = [:]
         for a in data.assignments { records[a.user, default: [:]]["\(a.role)\u{0}\(a.scope ?? "")"] = a }
+        // Each person's holdings with their states (the access report's, without building one).
+        var holdings: [(role: String, scope: String, state: String)] = []
+        var effective = false
         for u in data.users {
-            guard let report = engine.accessReport(user: u.id, now: now) else { continue }
+            holdings.removeAll(keepingCapacity: true)
+            effective = false
+            guard engine.forEachHoldingState(user: u.id, now: now, { grantOrg, role, scope, state in
+                if state == "effective" { effective = true }
+                if grantOrg == nil { holdings.append((role, scope, state)) }
+            }) else { continue }
             let partner = engine.partnerRoot(ofOrg: u.org)
             if u.status == .active, let end = u.validUntil, end <= now {
                 out.append(Finding(kind: .expiredStillActive, user: u.id, org: u.org, partner: partner, holding: nil,
                                    lastUse: usage.lastAllowed(user: u.id), since: end, grantedBy: nil, grantedAt: nil,
                                    message: "access ended \(RFC3339.format(end)) but the status is still active",
                                    remedy: .suspendUser(user: u.id)))
-            } else if u.status == .active, report.holdings.contains(where: { $0.state == "effective" }),
-                      unused(usage.lastAllowed(user: u.id)) {
+            } else if u.status == .active, effective, unused(usage.lastAllowed(user: u.id)) {
                 let last = usage.lastAllowed(user: u.id)
                 out.append(Finding(kind: .dormantPerson, user: u.id, org: u.org, partner: partner, holding: nil, lastUse: last,
                                    since: nil, grantedBy: nil, grantedAt: nil,
@@ -94,7 +101,7 @@ extension Store {
                                    remedy: .suspendUser(user: u.id)))
             }
             // Its assignments that are not expired (the engine's state), each a holding.
-            for h in report.holdings where h.source == "assignment" && h.state != "expired" {
+            for h in holdings where h.state != "expired" {
                 let key = HoldingKey.assignment(user: u.id, role: h.role, scope: h.scope)
                 let last = usage.lastUse(of: key)
                 let rec = records[u.id]?["\(h.role)\u{0}\(h.scope)"] ?? records[u.id]?["\(h.role)\u{0}"]
