@@ -79,6 +79,10 @@ public struct AdminConfig: Sendable, Hashable {
     /// invitation links, and with `https` the session cookie is `Secure`. `nil`: links use
     /// `http://` and the request's `Host` (fine on loopback, wrong behind a TLS proxy).
     public var consolePublicURL: String?
+    /// The consoles' dashboard and partner pages count dormant people and holdings only on a
+    /// graph of at most this many people (the count is the findings' scan over everyone: about
+    /// 13 s at a million); above it they link to the dormant-access page instead.
+    public var dormantTilesMaxPeople = 100_000
     /// `--demo`: the consoles offer a demo sign-in (pick any user of the database) on loopback
     /// listeners only; never set from the file or the environment.
     public var demo = false
@@ -108,6 +112,7 @@ public struct AdminConfig: Sendable, Hashable {
         ("usage.paths", "list", "piamd's usage files or directories that usage reports, findings, reviews and the consoles' usage pages read (empty: none)"),
         ("usage.refresh_ms", "int", "merge changed usage files again once the last merge is this old"),
         ("console.public_url", "string", "the consoles' address as people reach them: invitation links; https makes the cookie Secure"),
+        ("console.dormant_tiles_max_people", "int", "count dormant access on the dashboard only on graphs of at most this many people"),
         ("log.level", "string", "trace, debug, info, notice, warning, error, critical"),
     ]
 
@@ -199,6 +204,7 @@ public struct AdminConfig: Sendable, Hashable {
         c.api.maxConnections = try int("api.max_connections", min: 1) ?? c.api.maxConnections
         c.followMS = try int("follow.poll_ms", min: 10) ?? c.followMS
         c.usageRefreshMS = try int("usage.refresh_ms", min: 0) ?? c.usageRefreshMS
+        c.dormantTilesMaxPeople = try int("console.dormant_tiles_max_people", min: 0) ?? c.dormantTilesMaxPeople
         if var u = try string("console.public_url"), !u.isEmpty {
             while u.hasSuffix("/") { u.removeLast() }
             let rest = u.hasPrefix("https://") ? u.dropFirst(8) : u.hasPrefix("http://") ? u.dropFirst(7) : ""

@@ -45,7 +45,8 @@ public enum AdminServer {
             let app = Application(
                 router: api.router(verifiers: verifiers, trustedHeader: trusted,
                                    console: ConsoleOptions(demo: config.demo, loopback: listener.isLoopbackTCP,
-                                                          publicURL: config.consolePublicURL), sessions: sessions),
+                                                          publicURL: config.consolePublicURL,
+                                                          dormantTilesMaxPeople: config.dormantTilesMaxPeople), sessions: sessions),
                 // A connection idle this long is closed; past max_connections (per listener) no
                 // new one is accepted until one closes: a misbehaving client costs bounded memory.
                 server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(config.api.idleTimeoutMS)))),

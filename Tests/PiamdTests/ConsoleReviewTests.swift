@@ -114,6 +114,24 @@ struct ConsoleReviewTests {
         #expect(forged.status == 404, "\(forged)")
     }
 
+    @Test("past console.dormant_tiles_max_people the dashboard and a partner's page link to the dormant page instead of counting")
+    func dormantTilesOnALargeGraph() async throws {
+        let now = AdminAPI.now()
+        let f = try Self.fixtureWithUsage(now: now)
+        let admind = try await AdmindProcess(f, env: ["PIAM_ADMIND_USAGE_PATHS": f.path("usage"),
+                                                      "PIAM_ADMIND_CONSOLE_DORMANT_TILES_MAX_PEOPLE": "5"], extraArgs: ["--demo"])
+        defer { Task { await admind.stop() } }
+        let b = ConsoleBrowser(admind)
+        try b.signIn(as: "nina")
+        let dash = try b.get("/console/dashboard")
+        #expect(Self.figure(dash, "active-30") == 2, "still counted: \(dash.text)")
+        #expect(Self.figure(dash, "dormant-people") == nil && dash.text.contains("id=\"dormant-link\""), "\(dash.text)")
+        #expect(dash.text.contains("a graph of 6 people"), "\(dash.text)")
+        let acme = try b.get("/console/orgs/acme")
+        #expect(acme.text.contains("href=\"/console/dormant?partner=acme\" id=\"dormant-link\""), "\(acme.text)")
+        #expect(try b.get("/console/dormant").text.contains("Dormant access"), "the page itself still lists them")
+    }
+
     @Test("without usage files the pages say so instead of showing zeros")
     func noUsageFiles() async throws {
         let f = try Fixture.delegation()

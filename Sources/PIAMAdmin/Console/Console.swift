@@ -17,12 +17,16 @@ public struct ConsoleOptions: Sendable {
     public var publicURL: String?
     /// Served over TLS (the cookie is then `Secure`): a `https` public address.
     public var secure: Bool
+    /// Dormant access is counted on the dashboard and partner pages only on a graph of at most
+    /// this many people (``AdminConfig/dormantTilesMaxPeople``).
+    public var dormantTilesMaxPeople: Int
 
-    public init(demo: Bool = false, loopback: Bool = false, publicURL: String? = nil) {
+    public init(demo: Bool = false, loopback: Bool = false, publicURL: String? = nil, dormantTilesMaxPeople: Int = 100_000) {
         self.demo = demo
         self.loopback = loopback
         self.publicURL = publicURL
         self.secure = publicURL?.hasPrefix("https://") ?? false
+        self.dormantTilesMaxPeople = dormantTilesMaxPeople
     }
 
     /// The demo sign-in is on only with the flag and only on a loopback TCP listener: a Unix

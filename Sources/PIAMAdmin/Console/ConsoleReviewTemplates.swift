@@ -83,9 +83,11 @@ extension ConsoleTemplates {
             """,
         "usage-tiles": """
             {{#usage_known}}<div class="stats" id="usage-tiles"><span><b id="active-30">{{active30}}</b> people active over 30 days</span>
-            <a href="{{dormant_people_href}}"><b id="dormant-people">{{dormant_people}}</b> dormant people</a>
-            <a href="{{dormant_holdings_href}}"><b id="dormant-holdings">{{dormant_holdings}}</b> dormant holdings</a></div>
-            <p class="muted">Dormant: no allowed decision for {{days}} days.</p>{{/usage_known}}
+            {{#counted}}<a href="{{dormant_people_href}}"><b id="dormant-people">{{dormant_people}}</b> dormant people</a>
+            <a href="{{dormant_holdings_href}}"><b id="dormant-holdings">{{dormant_holdings}}</b> dormant holdings</a>{{/counted}}
+            {{^counted}}<a href="{{dormant_href}}" id="dormant-link"><b>Dormant access</b> listed on its page</a>{{/counted}}</div>
+            <p class="muted">Dormant: no allowed decision for {{days}} days.{{^counted}} Not counted here on a graph of {{people}} people
+            (console.dormant_tiles_max_people): counting scans everyone.{{/counted}}</p>{{/usage_known}}
             {{^usage_known}}<p class="muted" id="usage-off">{{usage_off}}</p>{{/usage_known}}
             """,
         "org-usage": """

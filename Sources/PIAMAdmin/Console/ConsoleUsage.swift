@@ -33,11 +33,17 @@ extension Console {
             try partner.map { try reader.activePeople(partner: $0, days: 30, now: now) }
                 ?? reader.partnerRanking(now: now).reduce(0) { $0 + $1.active30 }
         }) else { return ["usage_known": false, "usage_off": Self.usageOff] }
+        let filter = partner.map { "&partner=\(queryEscape($0))" } ?? ""
+        let people = service.graph.graph.counts.users
+        guard people <= options.dormantTilesMaxPeople else {
+            // Counting is the findings' scan over every person: seconds on a large graph.
+            return ["usage_known": true, "active30": active, "days": Self.dormancyDays, "counted": false,
+                    "people": people, "dormant_href": partner.map { "/console/dormant?partner=\(queryEscape($0))" } ?? "/console/dormant"]
+        }
         let facts = try api.usage()
         let found = try await findings(for: user, days: Self.dormancyDays, facts: facts).filter { partner == nil || $0.partner == partner }
-        let filter = partner.map { "&partner=\(queryEscape($0))" } ?? ""
         return [
-            "usage_known": true, "active30": active, "days": Self.dormancyDays,
+            "usage_known": true, "counted": true, "active30": active, "days": Self.dormancyDays,
             "dormant_people": found.filter { $0.kind == .dormantPerson }.count,
             "dormant_holdings": found.filter { $0.kind == .dormantHolding }.count,
             "dormant_people_href": "/console/dormant?kind=dormant_person" + filter,
