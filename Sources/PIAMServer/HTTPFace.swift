@@ -213,9 +213,15 @@ public struct HTTPFace: Sendable {
 
     /// `POST /access/v1/evaluation`.
     func evaluation(_ body: [String: Any], on snapshot: Snapshot) throws(BadRequest) -> HTTPFaceResponse {
+        try single(body, endpoint: "evaluation", on: snapshot)
+    }
+
+    /// One evaluation of `body`'s fields, answered as such (with the subject to create just in
+    /// time, when it is one): `/evaluation`, and `/evaluations` without items.
+    private func single(_ body: [String: Any], endpoint: String, on snapshot: Snapshot) throws(BadRequest) -> HTTPFaceResponse {
         let e = try Self.parseEvaluation(body)
         let d = decide(e, on: snapshot)
-        var r = HTTPFaceResponse.json(.ok, endpoint: "evaluation", Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
+        var r = HTTPFaceResponse.json(.ok, endpoint: endpoint, Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
                                       revision: snapshot.revision)
         if case .check(let c) = e { r.jitSubject = jitCandidate(d, subject: c.subject, on: snapshot) }
         return r
@@ -242,14 +248,7 @@ public struct HTTPFace: Sendable {
         default: throw BadRequest("evaluations must be a list")
         }
         // No items: one evaluation of the top-level fields, answered as such.
-        if items.isEmpty {
-            let e = try Self.parseEvaluation(body)
-            let d = decide(e, on: snapshot)
-            var r = HTTPFaceResponse.json(.ok, endpoint: "evaluations", Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
-                                          revision: snapshot.revision)
-            if case .check(let c) = e { r.jitSubject = jitCandidate(d, subject: c.subject, on: snapshot) }
-            return r
-        }
+        if items.isEmpty { return try single(body, endpoint: "evaluations", on: snapshot) }
         var results: [[String: Any]] = []
         for item in items {
             var merged = body

@@ -50,6 +50,28 @@ extension Fixture {
     }
 }
 
+/// `piamctl init` migrates the database under the running piamd reached by `c`: the daemon
+/// reloads for the schema change (cause `schema-changed`), keeps serving `baseline`'s revision,
+/// and answers 200 random checks as `baseline` does (a migration adds no graph row). Returns the
+/// migrated graph and the daemon's full reloads before the migration's.
+func migrateUnderDaemon(_ f: Fixture, _ c: PIAMClient, baseline: LoadedGraph,
+                        seed: UInt64) async throws -> (migrated: LoadedGraph, full0: Int) {
+    var doc = try await statusDocument(c)
+    #expect(doc["revision"] as? Int == Int(baseline.revision) && doc["state"] as? String == "serving", "\(doc)")
+    let full0 = reloadCounter(doc, "full_reloads")
+    let migrate = try await piamctl(["init", "--db", f.db], in: f)
+    #expect(migrate.code == 0 && migrate.out.contains("schema v\(Schema.latestVersion)"), "\(migrate)")
+    doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
+    #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
+    #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
+    let migrated = try f.loaded()
+    #expect(migrated.revision == baseline.revision)
+    let checks = randomChecks(migrated.graph, count: 200, seed: seed)
+    #expect(try await c.checkBatch(checks, minRevision: migrated.revision).value
+            == baseline.graph.checkBatch(checks, semantic: .executeAll, now: QueryEvaluatorClock.now()))
+    return (migrated, full0)
+}
+
 @Suite("piamd across the schema v3 migration (the real binary)", .serialized)
 struct MigrationTests {
     @Test("piamd serving a v2 database keeps answering while piamctl init migrates it, reloads, follows the next commit and decides as a fresh load")
@@ -139,22 +161,8 @@ struct CredentialsMigrationTests {
         let baseline = try v3.loadGraph()
         let d = try await DaemonProcess(f, env: ["PIAMD_RELOAD_POLL_MS": "100", "PIAMD_CONSISTENCY_TIMEOUT_MS": "5000"])
         let c = try await d.client()
-        var doc = try await statusDocument(c)
-        #expect(doc["revision"] as? Int == Int(baseline.revision) && doc["state"] as? String == "serving", "\(doc)")
-        let full0 = reloadCounter(doc, "full_reloads")
-
         // The operator migrates: the revision stays, the schema changes, the daemon reloads.
-        let migrate = try await piamctl(["init", "--db", f.db], in: f)
-        #expect(migrate.code == 0 && migrate.out.contains("schema v\(Schema.latestVersion)"), "\(migrate)")
-        doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
-        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
-        #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
-        // The graph is the same: the migration added no graph row.
-        let migrated = try f.loaded()
-        #expect(migrated.revision == baseline.revision)
-        let checks = randomChecks(migrated.graph, count: 200, seed: 21)
-        #expect(try await c.checkBatch(checks, minRevision: migrated.revision).value
-                == baseline.graph.checkBatch(checks, semantic: .executeAll, now: QueryEvaluatorClock.now()))
+        let (_, full0) = try await migrateUnderDaemon(f, c, baseline: baseline, seed: 21)
 
         // After: an invitation (not journaled) and its acceptance (journaled), followed in place.
         let invite = try await piamctl(["user", "invite", "--db", f.db, "dana", "--org", "acme-brokers-north-b1",
@@ -202,21 +210,8 @@ struct SCIMMigrationTests {
         let baseline = try v4.loadGraph()
         let d = try await DaemonProcess(f, env: ["PIAMD_RELOAD_POLL_MS": "100", "PIAMD_CONSISTENCY_TIMEOUT_MS": "5000"])
         let c = try await d.client()
-        var doc = try await statusDocument(c)
-        #expect(doc["revision"] as? Int == Int(baseline.revision) && doc["state"] as? String == "serving", "\(doc)")
-        let full0 = reloadCounter(doc, "full_reloads")
-
-        let migrate = try await piamctl(["init", "--db", f.db], in: f)
-        #expect(migrate.code == 0 && migrate.out.contains("schema v\(Schema.latestVersion)"), "\(migrate)")
-        doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
-        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
-        #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
+        let (_, full0) = try await migrateUnderDaemon(f, c, baseline: baseline, seed: 31)
         // The data stayed: the graph, the v4 token (it still authenticates), the audit log.
-        let migrated = try f.loaded()
-        #expect(migrated.revision == baseline.revision)
-        let checks = randomChecks(migrated.graph, count: 200, seed: 31)
-        #expect(try await c.checkBatch(checks, minRevision: migrated.revision).value
-                == baseline.graph.checkBatch(checks, semantic: .executeAll, now: QueryEvaluatorClock.now()))
         let store = try Store(path: f.db)
         guard case .valid(let t) = try store.authenticateToken(secret) else { Issue.record("the v4 token no longer authenticates"); return }
         #expect(t.user == "nina.hq")
@@ -261,20 +256,8 @@ struct JITMigrationTests {
             "PIAMD_JIT_ADMIND": "http://127.0.0.1:\(admindPort)", "PIAMD_JIT_TOKEN_FILE": tokenFile, "PIAMD_JIT_TIMEOUT_MS": "5000",
         ])
         let c = try await d.client()
-        var doc = try await statusDocument(c)
-        #expect(doc["revision"] as? Int == Int(baseline.revision) && doc["state"] as? String == "serving", "\(doc)")
-        let full0 = reloadCounter(doc, "full_reloads")
-
-        let migrate = try await piamctl(["init", "--db", f.db], in: f)
-        #expect(migrate.code == 0 && migrate.out.contains("schema v\(Schema.latestVersion)"), "\(migrate)")
-        doc = try await waitForStatus(c) { reloadCounter($0, "full_reloads") > full0 }
-        #expect((doc["last_reload"] as? [String: Any])?["cause"] as? String == "schema-changed", "\(doc)")
-        #expect(doc["state"] as? String == "serving" && doc["revision"] as? Int == Int(baseline.revision), "\(doc)")
-        let migrated = try f.loaded()
-        #expect(migrated.revision == baseline.revision && migrated.jit.isEmpty)
-        let checks = randomChecks(migrated.graph, count: 200, seed: 37)
-        #expect(try await c.checkBatch(checks, minRevision: migrated.revision).value
-                == baseline.graph.checkBatch(checks, semantic: .executeAll, now: QueryEvaluatorClock.now()))
+        let (migrated, _) = try await migrateUnderDaemon(f, c, baseline: baseline, seed: 37)
+        #expect(migrated.jit.isEmpty)
 
         // After: the business declares a namespace and enables JIT; piamd's service user gets
         // its token; piam-admind starts on the port piamd was configured with.
