@@ -162,16 +162,6 @@ extension AccessGraph {
         return usersByOrg[Int(o)].map { userIDs[Int($0)] }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
-    /// The users of an org and of every org below it, by id (unordered).
-    public func users(inSubtreeOf id: String) -> [String] {
-        guard let o = orgIndex[id] else { return [] }
-        var out: [String] = []
-        for pre in Int(orgs[Int(o)].pre)..<Int(orgs[Int(o)].end) {
-            for u in usersByOrg[Int(orgByPre[pre])] { out.append(userIDs[Int(u)]) }
-        }
-        return out
-    }
-
     /// How many users the org `id` and every org below it have (no list is built: a page can
     /// show it on a million-user graph).
     public func userCount(inSubtreeOf id: String) -> Int {

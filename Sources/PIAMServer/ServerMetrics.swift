@@ -105,9 +105,8 @@ public final class ServerMetrics: Sendable {
             }
         }
         latency = Interface.allCases.map { i in LatencyHistogram(labels: #"interface="\#(i.label)""#, buckets: Self.latencyBuckets) }
-        let response = name("http_responses", "total", "HTTP responses by endpoint and status code.")
         fastPathResponses = HTTPFastPath.Answer.allCases.map {
-            registry.makeCounter(descriptor: response, labels: [("endpoint", $0.endpoint), ("code", String($0.code))])
+            registry.makeCounter(descriptor: Self.httpResponses, labels: [("endpoint", $0.endpoint), ("code", String($0.code))])
         }
         reloads = registry.makeCounter(descriptor: name("graph_reloads", "total", "Graphs loaded and published since start, the first load included."))
         revision = registry.makeGauge(descriptor: name("graph_revision", "", "The revision of the graph queries are answered from."))
@@ -168,9 +167,14 @@ public final class ServerMetrics: Sendable {
 
     /// Counts one HTTP response.
     func recordHTTP(endpoint: String, code: Int) {
-        let descriptor = MetricNameDescriptor(namespace: "piam", metricName: "http_responses", unitName: "total",
-                                              helpText: "HTTP responses by endpoint and status code.")
-        registry.makeCounter(descriptor: descriptor, labels: [("endpoint", endpoint), ("code", String(code))]).increment()
+        registry.makeCounter(descriptor: Self.httpResponses, labels: [("endpoint", endpoint), ("code", String(code))]).increment()
+    }
+
+    /// `piam_http_responses_total`: the fast path's answers (counted in bulk) and the general
+    /// path's (one by one) are the same counters.
+    static var httpResponses: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "piam", metricName: "http_responses", unitName: "total",
+                             helpText: "HTTP responses by endpoint and status code.")
     }
 
     /// The Prometheus text exposition, with the state gauges brought up to date first.
