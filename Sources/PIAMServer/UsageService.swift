@@ -23,7 +23,8 @@ public final class UsageService: Service, Sendable {
     let logBufferBytes: Int
     let interval: Duration
     let maxKeys: Int
-    let group: any EventLoopGroup
+    /// The event loops that answer queries (the socket's and the HTTP face's).
+    let loops: [any EventLoop]
     let logger: Logger
     let dropped: Counter?
     let logDropped: Counter?
@@ -36,10 +37,10 @@ public final class UsageService: Service, Sendable {
     /// - Parameters:
     ///   - config: `usage.path`, `usage.flush_ms`, `usage.max_keys`, `decision_log.*` (one of
     ///     `usage.path` and `decision_log.path` set).
-    ///   - group: the event loops that answer queries.
+    ///   - loops: the event loops that answer queries (every face's).
     ///   - metrics: where `piam_usage_dropped_total`, `piam_decision_log_dropped_total`,
     ///     `piam_usage_flushes_total` and `piam_usage_flush_failures_total` are counted.
-    public init(config: DaemonConfig, group: any EventLoopGroup, metrics: ServerMetrics?, logger: Logger) {
+    public init(config: DaemonConfig, loops: [any EventLoop], metrics: ServerMetrics?, logger: Logger) {
         path = config.usagePath
         logPath = config.decisionLogPath
         logPolicy = DecisionLogPolicy(denyOnly: config.decisionLogDenyOnly, sample: config.decisionLogSample)
@@ -48,7 +49,7 @@ public final class UsageService: Service, Sendable {
         logBufferBytes = config.decisionLogBufferBytes
         interval = .milliseconds(config.usageFlushMS)
         maxKeys = config.usageMaxKeys
-        self.group = group
+        self.loops = loops
         self.logger = logger
         process = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         func name(_ m: String, _ help: String) -> MetricNameDescriptor {
@@ -84,7 +85,7 @@ public final class UsageService: Service, Sendable {
                          eventLoop: writer)
         }.get()
         let (maxKeys, tallies, policy, bufferBytes) = (self.maxKeys, path != nil, logPolicy, logBufferBytes)
-        for (index, loop) in group.makeIterator().enumerated() {
+        for (index, loop) in loops.enumerated() {
             try await loop.submit {
                 LoopUsage.install(LoopUsage(maxKeys: maxKeys, tallies: tallies,
                                             log: logPath == nil ? nil : DecisionLogBuffer(policy: policy, maxBytes: bufferBytes, loop: index)))
@@ -101,7 +102,7 @@ public final class UsageService: Service, Sendable {
         // The faces stopped before this service (it is first in the group): one last flush of
         // everything they answered, then no more recording.
         await flush(into: &pending, outputs: outputs, writer: writer)
-        for loop in group.makeIterator() { try? await loop.submit { LoopUsage.uninstall() }.get() }
+        for loop in loops { try? await loop.submit { LoopUsage.uninstall() }.get() }
     }
 
     /// What a failed write left to write with the next flush.
@@ -114,7 +115,7 @@ public final class UsageService: Service, Sendable {
     func flush(into pending: inout Pending, outputs: NIOLoopBound<Outputs>, writer: any EventLoop) async {
         var taken: [LoopUsage.Taken] = []
         var drops = 0, logDrops = 0
-        for loop in group.makeIterator() {
+        for loop in loops {
             guard let t = try? await loop.submit({ LoopUsage.current?.take() ?? (tables: [], dropped: 0, logDropped: 0) }).get() else { continue }
             taken += t.tables
             drops += t.dropped

@@ -51,13 +51,15 @@ struct Piamd: AsyncParsableCommand {
                                                                compare revisions, catch up (0 = 1000)
                 reload.reclaim_slots    1048576                full reload once applies abandoned this many
                                                                slots, to give their memory back (0 = never)
-                server.threads          0                      event-loop threads (0 = one per core)
+                server.threads          0                      the socket's event-loop threads (0 = one per core)
                 log.level               info                   trace, debug, info, notice, warning, error, critical
                 http.listen             (off)                  the HTTP face: unix:/path or 127.0.0.1:PORT ([::1], localhost)
                 http.public_url         (from Host)            base URL in the AuthZEN discovery document
                 http.socket_mode        "0660"                 HTTP socket file permissions (unix: listen)
                 http.socket_group       (daemon's)             HTTP socket file group, name or gid
                 http.max_body_bytes     1048576                larger request bodies: 413
+                http.threads            0                      the HTTP face's own event-loop threads
+                                                               (0 = half the cores, at least 1)
                 forward_auth.subject_header  X-Forwarded-User  the header naming the subject (missing: 401)
                 forward_auth.no_route   deny                   a request no route matches: deny (403) or allow
                 forward_auth.routes     []                     the route table (objects; PIAMD_FORWARD_AUTH_ROUTES as JSON)

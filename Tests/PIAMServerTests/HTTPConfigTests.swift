@@ -27,6 +27,11 @@ struct HTTPConfigTests: ConfigLoading {
         let c = try await load(#"{"http": {"listen": "unix:/run/piam/http.sock", "socket_mode": "0666", "public_url": "https://pdp.example/", "max_body_bytes": 2048}}"#)
         #expect(c.httpListen == "unix:/run/piam/http.sock" && c.httpSocketMode == 0o666 && c.httpMaxBodyBytes == 2048)
         #expect(c.httpPublicURL == "https://pdp.example")
+        // The face's own loops: half the cores by default (at least one), or as configured.
+        #expect(c.httpThreads == 0 && c.httpThreadsInEffect == max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
+        let threaded = try await load(#"{"http": {"threads": 3}}"#)
+        #expect(threaded.httpThreads == 3 && threaded.httpThreadsInEffect == 3)
+        #expect(await message(#"{"http": {"threads": -1}}"#).contains("http.threads"))
         let e = try await load("{}", env: ["PIAMD_HTTP_LISTEN": "[::1]:8181"])
         #expect(try HTTPListenAddress(parsing: e.httpListen!) == .tcp(host: "::1", port: 8181))
         #expect(try HTTPListenAddress(parsing: "127.0.0.1:0") == .tcp(host: "127.0.0.1", port: 0))
