@@ -104,8 +104,9 @@ public struct DaemonConfig: Sendable, Hashable {
     public var usageFlushMS = 1000
     /// Distinct keys (person × feature, and holdings) one event loop tallies per flush interval;
     /// decisions past it are not recorded and are counted (`piam_usage_dropped_total`). Memory:
-    /// 40-byte slots (24 for a holding moved out of a feature's entry) in tables that double and
-    /// stay ≤ 75 % full, 53–107 bytes per key (1M keys: 80 MB), so at most threads × this × 107
+    /// 32-byte slots (16 for a holding moved out of a feature's entry) in tables that double and
+    /// stay ≤ 75 % full, 43–86 bytes per key (1M keys: 64 MB), so at most (the socket's loops +
+    /// the HTTP face's) × this × 86
     /// bytes.
     public var usageMaxKeys = 1_048_576
     /// The decision log: one NDJSON line per selected decision (decision id, time, subject,

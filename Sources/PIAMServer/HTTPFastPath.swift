@@ -5,6 +5,10 @@ import PIAMEngine
 import PIAMWire
 import Prometheus
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What the fast path needs of the face, made once per listener.
 struct HTTPFastPathConfig: Sendable {
     let face: HTTPFace
@@ -321,7 +325,9 @@ final class HTTPFastPath: ChannelInboundHandler {
         }
         for (literal, range) in zip(c.literals, segments) {
             guard let literal else { continue }
-            guard literal.count == range.count, literal.withUnsafeBytes({ $0.elementsEqual(path[range]) }) else { return false }
+            guard literal.count == range.count,
+                  literal.withUnsafeBytes({ memcmp($0.baseAddress!, path.baseAddress! + range.lowerBound, range.count) == 0 })
+            else { return false }
         }
         return true
     }
@@ -497,6 +503,13 @@ enum HTTPRequestScan {
     @inline(__always)
     static func lower(_ b: UInt8) -> UInt8 { b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b &+ 32 : b }
 
+    /// Whether `bytes` are exactly `text` (one `memcmp`; `elementsEqual` against a string's UTF-8
+    /// view walks it generically, a character at a time).
+    @inline(__always)
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount && (bytes.count == 0 || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
+    }
+
     /// Whether `raw[range]` equals the lower-case ASCII `name`, ignoring case.
     @inline(__always)
     static func equalsLower(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>, _ name: StaticString) -> Bool {
@@ -562,8 +575,8 @@ enum HTTPRequestScan {
         }
         guard j > targetStart, lineStop - j == 9 else { return .unframeable }
         let version = UnsafeRawBufferPointer(rebasing: raw[(j + 1)..<lineStop])
-        if version.elementsEqual("HTTP/1.1".utf8) {
-        } else if version.elementsEqual("HTTP/1.0".utf8) {
+        if equals(version, "HTTP/1.1") {
+        } else if equals(version, "HTTP/1.0") {
             // NIO closes after it (unless `Connection: keep-alive`; closing is the safe side).
             r.slowOnly = true
             r.keepAlive = false
@@ -572,14 +585,14 @@ enum HTTPRequestScan {
         }
         let path = UnsafeRawBufferPointer(rebasing: raw[targetStart..<(queryAt ?? j)])
         let method = UnsafeRawBufferPointer(rebasing: raw[r.method])
-        if path.elementsEqual("/forward-auth".utf8) {
+        if equals(path, "/forward-auth") {
             r.endpoint = .forwardAuth
-            if !(method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) || method.elementsEqual("POST".utf8)) {
+            if !(equals(method, "GET") || equals(method, "HEAD") || equals(method, "POST")) {
                 r.slowOnly = true
             }
-        } else if path.elementsEqual("/access/v1/evaluation".utf8) {
+        } else if equals(path, "/access/v1/evaluation") {
             r.endpoint = .evaluation
-            if !method.elementsEqual("POST".utf8) { r.slowOnly = true }
+            if !equals(method, "POST") { r.slowOnly = true }
         } else {
             r.slowOnly = true
         }
@@ -677,7 +690,7 @@ enum EvaluationScan {
     /// `user` or `identity` (``HTTPFace/userTypes``).
     static func namesUser(_ raw: UnsafeRawBufferPointer, _ type: Range<Int>) -> Bool {
         let t = UnsafeRawBufferPointer(rebasing: raw[type])
-        return t.elementsEqual("user".utf8) || t.elementsEqual("identity".utf8)
+        return HTTPRequestScan.equals(t, "user") || HTTPRequestScan.equals(t, "identity")
     }
 
     static func scan(_ raw: UnsafeRawBufferPointer) -> Fields? {
@@ -764,7 +777,7 @@ enum EvaluationScan {
 
         func key(_ range: Range<Int>, _ name: StaticString) -> Bool {
             guard range.count == name.utf8CodeUnitCount else { return false }
-            return UnsafeRawBufferPointer(rebasing: raw[range]).elementsEqual(UnsafeRawBufferPointer(start: name.utf8Start, count: range.count))
+            return HTTPRequestScan.equals(UnsafeRawBufferPointer(rebasing: raw[range]), name)
         }
 
         /// A non-empty string of printable ASCII without escapes: its content's range.

@@ -19,24 +19,29 @@ import Glibc
 ///
 /// Memory is bounded: at most `maxKeys` distinct keys (features plus holdings moved out) per
 /// flush interval; a decision whose key would exceed it is not recorded and counted in
-/// ``dropped`` (`piam_usage_dropped_total`). A feature slot is 40 bytes and a holding slot 24;
-/// the tables double and stay ≤ 75 % full, so a feature key costs 53–107 bytes (1M keys: 80 MB).
+/// ``dropped`` (`piam_usage_dropped_total`). A feature slot is 32 bytes and a holding slot 16;
+/// the tables double and stay ≤ 75 % full, so a feature key costs 43–86 bytes (1M keys: 64 MB).
 public final class LoopUsage {
+    /// 32 bytes: two to a cache line. Times are milliseconds after the table's ``Table/base``
+    /// (a table lives one flush interval; 2³² ms is 49 days).
+    @usableFromInline
     struct Feature {
-        var key: UInt64
-        var allowed: UInt32
-        var denied: UInt32
-        var firstAllowed: Int64
-        var lastAllowed: Int64
+        @usableFromInline var key: UInt64
+        @usableFromInline var allowed: UInt32
+        @usableFromInline var denied: UInt32
+        @usableFromInline var firstAllowed: UInt32
+        @usableFromInline var lastAllowed: UInt32
         /// The holding slot + 1 (0: none) that allowed the latest allowed decisions, and how
         /// many of them it allowed in a row (the run not yet in the holdings table).
-        var holding: UInt32
-        var holdingUses: UInt32
+        @usableFromInline var holding: UInt32
+        @usableFromInline var holdingUses: UInt32
     }
+    @usableFromInline
     struct Holding {
-        var key: UInt64
-        var uses: UInt32
-        var lastUsed: Int64
+        @usableFromInline var key: UInt64
+        @usableFromInline var uses: UInt32
+        /// Milliseconds after the table's base.
+        @usableFromInline var lastUsed: UInt32
     }
 
     /// A table of the interval, with the graph whose slots it counts.
@@ -46,13 +51,15 @@ public final class LoopUsage {
         var graph: AccessGraph?
         var features: Table<Feature>
         var holdings: Table<Holding>
+        /// The time the tables' times count from.
+        var base: Timestamp
         /// Decision-log records decided on `graph` (``DecisionLogBuffer``), and the loop's index.
         var log: [UInt8] = []
         var loop = 0
     }
 
     /// Whether decisions are tallied (`usage.path` set).
-    let tallies: Bool
+    @usableFromInline let tallies: Bool
     /// The decision log's records (`decision_log.path` set).
     @exclusivity(unchecked) private var log: DecisionLogBuffer?
     /// Whether ``log`` is set (read on the query path without touching the buffer).
@@ -62,9 +69,13 @@ public final class LoopUsage {
     let maxKeys: Int
     // @exclusivity(unchecked): the loop's thread alone touches these (see the type's comment);
     // the run-time exclusivity check of a class's stored property costs more than the tally.
-    @exclusivity(unchecked) private(set) var graph: AccessGraph?
-    @exclusivity(unchecked) private var features: Table<Feature>
+    // @usableFromInline: ``record(_:allowed:graph:now:)`` is inlined where it is called, in
+    // piamd's query path and in the benchmark that times it (piam-scale usage) alike.
+    @exclusivity(unchecked) @usableFromInline private(set) var graph: AccessGraph?
+    @exclusivity(unchecked) @usableFromInline var features: Table<Feature>
     @exclusivity(unchecked) private var holdings: Table<Holding>
+    /// The time this interval's times count from: the first decision's after a take or a new graph.
+    @exclusivity(unchecked) @usableFromInline var base: Timestamp = 0
     /// Intervals' tables of graphs replaced while this interval ran (a new graph renumbers slots).
     @exclusivity(unchecked) private var retired: [Taken] = []
     @exclusivity(unchecked) private var keys = 0
@@ -92,36 +103,38 @@ public final class LoopUsage {
     }
 
     /// Records one decision decided on `graph` (its facts from ``AccessGraph/check(utf8:now:facts:)``).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func record(_ f: DecisionFacts, allowed: Bool, graph g: AccessGraph, now: Timestamp) {
-        if g !== graph { switchGraph(g) }
+        if g !== graph { switchGraph(g, now: now) }
         if f.subject < 0 || !tallies { return }
         let fk = UInt64(UInt32(bitPattern: f.subject)) << 32
             | UInt64(UInt16(truncatingIfNeeded: f.type)) << 16 | UInt64(UInt16(truncatingIfNeeded: f.action)) | (1 << 63)
         // The hit is inline (a multiply, a probe, a compare); a miss inserts out of line.
         guard let e = features.find(fk) ?? insertFeature(fk) else { return }
         if allowed {
-            if e.pointee.allowed == 0 { e.pointee.firstAllowed = now }
+            // Before the base (the clock stepped back): the base.
+            let t = UInt32(clamping: max(0, now &- base))
+            if e.pointee.allowed == 0 { e.pointee.firstAllowed = t }
             e.pointee.allowed &+= 1
             let h = UInt32(bitPattern: f.holding &+ 1)
             if h != e.pointee.holding { switchHolding(e, to: h) }
             e.pointee.holdingUses &+= 1
-            e.pointee.lastAllowed = now
+            e.pointee.lastAllowed = t
         } else {
             e.pointee.denied &+= 1
         }
     }
 
-    @inline(never)
-    private func insertFeature(_ key: UInt64) -> UnsafeMutablePointer<Feature>? {
+    @usableFromInline @inline(never)
+    func insertFeature(_ key: UInt64) -> UnsafeMutablePointer<Feature>? {
         guard admit() else { return nil }
         return features.insert(key)
     }
 
     /// Another holding allows the feature: the previous one's run goes to the holdings table
     /// (its last use: the feature's last allowed decision so far, which it allowed).
-    @inline(never)
-    private func switchHolding(_ e: UnsafeMutablePointer<Feature>, to h: UInt32) {
+    @usableFromInline @inline(never)
+    func switchHolding(_ e: UnsafeMutablePointer<Feature>, to h: UInt32) {
         let old = e.pointee.holding, uses = e.pointee.holdingUses
         e.pointee.holding = h
         e.pointee.holdingUses = 0
@@ -159,13 +172,17 @@ public final class LoopUsage {
         } } } }
     }
 
-    private func switchGraph(_ g: AccessGraph) {
+    /// The first decision of an interval, or one on a new graph: the tables so far (if any) are
+    /// retired with their graph, and times count from `now`.
+    @usableFromInline
+    func switchGraph(_ g: AccessGraph, now: Timestamp) {
         if graph != nil && (features.count > 0 || holdings.count > 0 || !(log?.bytes.isEmpty ?? true)) {
-            retired.append(Taken(graph: graph, features: features, holdings: holdings, log: takeLog(), loop: log?.loop ?? 0))
+            retired.append(Taken(graph: graph, features: features, holdings: holdings, base: base, log: takeLog(), loop: log?.loop ?? 0))
             features = Table(fitting: features.count)
             holdings = Table(fitting: holdings.count)
         }
         graph = g
+        base = now
     }
 
     private func takeLog() -> [UInt8] {
@@ -199,7 +216,7 @@ public final class LoopUsage {
         retired = []
         let records = takeLog()
         if features.count > 0 || holdings.count > 0 || !records.isEmpty {
-            out.append(Taken(graph: graph, features: features, holdings: holdings, log: records, loop: log?.loop ?? 0))
+            out.append(Taken(graph: graph, features: features, holdings: holdings, base: base, log: records, loop: log?.loop ?? 0))
             features = Table(fitting: features.count)
             holdings = Table(fitting: holdings.count)
         }
@@ -244,25 +261,27 @@ public final class LoopUsage {
 @available(*, unavailable)
 extension LoopUsage: Sendable {}
 
+@usableFromInline
 protocol TableEntry {
     var key: UInt64 { get set }
     static var empty: Self { get }
 }
 
 extension LoopUsage.Feature: TableEntry {
-    static var empty: Self { Self(key: 0, allowed: 0, denied: 0, firstAllowed: 0, lastAllowed: 0, holding: 0, holdingUses: 0) }
+    @usableFromInline static var empty: Self { Self(key: 0, allowed: 0, denied: 0, firstAllowed: 0, lastAllowed: 0, holding: 0, holdingUses: 0) }
 }
 
 extension LoopUsage.Holding: TableEntry {
-    static var empty: Self { Self(key: 0, uses: 0, lastUsed: 0) }
+    @usableFromInline static var empty: Self { Self(key: 0, uses: 0, lastUsed: 0) }
 }
 
 /// An open-addressing hash table (linear probing, key 0 = empty) over memory it owns, kept at
 /// most 75 % full. A value type whose copies share the memory: it has exactly one owner at a
 /// time (the loop's tally, then the flusher), which frees it with ``free()``.
+@usableFromInline
 struct Table<E: TableEntry> {
-    private(set) var slots: UnsafeMutablePointer<E>
-    private(set) var capacity: Int
+    @usableFromInline private(set) var slots: UnsafeMutablePointer<E>
+    @usableFromInline private(set) var capacity: Int
     private(set) var count = 0
 
     init(capacity: Int) {
@@ -278,10 +297,10 @@ struct Table<E: TableEntry> {
         self.init(capacity: max(256, count * 4 / 3 + 1))
     }
 
-    @inline(__always)
-    private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & (capacity &- 1) }
+    @inlinable @inline(__always)
+    func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & (capacity &- 1) }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func find(_ key: UInt64) -> UnsafeMutablePointer<E>? {
         var i = home(key)
         while true {
@@ -293,6 +312,7 @@ struct Table<E: TableEntry> {
     }
 
     /// Inserts `key` (absent) and returns its entry.
+    @usableFromInline
     mutating func insert(_ key: UInt64) -> UnsafeMutablePointer<E> {
         if (count + 1) * 4 > capacity * 3 { grow() }
         var i = home(key)
@@ -345,7 +365,7 @@ extension LoopUsage.Taken {
         self.features.forEach { e in
             // The run of the holding the entry still carries.
             if e.holding != 0, e.holdingUses > 0 {
-                addHolding(Int32(bitPattern: e.holding &- 1), uses: Int(e.holdingUses), lastUsed: e.lastAllowed)
+                addHolding(Int32(bitPattern: e.holding &- 1), uses: Int(e.holdingUses), lastUsed: base + Timestamp(e.lastAllowed))
             }
             var f = DecisionFacts()
             f.subject = Int32(truncatingIfNeeded: (e.key >> 32) & 0x7FFF_FFFF)
@@ -353,8 +373,8 @@ extension LoopUsage.Taken {
             f.action = Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: e.key)))
             guard let n = graph.usageNames(f) else { return }
             let k = FeatureKey(user: n.user, type: n.type, action: n.action)
-            let first: Timestamp? = e.allowed > 0 ? e.firstAllowed : nil
-            let last: Timestamp? = e.allowed > 0 ? e.lastAllowed : nil
+            let first: Timestamp? = e.allowed > 0 ? base + Timestamp(e.firstAllowed) : nil
+            let last: Timestamp? = e.allowed > 0 ? base + Timestamp(e.lastAllowed) : nil
             if var x = features[k] {
                 x.allowed += Int(e.allowed)
                 x.denied += Int(e.denied)
@@ -369,7 +389,7 @@ extension LoopUsage.Taken {
         // Runs moved out when another holding took over a feature. Assignment slots carry
         // their user (assignUser); org grants need none.
         self.holdings.forEach { e in
-            addHolding(Int32(bitPattern: UInt32(truncatingIfNeeded: e.key)), uses: Int(e.uses), lastUsed: e.lastUsed)
+            addHolding(Int32(bitPattern: UInt32(truncatingIfNeeded: e.key)), uses: Int(e.uses), lastUsed: base + Timestamp(e.lastUsed))
         }
     }
 

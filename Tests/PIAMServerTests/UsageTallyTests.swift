@@ -67,4 +67,25 @@ struct UsageTallyTests {
         #expect(t.dropped == 24)
         for table in t.tables { table.free() }
     }
+
+    @Test("times are kept relative to the interval's first decision: real timestamps come back exact, a clock stepped back reads as that first time")
+    func relativeTimes() throws {
+        let g = try graph()
+        var f = DecisionFacts()
+        let t0: Timestamp = 1_800_000_000_123  // 2027: far past what 32 bits of milliseconds hold
+        let d = g.check(CheckRequest(subject: "alice", action: "read", resource: ResourceRef(type: "claim", id: "CLM-1")), now: t0, facts: &f)
+        #expect(d.allowed)
+        let usage = LoopUsage(maxKeys: 100)
+        usage.record(f, allowed: true, graph: g, now: t0)
+        usage.record(f, allowed: true, graph: g, now: t0 + 86_400_000)  // a day later, same interval
+        var batch = UsageService.name(usage.take().tables, merging: UsageBatch())
+        #expect(batch.features.map { [$0.firstAllowed, $0.lastAllowed] } == [[t0, t0 + 86_400_000]])
+        #expect(batch.holdings.map(\.lastUsed) == [t0 + 86_400_000])
+        // The next interval counts from its own first decision; one before it (the clock stepped
+        // back) is recorded at that first time, never as a time before it or far after.
+        usage.record(f, allowed: true, graph: g, now: t0 + 5_000)
+        usage.record(f, allowed: true, graph: g, now: t0 + 1_000)
+        batch = UsageService.name(usage.take().tables, merging: UsageBatch())
+        #expect(batch.features.map { [$0.firstAllowed, $0.lastAllowed, Timestamp($0.allowed)] } == [[t0 + 5_000, t0 + 5_000, 2]])
+    }
 }
