@@ -207,6 +207,9 @@ http://127.0.0.1:18093 {
         uri /forward-auth
         header_up X-Forwarded-User {http.request.header.X-Test-Identity}
         copy_headers X-PIAM-Subject X-PIAM-Org X-PIAM-Revision
+        transport http {
+            keepalive_idle_conns_per_host 256
+        }
     }
     root * $w/www
     file_server

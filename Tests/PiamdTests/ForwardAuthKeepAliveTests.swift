@@ -11,7 +11,39 @@ struct ForwardAuthKeepAliveTests {
         try PrometheusText(try httpRequest(http, "GET", "/metrics").text).value("piam_http_connections_accepted_total")
     }
 
-    @Test("nginx with the shipped snippet: 300 auth subrequests (allow and deny) reuse the keepalive pool, not one connection each")
+    /// `clients` client threads at once, each sending `each` GETs of `path` through `proxy` (a
+    /// third of them as `denied`, the rest as `allowed`): how many answers were not the
+    /// expected 200 or 403, and how many connections piamd accepted meanwhile.
+    static func concurrentLoad(_ proxy: HTTPTarget, _ http: HTTPTarget, path: String, allowed: String, denied: String,
+                               clients: Int, each: Int) async throws -> (wrong: Int, opened: Double) {
+        let before = try accepted(http)
+        final class Count: @unchecked Sendable {  // @unchecked: `value` is read and written under `lock`
+            let lock = NSLock()
+            var value = 0
+            func add() { lock.lock(); value += 1; lock.unlock() }
+        }
+        let wrong = Count()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let group = DispatchGroup()
+            for i in 0..<clients {
+                group.enter()
+                // Threads of their own: the requests block, and must be in flight together.
+                Thread {
+                    for k in 0..<each {
+                        let user = (i + k) % 3 == 0 ? denied : allowed
+                        let status = (try? ReverseProxyTests.get(proxy, path, as: user))?.status
+                        if status != (user == allowed ? 200 : 403) { wrong.add() }
+                    }
+                    group.leave()
+                }.start()
+            }
+            group.notify(queue: .global()) { done.resume() }
+        }
+        // The scrape counts its own connection.
+        return (wrong.value, try accepted(http) - before - 1)
+    }
+
+    @Test("nginx with the shipped snippet: 300 auth subrequests (allow and deny), then 480 from 32 clients at once, reuse the keepalive pool, not one connection each")
     func nginxKeepsConnections() async throws {
         let nginx = try #require(ProxyProcess.which("nginx"), "nginx is not installed (apt-get install nginx; .ci/run does)")
         let f = try Fixture()
@@ -42,11 +74,16 @@ struct ForwardAuthKeepAliveTests {
         let opened = after - before - 1
         #expect(allowed == 200 && denied == 100)
         #expect(opened >= 1 && opened <= Double(pool), "piamd accepted \(Int(opened)) connections for 300 subrequests (keepalive \(pool))")
+        // Clients at once: nginx needs a connection per subrequest in flight and keeps them all
+        // (up to the pool), so piamd accepts at most the pool, not one per request.
+        let load = try await Self.concurrentLoad(target, http, path: path, allowed: cast.entitled, denied: cast.otherPartner, clients: 32, each: 15)
+        #expect(load.wrong == 0)
+        #expect(load.opened <= Double(pool), "piamd accepted \(Int(load.opened)) connections for 480 subrequests from 32 clients at once (keepalive \(pool))")
         await proxy.stop()
         await d.stop()
     }
 
-    @Test("Caddy with the shipped site: forward_auth reuses its connections to piamd")
+    @Test("Caddy with the shipped site: forward_auth reuses its connections to piamd, one at a time and 48 clients at once")
     func caddyKeepsConnections() async throws {
         let caddy = try #require(ProxyProcess.which("caddy"), "caddy is not installed (apt-get install caddy; .ci/run does)")
         let f = try Fixture()
@@ -68,8 +105,14 @@ struct ForwardAuthKeepAliveTests {
             #expect(r.status == (user == cast.entitled ? 200 : 403), "\(r)")
         }
         let opened = try Self.accepted(http) - before - 1
-        // Go's transport keeps 2 idle connections per host by default.
         #expect(opened >= 1 && opened <= 4, "piamd accepted \(Int(opened)) connections for 150 forward_auth requests")
+        // More clients at once than Caddy's default pool of idle connections holds: the shipped
+        // keepalive_idle_conns_per_host keeps one connection per request in flight.
+        let clients = 48
+        let load = try await Self.concurrentLoad(target, http, path: "/claims/\(cast.claim)", allowed: cast.entitled, denied: cast.otherPartner,
+                                                 clients: clients, each: 10)
+        #expect(load.wrong == 0)
+        #expect(load.opened <= Double(clients), "piamd accepted \(Int(load.opened)) connections for 480 forward_auth requests from \(clients) clients at once")
         await proxy.stop()
         await d.stop()
     }

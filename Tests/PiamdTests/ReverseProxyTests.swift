@@ -156,7 +156,7 @@ struct ReverseProxyTests {
             worker_processes 1;
             pid \(dir)/nginx.pid;
             error_log \(dir)/error.log info;
-            events { worker_connections 64; }
+            events { worker_connections 1024; }
             http {
                 access_log \(dir)/access.log;
                 client_body_temp_path \(dir)/tmp/body; proxy_temp_path \(dir)/tmp/proxy;
