@@ -56,10 +56,10 @@ else
 fi
 
 echo "== in-process check (piam-scale load): median ns per check vs one id lookup"
-# A large write another process left in the graph's WAL (an import, a benchmark's writes) is
-# read back whole by piamd whenever its once-a-second verification opens the file anew while
-# no other connection holds it (SQLite rebuilds the WAL index): up to half a core for the 883 MB
-# WAL one run left behind. Checkpoint it first, so the runs measure piamd and not that.
+# A large write left in the graph's WAL (a graph written before imports emptied it, another
+# program's writes) is read back whole by piamd whenever its once-a-second verification opens
+# the file anew while no other connection holds it (SQLite rebuilds the WAL index): half a core
+# for the 883 MB WAL one earlier run left. Checkpoint it first, so the runs measure piamd.
 python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()' "$db"
 "$B/piam-scale" load --db "$db" --checks 4000000 --json > "$out/inprocess.json"
 python3 - "$out/inprocess.json" <<'PY'

@@ -40,10 +40,10 @@ if [ ! -f "$db" ]; then
   echo "== writing the 1M-user graph to $db (piamctl demo --orgs 10000 --users 1000000 --resources 100000)"
   "$bin/piamctl" demo --db "$db" --force --orgs 10000 --users 1000000 --resources 100000 >/dev/null
 fi
-# A large write another process left in the graph's WAL (an import, a benchmark's writes) is
-# read back whole by piamd whenever its once-a-second verification opens the file anew while
-# no other connection holds it (SQLite rebuilds the WAL index): up to half a core for the 883 MB
-# WAL one run left behind. Checkpoint it first, so the runs measure piamd and not that.
+# A large write left in the graph's WAL (a graph written before imports emptied it, another
+# program's writes) is read back whole by piamd whenever its once-a-second verification opens
+# the file anew while no other connection holds it (SQLite rebuilds the WAL index): half a core
+# for the 883 MB WAL one earlier run left. Checkpoint it first, so the runs measure piamd.
 python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()' "$db"
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%dT%H:%MZ); load $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -122,6 +122,13 @@ extension Store {
         let cache = try db.scalarInt("PRAGMA cache_size") ?? -2000
         try db.execute("PRAGMA cache_size = -1048576")
         defer { try? db.execute("PRAGMA cache_size = \(cache)") }
+        // An import leaves its whole size in the WAL (880 MB for 1M users), and there it stays
+        // until a writer checkpoints it and the next write starts the log again. Meanwhile a
+        // reader that opens the file while no other connection holds it — piamd's verification,
+        // every second — rebuilds SQLite's WAL index by reading all of it: half a core at 1M.
+        // So copy it into the database and empty it now. TRUNCATE waits for readers up to the
+        // busy timeout; one that holds on longer leaves the WAL to the next write's checkpoints.
+        defer { try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
         return try db.withTransaction(immediate: true) { () throws(PIAMError) -> ImportResult in
             let before = try revision()
             let state = try DBState.load(db)

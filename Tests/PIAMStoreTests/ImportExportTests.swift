@@ -28,6 +28,20 @@ import Testing
         #expect(try other.exportData() == (try store.exportData()))
     }
 
+    @Test("an import leaves no WAL behind: a reader opening the file later need not rebuild the WAL index from it")
+    func importCheckpointsTheWAL() throws {
+        let dir = TempDir()
+        let store = try freshStore(dir)
+        // A reader holding the file open, as piamd does (between its reads).
+        let reader = try Store(path: dir.path("piam.db"), readOnly: true)
+        _ = try reader.revision()
+        _ = try importText(store, canonicalFixture)
+        // (busy, frames in the WAL, frames checkpointed): an emptied WAL has none.
+        let frames = try store.db.prepare("PRAGMA wal_checkpoint(PASSIVE)").rows { $0.int64(1) }
+        #expect(frames == [0], "the import left \(frames) frames in the WAL")
+        #expect(try reader.revision() == (try store.revision()))
+    }
+
     @Test func importingTheSameFileTwiceChangesNothing() throws {
         let dir = TempDir()
         let store = try freshStore(dir)
