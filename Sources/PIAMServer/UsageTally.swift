@@ -22,7 +22,7 @@ import Glibc
 /// ``dropped`` (`piam_usage_dropped_total`). A feature slot is 32 bytes and a holding slot 16;
 /// the tables double and stay ≤ 75 % full, so a feature key costs 43–86 bytes (1M keys: 64 MB).
 public final class LoopUsage {
-    /// 32 bytes: two to a cache line. Times are milliseconds after the table's ``Table/base``
+    /// 32 bytes: two to a cache line. Times are milliseconds after the interval's `base`
     /// (a table lives one flush interval; 2³² ms is 49 days).
     @usableFromInline
     struct Feature {
