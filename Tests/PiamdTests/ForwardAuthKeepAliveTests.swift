@@ -17,30 +17,16 @@ struct ForwardAuthKeepAliveTests {
     static func concurrentLoad(_ proxy: HTTPTarget, _ http: HTTPTarget, path: String, allowed: String, denied: String,
                                clients: Int, each: Int) async throws -> (wrong: Int, opened: Double) {
         let before = try accepted(http)
-        final class Count: @unchecked Sendable {  // @unchecked: `value` is read and written under `lock`
-            let lock = NSLock()
-            var value = 0
-            func add() { lock.lock(); value += 1; lock.unlock() }
-        }
-        let wrong = Count()
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let group = DispatchGroup()
-            for i in 0..<clients {
-                group.enter()
-                // Threads of their own: the requests block, and must be in flight together.
-                Thread {
-                    for k in 0..<each {
-                        let user = (i + k) % 3 == 0 ? denied : allowed
-                        let status = (try? ReverseProxyTests.get(proxy, path, as: user))?.status
-                        if status != (user == allowed ? 200 : 403) { wrong.add() }
-                    }
-                    group.leave()
-                }.start()
+        // Threads of their own (onThreads): the requests block, and must be in flight together.
+        let wrong = try await onThreads(clients, timeout: .seconds(120)) { i in
+            (0..<each).reduce(0) { n, k in
+                let user = (i + k) % 3 == 0 ? denied : allowed
+                let status = (try? ReverseProxyTests.get(proxy, path, as: user))?.status
+                return n + (status == (user == allowed ? 200 : 403) ? 0 : 1)
             }
-            group.notify(queue: .global()) { done.resume() }
-        }
+        }.reduce(0, +)
         // The scrape counts its own connection.
-        return (wrong.value, try accepted(http) - before - 1)
+        return (wrong, try accepted(http) - before - 1)
     }
 
     @Test("nginx with the shipped snippet: 300 auth subrequests (allow and deny), then 480 from 32 clients at once, reuse the keepalive pool, not one connection each")
