@@ -75,7 +75,7 @@ import json, sys
 rep, mode, rss, size = sys.argv[1:5]
 one, many = json.loads(sys.argv[5]), json.loads(sys.argv[6])
 # piamd's CPU (utime + stime) per decision during the pipelined run: what usage costs the
-# daemon, less sensitive than its throughput to what else the two cores run meanwhile.
+# daemon, beside its throughput (on two shared cores it varied as much: 1.5-2.5 us).
 cpu = int(sys.argv[7]) / int(sys.argv[8]) * 1e9 / max(1, many["decisions"])
 print("\t".join(map(str, [rep, mode, one["p50_us"], one["requests_per_second"], many["decisions_per_second"], many["p50_us"], rss, size, f"{cpu:.1f}"])))
 PY
