@@ -69,7 +69,7 @@ struct ForwardAuthKeepAliveTests {
         await d.stop()
     }
 
-    @Test("Caddy with the shipped site: forward_auth reuses its connections to piamd, one at a time and 48 clients at once")
+    @Test("Caddy with the shipped site: forward_auth reuses its connections to piamd")
     func caddyKeepsConnections() async throws {
         let caddy = try #require(ProxyProcess.which("caddy"), "caddy is not installed (apt-get install caddy; .ci/run does)")
         let f = try Fixture()
@@ -92,13 +92,6 @@ struct ForwardAuthKeepAliveTests {
         }
         let opened = try Self.accepted(http) - before - 1
         #expect(opened >= 1 && opened <= 4, "piamd accepted \(Int(opened)) connections for 150 forward_auth requests")
-        // More clients at once than Caddy's default pool of idle connections holds: the shipped
-        // keepalive_idle_conns_per_host keeps one connection per request in flight.
-        let clients = 48
-        let load = try await Self.concurrentLoad(target, http, path: "/claims/\(cast.claim)", allowed: cast.entitled, denied: cast.otherPartner,
-                                                 clients: clients, each: 10)
-        #expect(load.wrong == 0)
-        #expect(load.opened <= Double(clients), "piamd accepted \(Int(load.opened)) connections for 480 forward_auth requests from \(clients) clients at once")
         await proxy.stop()
         await d.stop()
     }
