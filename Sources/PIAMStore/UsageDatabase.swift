@@ -113,8 +113,26 @@ public final class UsageDatabase {
             PRIMARY KEY(day, partner, user)) WITHOUT ROWID;
         """
 
+    /// One person's row of `active_day` (with the day ``knownDay``).
+    struct ActiveKey: Hashable {
+        var partner: String
+        var user: String
+    }
+
+    /// The most (partner, user) pairs ``knownActive`` remembers: at 262,144 about 20 MB with
+    /// short ids. Past it the rest are written (an `INSERT OR IGNORE`) every flush, as before.
+    static let knownActiveLimit = 262_144
+    /// The UTC day ``knownActive`` is about.
+    private(set) var knownDay = Int64.min
+    /// The people this object has committed to `active_day` for ``knownDay``: their rows exist,
+    /// so a flush skips them (each flush's people are mostly the last one's, and the insert
+    /// that finds its row already there is a B-tree descent for nothing). Nothing else deletes
+    /// from the file, and a failed flush adds nothing here.
+    private(set) var knownActive: Set<ActiveKey> = []
+
     /// Adds one interval's usage, in one transaction; `now` is stamped as `last_flush`.
     public func record(_ batch: UsageBatch, now: Timestamp) throws(PIAMError) {
+        var marked: [(day: Int64, key: ActiveKey)] = []
         try database.withTransaction(immediate: true) { () throws(PIAMError) in
             let feature = try database.cached("""
                 INSERT INTO feature_use(user, partner, type, action, allowed, denied, last_allowed)
@@ -127,6 +145,14 @@ public final class UsageDatabase {
                                       ELSE max(last_allowed, excluded.last_allowed) END
                 """)
             let day = try database.cached("INSERT OR IGNORE INTO active_day(day, partner, user) VALUES (?1, ?2, ?3)")
+            func markActive(_ d: Int64, _ key: ActiveKey) throws(PIAMError) {
+                if d == knownDay && knownActive.contains(key) { return }
+                day.bind(1, d)
+                day.bind(2, key.partner)
+                day.bind(3, key.user)
+                try day.run()
+                marked.append((d, key))
+            }
             // In key order: neighbouring upserts touch neighbouring pages.
             let features = batch.features.sorted { ($0.user, $0.type, $0.action) < ($1.user, $1.type, $1.action) }
             for f in features {
@@ -138,12 +164,11 @@ public final class UsageDatabase {
                 feature.bind(6, f.denied)
                 feature.bind(7, f.lastAllowed)
                 try feature.run()
-                for t in Set([f.firstAllowed, f.lastAllowed].compactMap { $0 }) {
-                    day.bind(1, Self.day(t))
-                    day.bind(2, f.partner)
-                    day.bind(3, f.user)
-                    try day.run()
-                }
+                guard let first = f.firstAllowed ?? f.lastAllowed else { continue }
+                let key = ActiveKey(partner: f.partner, user: f.user)
+                let firstDay = Self.day(first), lastDay = Self.day(f.lastAllowed ?? first)
+                try markActive(firstDay, key)
+                if lastDay != firstDay { try markActive(lastDay, key) }
             }
             let holding = try database.cached("""
                 INSERT INTO holding_use(kind, subject, role, scope, uses, last_used) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -170,6 +195,14 @@ public final class UsageDatabase {
                 meta.bind(3, add)
                 try meta.run()
             }
+        }
+        // Committed: these rows exist now.
+        for (d, key) in marked {
+            if d > knownDay {
+                knownDay = d
+                knownActive.removeAll(keepingCapacity: true)
+            }
+            if d == knownDay && knownActive.count < Self.knownActiveLimit { knownActive.insert(key) }
         }
     }
 
