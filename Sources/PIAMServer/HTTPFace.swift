@@ -32,9 +32,11 @@ public struct HTTPFaceResponse: Sendable {
     public var body: [UInt8]
     /// The endpoint it answered, the metrics' `endpoint` label.
     public var endpoint: String
-    /// Set on a deny `unknown_subject` for a subject inside a JIT-enabled namespace, when
-    /// just-in-time creation is configured: the listener may have the subject created and ask
-    /// again (``JITProvisioner``), else it answers this response.
+    /// Set, instead of an answer, for a subject the graph does not know inside a JIT-enabled
+    /// namespace, when just-in-time creation is configured: nothing was decided, counted or
+    /// logged. The listener has the subject created (``JITProvisioner``) and asks again on the
+    /// graph that has it, or, when that fails, asks again with creation off
+    /// (``HTTPFace/respond(to:snapshot:creating:)``): each request is decided once.
     public var jitSubject: String?
 
     init(_ status: HTTPResponseStatus, endpoint: String, headers: HTTPHeaders = [:], body: [UInt8] = [], contentType: String? = nil) {
@@ -97,20 +99,30 @@ public struct HTTPFace: Sendable {
         jitEnabled = config.jitAdmind != nil
     }
 
-    /// The subject to create just in time after decision `d`, or `nil`: only a deny
-    /// `unknown_subject`, only when JIT is configured, only for a subject inside a namespace
+    /// Whether `subject` is to be created just in time before anything is decided: only when
+    /// JIT is configured and some partner enables it, only for a subject no user has as id or
+    /// alias (its check would be the engine's first deny, `unknown_subject`) inside a namespace
     /// of a JIT-enabled partner (any other subject never leaves piamd).
     @inline(__always)
-    func jitCandidate(_ d: Decision, subject: String, on snapshot: Snapshot) -> String? {
-        guard jitEnabled, d.reason == .unknownSubject, !snapshot.jit.isEmpty, snapshot.jit.setting(for: subject) != nil else { return nil }
-        return subject
+    func wantsJIT(subject: String, on snapshot: Snapshot) -> Bool {
+        guard jitEnabled, !snapshot.jit.isEmpty else { return false }
+        return snapshot.graph.userID(for: subject) == nil && snapshot.jit.setting(for: subject) != nil
     }
 
-    /// ``jitCandidate(_:subject:on:)`` for a subject given as bytes (the fast path).
+    /// ``wantsJIT(subject:on:)`` for a subject given as bytes (the fast path, which then hands
+    /// the request to the general path).
     @inline(__always)
-    func wantsJIT(_ d: Decision, subject: UnsafeRawBufferPointer, on snapshot: Snapshot) -> Bool {
-        guard jitEnabled, d.reason == .unknownSubject, !snapshot.jit.isEmpty else { return false }
+    func wantsJIT(subject: UnsafeRawBufferPointer, on snapshot: Snapshot) -> Bool {
+        guard jitEnabled, !snapshot.jit.isEmpty, snapshot.graph.userIdentity(utf8: subject) == nil else { return false }
         return snapshot.jit.setting(for: String(decoding: subject, as: UTF8.self)) != nil
+    }
+
+    /// The response that stands for a request held for just-in-time creation of `subject`
+    /// (never written: see ``HTTPFaceResponse/jitSubject``).
+    static func creating(_ subject: String, endpoint: String) -> HTTPFaceResponse {
+        var r = HTTPFaceResponse(.serviceUnavailable, endpoint: endpoint)
+        r.jitSubject = subject
+        return r
     }
 
     /// The AuthZEN endpoints' paths.
@@ -123,8 +135,10 @@ public struct HTTPFace: Sendable {
         static let configuration = "/.well-known/authzen-configuration"
     }
 
-    /// Answers `request` from `snapshot` (nil while the first graph loads).
-    public func respond(to request: HTTPFaceRequest, snapshot: Snapshot?) -> HTTPFaceResponse {
+    /// Answers `request` from `snapshot` (nil while the first graph loads). With `creating`
+    /// (and JIT configured), a request whose subject is to be created just in time is not
+    /// decided but held (``HTTPFaceResponse/jitSubject``); without it, it is decided as it is.
+    public func respond(to request: HTTPFaceRequest, snapshot: Snapshot?, creating: Bool = true) -> HTTPFaceResponse {
         let path = request.path
         func only(_ method: HTTPMethod, endpoint: String, _ body: () -> HTTPFaceResponse) -> HTTPFaceResponse {
             guard request.method == method || (method == .GET && request.method == .HEAD) else {
@@ -146,13 +160,13 @@ public struct HTTPFace: Sendable {
             }
         }
         switch path {
-        case Path.evaluation: return decide(endpoint: "evaluation") { s, o throws(BadRequest) in try evaluation(o, on: s) }
-        case Path.evaluations: return decide(endpoint: "evaluations") { s, o throws(BadRequest) in try evaluations(o, on: s) }
+        case Path.evaluation: return decide(endpoint: "evaluation") { s, o throws(BadRequest) in try evaluation(o, on: s, creating: creating) }
+        case Path.evaluations: return decide(endpoint: "evaluations") { s, o throws(BadRequest) in try evaluations(o, on: s, creating: creating) }
         case Path.searchSubject: return decide(endpoint: "search_subject") { s, o throws(BadRequest) in try searchSubject(o, on: s) }
         case Path.searchResource: return decide(endpoint: "search_resource") { s, o throws(BadRequest) in try searchResource(o, on: s) }
         case Path.searchAction: return decide(endpoint: "search_action") { s, o throws(BadRequest) in try searchAction(o, on: s) }
         case Path.configuration: return only(.GET, endpoint: "configuration") { discovery(request) }
-        case "/forward-auth": return forwardAuth(request, snapshot: snapshot)
+        case "/forward-auth": return forwardAuth(request, snapshot: snapshot, creating: creating)
         case "/healthz": return only(.GET, endpoint: "healthz") { health(snapshot) }
         case "/metrics":
             return only(.GET, endpoint: "metrics") {
@@ -211,24 +225,26 @@ public struct HTTPFace: Sendable {
         case deny(Reason)
     }
 
-    /// `POST /access/v1/evaluation`.
-    func evaluation(_ body: [String: Any], on snapshot: Snapshot) throws(BadRequest) -> HTTPFaceResponse {
-        try single(body, endpoint: "evaluation", on: snapshot)
+    /// `POST /access/v1/evaluation` (`creating`: a subject to create just in time is held for
+    /// it rather than decided).
+    func evaluation(_ body: [String: Any], on snapshot: Snapshot, creating: Bool = true) throws(BadRequest) -> HTTPFaceResponse {
+        try single(body, endpoint: "evaluation", on: snapshot, creating: creating)
     }
 
-    /// One evaluation of `body`'s fields, answered as such (with the subject to create just in
-    /// time, when it is one): `/evaluation`, and `/evaluations` without items.
-    private func single(_ body: [String: Any], endpoint: String, on snapshot: Snapshot) throws(BadRequest) -> HTTPFaceResponse {
+    /// One evaluation of `body`'s fields, answered as such (or held for just-in-time creation of
+    /// its subject): `/evaluation`, and `/evaluations` without items.
+    private func single(_ body: [String: Any], endpoint: String, on snapshot: Snapshot, creating: Bool) throws(BadRequest) -> HTTPFaceResponse {
         let e = try Self.parseEvaluation(body)
+        if creating, case .check(let c) = e, wantsJIT(subject: c.subject, on: snapshot) {
+            return Self.creating(c.subject, endpoint: endpoint)
+        }
         let d = decide(e, on: snapshot)
-        var r = HTTPFaceResponse.json(.ok, endpoint: endpoint, Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
-                                      revision: snapshot.revision)
-        if case .check(let c) = e { r.jitSubject = jitCandidate(d, subject: c.subject, on: snapshot) }
-        return r
+        return HTTPFaceResponse.json(.ok, endpoint: endpoint, Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
+                                     revision: snapshot.revision)
     }
 
     /// `POST /access/v1/evaluations`: top-level fields are defaults each item may replace.
-    func evaluations(_ body: [String: Any], on snapshot: Snapshot) throws(BadRequest) -> HTTPFaceResponse {
+    func evaluations(_ body: [String: Any], on snapshot: Snapshot, creating: Bool = true) throws(BadRequest) -> HTTPFaceResponse {
         var semantic = BatchSemantic.executeAll
         if let options = body["options"], !(options is NSNull) {
             guard let o = options as? [String: Any] else { throw BadRequest("options must be an object") }
@@ -248,7 +264,7 @@ public struct HTTPFace: Sendable {
         default: throw BadRequest("evaluations must be a list")
         }
         // No items: one evaluation of the top-level fields, answered as such.
-        if items.isEmpty { return try single(body, endpoint: "evaluations", on: snapshot) }
+        if items.isEmpty { return try single(body, endpoint: "evaluations", on: snapshot, creating: creating) }
         var results: [[String: Any]] = []
         for item in items {
             var merged = body
@@ -440,7 +456,7 @@ public struct HTTPFace: Sendable {
     /// read (nginx's `auth_request` keeps an upstream connection only when the answer has no
     /// body, Caddy's and Traefik's Go clients reuse it only once the body is consumed), so an
     /// empty one lets every proxy keep its connections to piamd.
-    func forwardAuth(_ request: HTTPFaceRequest, snapshot: Snapshot?) -> HTTPFaceResponse {
+    func forwardAuth(_ request: HTTPFaceRequest, snapshot: Snapshot?, creating: Bool = true) -> HTTPFaceResponse {
         let endpoint = "forward_auth"
         func text(_ status: HTTPResponseStatus, reason: String) -> HTTPFaceResponse {
             var r = HTTPFaceResponse(status, endpoint: endpoint)
@@ -463,12 +479,9 @@ public struct HTTPFace: Sendable {
             if allowUnrouted { return allowed(subject: subject, on: snapshot) }
             return text(.forbidden, reason: "no_route")
         }
+        if creating && wantsJIT(subject: subject, on: snapshot) { return Self.creating(subject, endpoint: endpoint) }
         let d = decide(.check(CheckRequest(subject: subject, action: action, resource: resource)), on: snapshot)
-        guard d.allowed else {
-            var r = text(.forbidden, reason: d.reason.name)
-            r.jitSubject = jitCandidate(d, subject: subject, on: snapshot)
-            return r
-        }
+        guard d.allowed else { return text(.forbidden, reason: d.reason.name) }
         return allowed(subject: subject, on: snapshot)
     }
 

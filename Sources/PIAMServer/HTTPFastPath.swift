@@ -289,6 +289,9 @@ final class HTTPFastPath: ChannelInboundHandler {
         fill.removeAll(keepingCapacity: true)
         let action = append(c.action, path: path), type = append(c.type, path: path), id = append(c.id, path: path)
         let org = c.org.map { append($0, path: path) }, owner = c.owner.map { append($0, path: path) }
+        // A subject to create just in time goes the general way, which holds the request for it
+        // (nothing was written, decided or counted yet).
+        if face.wantsJIT(subject: subject, on: snapshot) { return false }
         let now = QueryEvaluator.now()
         let start = QueryEvaluator.monotonicNanoseconds()
         let d = fill.withUnsafeBytes { f in
@@ -298,9 +301,6 @@ final class HTTPFastPath: ChannelInboundHandler {
                                      org: org.map { UnsafeRawBufferPointer(rebasing: f[$0]) },
                                      owner: owner.map { UnsafeRawBufferPointer(rebasing: f[$0]) }), on: snapshot, now: now)
         }
-        // An unknown subject inside a JIT-enabled namespace goes the general way, which may
-        // have it created (nothing was written or counted yet).
-        if !d.allowed && face.wantsJIT(d, subject: subject, on: snapshot) { return false }
         if face.evaluator.metrics != nil {
             tally.record(opcode: Opcode.check.rawValue, nanoseconds: QueryEvaluator.monotonicNanoseconds() &- start)
             tally.record(d)
@@ -398,12 +398,12 @@ final class HTTPFastPath: ChannelInboundHandler {
         guard let e = EvaluationScan.scan(body) else { return false }
         let d: Decision
         if EvaluationScan.namesUser(body, e.subjectType) {
+            if config.face.wantsJIT(subject: UnsafeRawBufferPointer(rebasing: body[e.subjectID]), on: snapshot) { return false }
             let now = QueryEvaluator.now()
             let start = QueryEvaluator.monotonicNanoseconds()
             func part(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: body[range]) }
             d = config.face.evaluator.decide(utf8: CheckBytes(subject: part(e.subjectID), action: part(e.action), resourceType: part(e.resourceType),
                                          resourceID: part(e.resourceID), org: e.org.map(part), owner: e.owner.map(part)), on: snapshot, now: now)
-            if !d.allowed && config.face.wantsJIT(d, subject: part(e.subjectID), on: snapshot) { return false }
             if config.face.evaluator.metrics != nil {
                 tally.record(opcode: Opcode.check.rawValue, nanoseconds: QueryEvaluator.monotonicNanoseconds() &- start)
                 tally.record(d)

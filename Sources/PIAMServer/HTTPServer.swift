@@ -260,32 +260,32 @@ final class HTTPFaceHandler: ChannelInboundHandler {
         }
     }
 
-    /// Answers `request` from `snapshot`; a deny `unknown_subject` the face marked for
-    /// just-in-time creation (``HTTPFaceResponse/jitSubject``) first has the subject created by
-    /// piam-admind, waits (within `jit.timeout_ms` in all) for the graph to reach the revision
-    /// it answered, and is decided again there — or, on any failure, answered as it was.
+    /// Answers `request` from `snapshot`; a request the face held for just-in-time creation of
+    /// its subject (``HTTPFaceResponse/jitSubject``: not decided yet) first has the subject
+    /// created by piam-admind, waits (within `jit.timeout_ms` in all) for the graph to reach the
+    /// revision it answered, and is decided there — or, on any failure, decided on `snapshot`
+    /// as it is (`unknown_subject`). Either way it is decided, counted and logged once.
     private func answer(_ request: HTTPFaceRequest, snapshot: Snapshot?, for head: HTTPRequestHead, context: ChannelHandlerContext) {
         let response = face.respond(to: request, snapshot: snapshot)
-        guard let subject = response.jitSubject, let jit, let snapshot else {
-            return write(response, for: head, context: context)
-        }
+        guard let subject = response.jitSubject else { return write(response, for: head, context: context) }
+        let face = self.face
+        let asItIs: @Sendable () -> HTTPFaceResponse = { face.respond(to: request, snapshot: snapshot, creating: false) }
+        guard let jit, let snapshot else { return write(asItIs(), for: head, context: context) }
         let loop = context.eventLoop
         let loopBound = NIOLoopBound((self, context), eventLoop: loop)
         let deadline = NIODeadline.now() + jit.timeout
         jit.provision(subject: subject, revision: snapshot.revision) { revision in
             loop.execute {
                 let (handler, context) = loopBound.value
-                guard let revision else { return handler.write(response, for: head, context: context) }
+                guard let revision else { return handler.write(asItIs(), for: head, context: context) }
                 let remaining = deadline - NIODeadline.now()
                 handler.state.whenRevision(atLeast: revision, timeout: max(remaining, .milliseconds(1)), on: loop) { snap in
                     let (handler, context) = loopBound.value
                     guard let snap else {
                         jit.count(.timeout)
-                        return handler.write(response, for: head, context: context)
+                        return handler.write(asItIs(), for: head, context: context)
                     }
-                    var again = handler.face.respond(to: request, snapshot: snap)
-                    again.jitSubject = nil
-                    handler.write(again, for: head, context: context)
+                    handler.write(face.respond(to: request, snapshot: snap, creating: false), for: head, context: context)
                 }
             }
         }

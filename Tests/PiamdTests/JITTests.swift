@@ -46,6 +46,12 @@ import Testing
         return try PrometheusText(text).value("piam_jit_total", ["result": result])
     }
 
+    /// `piam_decisions_total`, all of it or with `labels`.
+    static func decisions(_ http: HTTPTarget, _ labels: [String: String] = [:]) throws -> Double {
+        let text = String(decoding: try httpRequest(http, "GET", "/metrics").body, as: UTF8.self)
+        return try PrometheusText(text).value("piam_decisions_total", labels)
+    }
+
     static func jitAudits(_ f: Fixture) throws -> [AuditEntry] {
         try Store(path: f.db, readOnly: true).auditLog().filter { $0.operation == "jit.create" }
     }
@@ -58,10 +64,14 @@ import Testing
         let (piamd, http) = try await Self.piamd(f, admind: "http://127.0.0.1:\(port)", tokenFile: tokenFile)
         defer { Task { await piamd.stop() } }
 
-        // Forward-auth: the first request of a new person is allowed, for its default role.
+        // Forward-auth: the first request of a new person is allowed, for its default role,
+        // and decided once (not a deny `unknown_subject` first, then the allow).
         let subject = "okta-acme|00u1new"
+        let decided = try Self.decisions(http)
         let r = try Self.forwardAuth(http, subject)
         #expect(r.status == 200, "\(r) \(piamd.log) \(admind.daemon.log)")
+        #expect(try Self.decisions(http) == decided + 1)
+        #expect(try Self.decisions(http, ["reason": "unknown_subject"]) == 0)
         let id = Store.jitUserID(subject: subject)
         #expect(r.header("X-PIAM-Subject") == id && r.header("X-PIAM-Org") == "acme-north")
         let user = try #require(try Store(path: f.db, readOnly: true).user(idOrAlias: subject))
@@ -83,6 +93,7 @@ import Testing
             "resource": ["type": "claim", "id": "c-9", "properties": ["org": "acme-north"]],
         ])
         #expect(e.status == 200 && String(decoding: e.body, as: UTF8.self) == #"{"decision":true}"#, "\(e) \(piamd.log)")
+        #expect(try Self.decisions(http, ["reason": "unknown_subject"]) == 0, "the evaluation was decided once, allowed")
         #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: other)?.id == Store.jitUserID(subject: other))
 
         // A subject outside every namespace never leaves piamd.
@@ -113,9 +124,12 @@ import Testing
         let (piamd, http) = try await Self.piamd(f, admind: "http://127.0.0.1:\(port)", tokenFile: tokenFile, timeoutMS: 1500)
         defer { Task { await piamd.stop() } }
         let start = ContinuousClock.now
+        let decided = try Self.decisions(http)
         let r = try Self.forwardAuth(http, "okta-acme|00u7")
         let took = ContinuousClock.now - start
         #expect(r.status == 403 && r.header("X-PIAM-Reason") == "unknown_subject", "\(r)")
+        #expect(try Self.decisions(http) == decided + 1, "the failed creation's request is decided once, as it was")
+        #expect(try Self.decisions(http, ["reason": "unknown_subject"]) == 1)
         #expect(took < .milliseconds(1500) + .seconds(2), "\(took)")
         #expect(try Self.jitCount(http, "failed") + Self.jitCount(http, "timeout") == 1)
         #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: "okta-acme|00u7") == nil)
