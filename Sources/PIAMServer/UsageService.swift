@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -80,7 +83,9 @@ public final class UsageService: Service, Sendable {
         let writer = writerGroup.next()
         let (path, logPath, logMaxBytes, logKeep) = (self.path, self.logPath, self.logMaxBytes, self.logKeep)
         let outputs = try await writer.submit {
-            NIOLoopBound(Outputs(database: try path.map { try UsageDatabase(path: $0) },
+            // Named for `top -H`, `ps -L` and the benchmark, which counts its CPU apart.
+            Self.nameThread("piam-usage")
+            return NIOLoopBound(Outputs(database: try path.map { try UsageDatabase(path: $0) },
                                  log: try logPath.map { try DecisionLogFile(path: $0, maxBytes: logMaxBytes, keep: logKeep) }),
                          eventLoop: writer)
         }.get()
@@ -103,6 +108,16 @@ public final class UsageService: Service, Sendable {
         // everything they answered, then no more recording.
         await flush(into: &pending, outputs: outputs, writer: writer)
         for loop in loops { try? await loop.submit { LoopUsage.uninstall() }.get() }
+    }
+
+    /// Names the calling thread (Linux: `/proc/thread-self/comm`, at most 15 bytes); nothing
+    /// when that cannot be written.
+    static func nameThread(_ name: String) {
+        let fd = open("/proc/thread-self/comm", O_WRONLY)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let bytes = Array(name.utf8.prefix(15))
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     /// What a failed write left to write with the next flush.

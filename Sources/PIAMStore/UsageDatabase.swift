@@ -119,9 +119,10 @@ public final class UsageDatabase {
         var user: String
     }
 
-    /// The most (partner, user) pairs ``knownActive`` remembers: at 262,144 about 20 MB with
-    /// short ids. Past it the rest are written (an `INSERT OR IGNORE`) every flush, as before.
-    static let knownActiveLimit = 262_144
+    /// The most (partner, user) pairs ``knownActive`` remembers: about 8 MB of set with ids
+    /// under 16 bytes (kept inline), ~30 MB with 40-byte ids. Past it the rest are
+    /// written (an `INSERT OR IGNORE`) every flush, as before.
+    static let knownActiveLimit = 131_072
     /// The UTC day ``knownActive`` is about.
     private(set) var knownDay = Int64.min
     /// The people this object has committed to `active_day` for ``knownDay``: their rows exist,

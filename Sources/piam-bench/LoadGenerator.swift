@@ -140,6 +140,21 @@ final class LoadShared: Sendable {
     let results = Mutex<[Result<LoadResult, BenchError>]>([])
 }
 
+/// Which of several servers' connections may send (`piam-bench ab`): the others drain what they
+/// have in flight and wait on their side's semaphore until their turn.
+final class Gate: Sendable {
+    let active = Atomic<Int>(0)
+    let wake: [DispatchSemaphore]
+
+    init(sides: Int) { wake = (0..<sides).map { _ in DispatchSemaphore(value: 0) } }
+
+    /// Gives the turn to `side`, waking `connections` threads that may be waiting on it.
+    func open(_ side: Int, connections: Int) {
+        active.store(side, ordering: .sequentiallyConsistent)
+        for _ in 0..<connections { wake[side].signal() }
+    }
+}
+
 /// Drives a server over blocking Unix sockets, one thread per connection: each thread keeps
 /// `depth` requests in flight, writes every refill with one `write`, reads whatever has arrived
 /// with one `read`, and times each request from its write to the read that completed it.
@@ -154,25 +169,7 @@ enum LoadGenerator {
         let start = Clock.nanos()
         let warmupEnd = start + UInt64(plan.warmupSeconds * 1e9)
         let deadline = warmupEnd + UInt64(plan.seconds * 1e9)
-        for c in 0..<plan.connections {
-            let t = Thread {
-                let r: Result<LoadResult, BenchError>
-                do {
-                    r = .success(try connection(c, path: path, pool: pool, plan: plan, warmupEnd: warmupEnd,
-                                                deadline: deadline, shared: shared))
-                } catch let e as BenchError {
-                    shared.stop.store(true, ordering: .relaxed)
-                    r = .failure(e)
-                } catch {
-                    shared.stop.store(true, ordering: .relaxed)
-                    r = .failure(BenchError("\(error)"))
-                }
-                shared.results.withLock { $0.append(r) }
-                done.signal()
-            }
-            t.stackSize = 1 << 20
-            t.start()
-        }
+        startConnections(socket: path, pool: pool, plan: plan, warmupEnd: warmupEnd, deadline: deadline, shared: shared, done: done)
         var finished = 0
         var lastPrint = start
         var lastCount: UInt64 = 0
@@ -211,6 +208,31 @@ enum LoadGenerator {
         return merged
     }
 
+    /// Starts `plan.connections` connection threads; each appends its result to `shared` and
+    /// signals `done` when it ends.
+    static func startConnections(socket path: String, pool: FramePool, plan: LoadPlan, warmupEnd: UInt64, deadline: UInt64,
+                      shared: LoadShared, done: DispatchSemaphore, gate: (Gate, side: Int)? = nil) {
+        for c in 0..<plan.connections {
+            let t = Thread {
+                let r: Result<LoadResult, BenchError>
+                do {
+                    r = .success(try connection(c, path: path, pool: pool, plan: plan, warmupEnd: warmupEnd,
+                                                deadline: deadline, shared: shared, gate: gate))
+                } catch let e as BenchError {
+                    shared.stop.store(true, ordering: .relaxed)
+                    r = .failure(e)
+                } catch {
+                    shared.stop.store(true, ordering: .relaxed)
+                    r = .failure(BenchError("\(error)"))
+                }
+                shared.results.withLock { $0.append(r) }
+                done.signal()
+            }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
     static func latencyHistogram() -> Histogram<UInt64> {
         // 100 ns to 100 s, three significant digits.
         var h = Histogram<UInt64>(lowestDiscernibleValue: 100, highestTrackableValue: 100_000_000_000, numberOfSignificantValueDigits: .three)
@@ -219,7 +241,7 @@ enum LoadGenerator {
     }
 
     private static func connection(_ index: Int, path: String, pool: FramePool, plan: LoadPlan, warmupEnd: UInt64,
-                                   deadline: UInt64, shared: LoadShared) throws -> LoadResult {
+                                   deadline: UInt64, shared: LoadShared, gate: (Gate, side: Int)?) throws -> LoadResult {
         let sock = try UnixSocket(path: path)
         var histogram = latencyHistogram()
         var ring = 1
@@ -242,7 +264,13 @@ enum LoadGenerator {
             // Refill the pipeline with one write.
             let now = Clock.nanos()
             if !stopping && (now >= deadline || counted >= limit || shared.stop.load(ordering: .relaxed)) { stopping = true }
-            if !stopping {
+            // Not this side's turn: send nothing; once drained, wait for the turn.
+            if let gate, !stopping, gate.0.active.load(ordering: .sequentiallyConsistent) != gate.side {
+                if inFlight == 0 {
+                    gate.0.wake[gate.side].wait()
+                    continue
+                }
+            } else if !stopping {
                 sendBuf.removeAll(keepingCapacity: true)
                 while inFlight < plan.depth {
                     let r = pool.range(frame)

@@ -22,7 +22,7 @@ struct PiamBench: AsyncParsableCommand {
             (HdrHistogram, 3 significant digits). Each connection is one thread with a blocking \
             socket that keeps --depth requests in flight and writes each refill with one write().
             """,
-        subcommands: [Compare.self, Run.self, Echo.self, Codec.self],
+        subcommands: [Compare.self, Run.self, AB.self, Echo.self, Codec.self],
         defaultSubcommand: Compare.self)
 }
 

@@ -68,8 +68,53 @@ private func built(_ name: String) -> String {
         #expect(targets.count >= 5)
     }
 
+    /// `piam-bench ab` against two echo servers: both sides get slices, every pair has both
+    /// rates, and each server's CPU is read from its process.
+    @Test func abDrivesTwoServersInTurn() throws {
+        let dir = "/tmp/piam-bench-ab-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = dir + "/demo.db"
+        _ = try Store.initialize(path: db).importDocument(DemoGenerator(now: Timestamp(Date().timeIntervalSince1970 * 1000)).document())
+        var servers: [Process] = []
+        defer { for s in servers { s.terminate(); s.waitUntilExit() } }
+        for side in ["a", "b"] {
+            let e = Process()
+            e.executableURL = URL(fileURLWithPath: built("piam-bench"))
+            e.arguments = ["echo", "--socket", "\(dir)/\(side).sock", "--threads", "1"]
+            try e.run()
+            servers.append(e)
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while !["a", "b"].allSatisfy({ FileManager.default.fileExists(atPath: "\(dir)/\($0).sock") }) {
+            try #require(Date() < deadline, "the echo servers did not bind their sockets")
+            usleep(10_000)  // poll interval of a wait bounded by the deadline
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: built("piam-bench"))
+        p.arguments = ["ab", "--socket-a", "\(dir)/a.sock", "--socket-b", "\(dir)/b.sock", "--db", db, "--mix", "64",
+                       "--connections", "2", "--depth", "4", "--slice-seconds", "0.05", "--seconds", "0.4", "--warmup", "0.1",
+                       "--pid-a", "\(servers[0].processIdentifier)", "--pid-b", "\(servers[1].processIdentifier)", "--quiet"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "piam-bench ab failed: \(errText)")
+        let o = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "not JSON: \(String(decoding: data, as: UTF8.self))")
+        let pairs = try #require(o["pairs"] as? [[String: Double]])
+        #expect(pairs.count == 4, "0.4 s of 0.05 s slices in pairs")
+        for pair in pairs {
+            #expect((pair["a"] ?? 0) > 0 && (pair["b"] ?? 0) > 0, "a side had no answers in its slice: \(pair)")
+        }
+        #expect((o["decisions_a"] as? Double ?? 0) > 0 && (o["decisions_b"] as? Double ?? 0) > 0)
+        #expect(o["cpu_ticks_a"] is Int && o["cpu_ticks_b"] is Int)
+    }
+
     @Test func helpDocumentsEverySubcommand() throws {
-        for sub in [[], ["compare"], ["run"], ["echo"]] {
+        for sub in [[], ["compare"], ["run"], ["ab"], ["echo"]] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: built("piam-bench"))
             p.arguments = sub + ["--help"]
