@@ -265,14 +265,24 @@ public struct HTTPFace: Sendable {
         }
         // No items: one evaluation of the top-level fields, answered as such.
         if items.isEmpty { return try single(body, endpoint: "evaluations", on: snapshot, creating: creating) }
-        var results: [[String: Any]] = []
-        for item in items {
+        // An item that cannot be evaluated is a deny, not an error of the whole batch.
+        let evaluations: [(Evaluation?, merged: [String: Any])] = items.map { item in
             var merged = body
             if let o = item as? [String: Any] {
                 for key in ["subject", "action", "resource", "context"] where o[key] != nil { merged[key] = o[key] }
             }
-            // An item that cannot be evaluated is a deny, not an error of the whole batch.
-            let e = item is [String: Any] ? try? Self.parseEvaluation(merged) : nil
+            return (item is [String: Any] ? try? Self.parseEvaluation(merged) : nil, merged)
+        }
+        // A batch for a subject to create just in time (a portal asking what a new person may do
+        // on its page) is held for the first such subject, then decided whole, once.
+        if creating, let subject = evaluations.lazy.compactMap({ e -> String? in
+            guard case .check(let c)? = e.0, wantsJIT(subject: c.subject, on: snapshot) else { return nil }
+            return c.subject
+        }).first {
+            return Self.creating(subject, endpoint: "evaluations")
+        }
+        var results: [[String: Any]] = []
+        for (e, merged) in evaluations {
             let d = e.map { decide($0, on: snapshot) } ?? .deny(.unknownResource)
             results.append(Self.decisionObject(d, details: e != nil && Self.wantsDetails(merged), snapshot))
             if semantic.stops(after: d) { break }

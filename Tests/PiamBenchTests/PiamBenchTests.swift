@@ -14,30 +14,40 @@ private func built(_ name: String) -> String {
     return dir.appendingPathComponent(name).path
 }
 
+/// A directory with the demo graph in it (`demo.db`), removed by the caller.
+private func demoDirectory(_ name: String) throws -> (dir: String, db: String) {
+    let dir = "/tmp/\(name)-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let db = dir + "/demo.db"
+    _ = try Store.initialize(path: db).importDocument(DemoGenerator(now: Timestamp(Date().timeIntervalSince1970 * 1000)).document())
+    return (dir, db)
+}
+
+/// Runs `piam-bench arguments…` to its end: its JSON output, having checked that it succeeded.
+private func benchJSON(_ arguments: [String]) throws -> [String: Any] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: built("piam-bench"))
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 0, "piam-bench \(arguments.first ?? "") failed: \(errText)")
+    return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "not JSON: \(String(decoding: data, as: UTF8.self))")
+}
+
 /// The load generator's smoke: a short `piam-bench compare` against the real piamd and the echo
 /// server on the demo graph. It asserts that every figure is there and sane, never a timing.
 @Suite struct PiamBenchTests {
     @Test func compareRunsAgainstRealPiamdAndEcho() throws {
-        let dir = "/tmp/piam-bench-test-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (dir, db) = try demoDirectory("piam-bench-test")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let db = dir + "/demo.db"
-        _ = try Store.initialize(path: db).importDocument(DemoGenerator(now: Timestamp(Date().timeIntervalSince1970 * 1000)).document())
-
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: built("piam-bench"))
-        p.arguments = ["compare", "--db", db, "--seconds", "0.4", "--warmup", "0.1", "--mix", "256",
-                       "--connections", "2", "--depth", "4", "--batch", "16", "--batch-connections", "1", "--batch-depth", "2",
-                       "--no-redis", "--json", "--quiet", "--piamd", built("piamd")]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "piam-bench failed: \(errText)")
-        let o = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "not JSON: \(String(decoding: data, as: UTF8.self))")
+        let o = try benchJSON(["compare", "--db", db, "--seconds", "0.4", "--warmup", "0.1", "--mix", "256",
+                               "--connections", "2", "--depth", "4", "--batch", "16", "--batch-connections", "1", "--batch-depth", "2",
+                               "--no-redis", "--json", "--quiet", "--piamd", built("piamd")])
 
         let daemon = try #require(o["daemon"] as? [String: Any])
         #expect((daemon["seconds_to_ready"] as? Double ?? 0) > 0)
@@ -71,11 +81,8 @@ private func built(_ name: String) -> String {
     /// `piam-bench ab` against two echo servers: both sides get slices, every pair has both
     /// rates, and each server's CPU is read from its process.
     @Test func abDrivesTwoServersInTurn() throws {
-        let dir = "/tmp/piam-bench-ab-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (dir, db) = try demoDirectory("piam-bench-ab")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let db = dir + "/demo.db"
-        _ = try Store.initialize(path: db).importDocument(DemoGenerator(now: Timestamp(Date().timeIntervalSince1970 * 1000)).document())
         var servers: [Process] = []
         defer { for s in servers { s.terminate(); s.waitUntilExit() } }
         for side in ["a", "b"] {
@@ -90,20 +97,9 @@ private func built(_ name: String) -> String {
             try #require(Date() < deadline, "the echo servers did not bind their sockets")
             usleep(10_000)  // poll interval of a wait bounded by the deadline
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: built("piam-bench"))
-        p.arguments = ["ab", "--socket-a", "\(dir)/a.sock", "--socket-b", "\(dir)/b.sock", "--db", db, "--mix", "64",
-                       "--connections", "2", "--depth", "4", "--slice-seconds", "0.05", "--seconds", "0.4", "--warmup", "0.1",
-                       "--pid-a", "\(servers[0].processIdentifier)", "--pid-b", "\(servers[1].processIdentifier)", "--quiet"]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "piam-bench ab failed: \(errText)")
-        let o = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "not JSON: \(String(decoding: data, as: UTF8.self))")
+        let o = try benchJSON(["ab", "--socket-a", "\(dir)/a.sock", "--socket-b", "\(dir)/b.sock", "--db", db, "--mix", "64",
+                               "--connections", "2", "--depth", "4", "--slice-seconds", "0.05", "--seconds", "0.4", "--warmup", "0.1",
+                               "--pid-a", "\(servers[0].processIdentifier)", "--pid-b", "\(servers[1].processIdentifier)", "--quiet"])
         let pairs = try #require(o["pairs"] as? [[String: Double]])
         #expect(pairs.count == 4, "0.4 s of 0.05 s slices in pairs")
         for pair in pairs {

@@ -94,6 +94,23 @@ import Testing
         ])
         #expect(e.status == 200 && String(decoding: e.body, as: UTF8.self) == #"{"decision":true}"#, "\(e) \(piamd.log)")
         #expect(try Self.decisions(http, ["reason": "unknown_subject"]) == 0, "the evaluation was decided once, allowed")
+
+        // A batch (a portal asking what a new person may do on its page): created, then every
+        // item decided once on the graph that has the person.
+        let third = "okta-acme|00u4new"
+        let before = try Self.decisions(http)
+        let b = try postJSON(http, "/access/v1/evaluations", [
+            "subject": ["type": "user", "id": third], "action": ["name": "read"],
+            "evaluations": [
+                ["resource": ["type": "claim", "id": "c-10", "properties": ["org": "acme-north"]]],
+                ["resource": ["type": "claim", "id": "c-11", "properties": ["org": "acme"]]],
+            ],
+        ])
+        #expect(b.status == 200 && String(decoding: b.body, as: UTF8.self) == #"{"evaluations":[{"decision":true},{"decision":false}]}"#,
+                "\(b) \(piamd.log)")
+        #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: third)?.id == Store.jitUserID(subject: third))
+        #expect(try Self.decisions(http) == before + 2)
+        #expect(try Self.decisions(http, ["reason": "unknown_subject"]) == 0)
         #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: other)?.id == Store.jitUserID(subject: other))
 
         // A subject outside every namespace never leaves piamd.
@@ -105,7 +122,7 @@ import Testing
         #expect(try Self.jitAudits(f).count == creations, "piam-admind was not asked")
         #expect(try Store(path: f.db, readOnly: true).auditLog().filter { $0.operation == "jit.create" && $0.decision != "allowed" }.isEmpty)
         let total = try ["created", "existing", "refused", "failed", "timeout", "busy", "skipped"].map { try Self.jitCount(http, $0) }.reduce(0, +)
-        #expect(total == 2, "two creations asked for, nothing else")
+        #expect(total == 3, "three creations asked for, nothing else")
 
         // JIT switched off by the business: piamd follows and denies.
         let cleared = try Store(path: f.db).administer(.clearJIT(org: "acme"), as: "nina")
