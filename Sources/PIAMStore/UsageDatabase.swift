@@ -176,8 +176,9 @@ public final class UsageDatabase {
                 ON CONFLICT(kind, subject, role, scope) DO UPDATE SET
                   uses = uses + excluded.uses, last_used = max(last_used, excluded.last_used)
                 """)
-            for h in batch.holdings.sorted(by: { Self.columns($0.holding) < Self.columns($1.holding) }) {
-                let (kind, subject, role, scope) = Self.columns(h.holding)
+            // Columns made once per row, not twice per comparison of the sort.
+            for (columns, h) in batch.holdings.map({ (Self.columns($0.holding), $0) }).sorted(by: { $0.0 < $1.0 }) {
+                let (kind, subject, role, scope) = columns
                 holding.bind(1, kind)
                 holding.bind(2, subject)
                 holding.bind(3, role)

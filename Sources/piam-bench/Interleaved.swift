@@ -60,6 +60,7 @@ struct AB: ParsableCommand {
         var rates: [[Double]] = []
         var cpu0: [Int64?] = []
         var failed: BenchError?
+        var ended = 0  // connection threads seen ending (each signals `done` once)
         for pair in 0..<pairs {
             if pair == warmupPairs { cpu0 = [pidA, pidB].map { $0.flatMap(Self.cpuTicks) } }
             var rate = [0.0, 0.0]
@@ -68,6 +69,7 @@ struct AB: ParsableCommand {
                 let n0 = sides[side].responses.load(ordering: .relaxed), t0 = Clock.nanos()
                 while Clock.nanos() - t0 < slice {
                     if done.wait(timeout: .now() + .milliseconds(5)) == .success {
+                        ended += 1
                         failed = Self.failure(sides) ?? BenchError("a connection ended early")
                         break
                     }
@@ -86,7 +88,7 @@ struct AB: ParsableCommand {
         let cpu1 = [pidA, pidB].map { $0.flatMap(Self.cpuTicks) }
         for s in sides { s.stop.store(true, ordering: .relaxed) }
         for side in 0..<2 { for _ in 0..<connections { gate.wake[side].signal() } }
-        for _ in 0..<(2 * connections) { done.wait() }
+        for _ in ended..<(2 * connections) { done.wait() }
         if let e = failed ?? Self.failure(sides) { throw e }
         let decisions = (0..<2).map { side in rates.reduce(0.0) { $0 + $1[side] * sliceSeconds } }
         var out: [String: Any] = [

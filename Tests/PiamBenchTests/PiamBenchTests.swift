@@ -109,6 +109,35 @@ private func benchJSON(_ arguments: [String]) throws -> [String: Any] {
         #expect(o["cpu_ticks_a"] is Int && o["cpu_ticks_b"] is Int)
     }
 
+    /// A server that is not there: `ab` says so and exits, rather than waiting for it.
+    @Test func abEndsWithAnErrorWhenAServerIsMissing() throws {
+        let (dir, db) = try demoDirectory("piam-bench-ab-missing")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let echo = Process()
+        echo.executableURL = URL(fileURLWithPath: built("piam-bench"))
+        echo.arguments = ["echo", "--socket", "\(dir)/a.sock", "--threads", "1"]
+        try echo.run()
+        defer { echo.terminate(); echo.waitUntilExit() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: built("piam-bench"))
+        p.arguments = ["ab", "--socket-a", "\(dir)/a.sock", "--socket-b", "\(dir)/nobody.sock", "--db", db, "--mix", "64",
+                       "--connections", "2", "--depth", "4", "--slice-seconds", "0.05", "--seconds", "5", "--quiet"]
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        let deadline = Date().addingTimeInterval(30)
+        while p.isRunning && Date() < deadline { usleep(20_000) }  // poll interval of a bounded wait
+        if p.isRunning {
+            p.terminate()
+            Issue.record("piam-bench ab kept running with a server missing")
+        }
+        p.waitUntilExit()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus != 0)
+        #expect(text.contains("cannot connect"), "\(text)")
+    }
+
     @Test func helpDocumentsEverySubcommand() throws {
         for sub in [[], ["compare"], ["run"], ["ab"], ["echo"]] {
             let p = Process()
