@@ -85,7 +85,7 @@ for round in $(seq 1 "$rounds"); do
   order="off on"; [ $((round % 2)) = 0 ] && order="on off"
   for mode in $order; do
     r=$("$bin/piam-bench" run --socket "$run/$mode.sock" --db "$db" --connections 1 --depth 1 --seconds 2 --json --quiet)
-    printf '%s\t%s\t%s\n' "$round" "$mode" "$(jq -r .p50_us <<< "$r")" >> "$out/one.tsv"
+    printf '%s\t%s\t%s\n' "$round" "$mode" "$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["p50_us"])' "$r")" >> "$out/one.tsv"
   done
   # Pipelined: both daemons driven by one piam-bench in alternating quarter-second slices.
   a=off b=on; [ $((round % 2)) = 0 ] && a=on b=off
