@@ -176,6 +176,13 @@ final class RawConnection {
         return out
     }
 
+    /// PING, blocking: the revision piamd answers from, or nil at EOF, timeout or an error status.
+    func ping() -> Int64? {
+        sendFrame([1, 9, 0, 0, 0, 0, 0, 1] + [UInt8](repeating: 0, count: 8))
+        guard let r = readFrame(), r.count >= 16, status(ofRaw: r) == 0 else { return nil }
+        return r[8..<16].reduce(Int64(0)) { $0 << 8 | Int64($1) }
+    }
+
     /// Whether the peer closed the connection (EOF within the timeout).
     func readsEOF() -> Bool {
         var b: UInt8 = 0
