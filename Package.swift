@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "PIAMServerTests",
             dependencies: [
-                "PIAMServer", "PIAMWire", "PIAMEngine", "PIAMStore", nioCore,
+                "PIAMServer", "PIAMWire", "PIAMEngine", "PIAMStore", "PIAMDemo", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -117,7 +117,7 @@ public final class UsageService: Service, Sendable {
         guard fd >= 0 else { return }
         defer { close(fd) }
         let bytes = Array(name.utf8.prefix(15))
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 
     /// What a failed write left to write with the next flush.
@@ -170,13 +170,52 @@ public final class UsageService: Service, Sendable {
         }
     }
 
-    /// The loops' tables in names, merged with `carried` (a batch not yet written).
+    /// One flush of `usages` (each an event loop's tallies) into `database`, on the calling
+    /// thread: what the writer thread does every `usage.flush_ms` (for the benchmark that times it).
+    public static func write(_ usages: [LoopUsage], to database: UsageDatabase, now: Timestamp) throws(PIAMError) {
+        let tables = usages.flatMap { $0.take().tables }
+        try database.record(name(tables, merging: UsageBatch()), now: now)
+    }
+
+    /// The loops' tables in names, merged with `carried` (a batch not yet written). Tables of
+    /// one graph (the usual flush: no reload in the interval) merge on slot numbers; batches of
+    /// several graphs, or with a carried one, then merge on names.
     static func name(_ taken: [LoopUsage.Taken], merging carried: UsageBatch) -> UsageBatch {
+        var groups: [(graph: AccessGraph, tables: [LoopUsage.Taken])] = []
+        for t in taken {
+            guard let g = t.graph else {
+                t.free()
+                continue
+            }
+            if let k = groups.firstIndex(where: { $0.graph === g }) { groups[k].tables.append(t) } else { groups.append((g, [t])) }
+        }
+        let named = groups.map { LoopUsage.Taken.name($0.tables, graph: $0.graph) }
+        if carried.isEmpty, named.count <= 1 { return named.first ?? UsageBatch() }
         var features: [FeatureKey: UsageBatch.Feature] = [:]
         var holdings: [HoldingKey: UsageBatch.Holding] = [:]
-        for f in carried.features { features[FeatureKey(user: f.user, type: f.type, action: f.action)] = f }
-        for h in carried.holdings { holdings[h.holding] = h }
-        for t in taken { t.name(into: &features, &holdings) }
+        for b in [carried] + named {
+            for f in b.features {
+                let k = FeatureKey(user: f.user, type: f.type, action: f.action)
+                guard var x = features[k] else {
+                    features[k] = f
+                    continue
+                }
+                x.allowed += f.allowed
+                x.denied += f.denied
+                x.firstAllowed = [x.firstAllowed, f.firstAllowed].compactMap { $0 }.min()
+                x.lastAllowed = [x.lastAllowed, f.lastAllowed].compactMap { $0 }.max()
+                features[k] = x
+            }
+            for h in b.holdings {
+                guard var x = holdings[h.holding] else {
+                    holdings[h.holding] = h
+                    continue
+                }
+                x.uses += h.uses
+                x.lastUsed = max(x.lastUsed, h.lastUsed)
+                holdings[h.holding] = x
+            }
+        }
         return UsageBatch(features: Array(features.values), holdings: Array(holdings.values), dropped: carried.dropped)
     }
 }

@@ -345,52 +345,75 @@ struct Table<E: TableEntry> {
 }
 
 extension LoopUsage.Taken {
-    /// The tables in names, added to `batch`; frees the tables.
-    func name(into features: inout [FeatureKey: UsageBatch.Feature], _ holdings: inout [HoldingKey: UsageBatch.Holding]) {
-        defer {
-            self.features.free()
-            self.holdings.free()
+    /// Tables decided on one graph (`graph`), merged on their slot numbers and named once per
+    /// key: the batch they add to the usage database. Frees the tables.
+    ///
+    /// Merging on integers first is what keeps a flush cheap: the loops' tables mostly hold the
+    /// same keys (a steady mix spread over the loops), and naming a key means reading the graph's
+    /// memory at that person's slot, which is rarely in the caches.
+    static func name(_ tables: [Self], graph: AccessGraph) -> UsageBatch {
+        /// One feature entry with absolute times (`first` .max and `last` .min when none allowed).
+        struct Row {
+            var key: UInt64
+            var allowed: Int
+            var denied: Int
+            var first: Timestamp
+            var last: Timestamp
         }
-        guard let graph else { return }
-        func addHolding(_ slot: Int32, uses: Int, lastUsed: Timestamp) {
-            guard let key = graph.holdingKey(slot) else { return }
-            if var x = holdings[key] {
-                x.uses += uses
-                x.lastUsed = max(x.lastUsed, lastUsed)
-                holdings[key] = x
+        var rows: [Row] = []
+        rows.reserveCapacity(tables.reduce(0) { $0 + $1.features.count })
+        var runs: [Int32: (uses: Int, last: Timestamp)] = [:]
+        func addRun(_ slot: Int32, _ uses: Int, _ last: Timestamp) {
+            if let x = runs[slot] {
+                runs[slot] = (x.uses + uses, max(x.last, last))
             } else {
-                holdings[key] = UsageBatch.Holding(holding: key, uses: uses, lastUsed: lastUsed)
+                runs[slot] = (uses, last)
             }
         }
-        self.features.forEach { e in
-            // The run of the holding the entry still carries.
-            if e.holding != 0, e.holdingUses > 0 {
-                addHolding(Int32(bitPattern: e.holding &- 1), uses: Int(e.holdingUses), lastUsed: base + Timestamp(e.lastAllowed))
+        for t in tables {
+            t.features.forEach { e in
+                let last = t.base + Timestamp(e.lastAllowed)
+                // The run of the holding the entry still carries.
+                if e.holding != 0, e.holdingUses > 0 { addRun(Int32(bitPattern: e.holding &- 1), Int(e.holdingUses), last) }
+                rows.append(Row(key: e.key, allowed: Int(e.allowed), denied: Int(e.denied),
+                                first: e.allowed > 0 ? t.base + Timestamp(e.firstAllowed) : .max, last: e.allowed > 0 ? last : .min))
+            }
+            // Runs moved out when another holding took over a feature.
+            t.holdings.forEach { e in
+                addRun(Int32(bitPattern: UInt32(truncatingIfNeeded: e.key)), Int(e.uses), t.base + Timestamp(e.lastUsed))
+            }
+            t.free()
+        }
+        var batch = UsageBatch()
+        // In slot order: a person's features together.
+        rows.sort { $0.key < $1.key }
+        batch.features.reserveCapacity(rows.count)
+        var i = 0
+        while i < rows.count {
+            var r = rows[i]
+            i += 1
+            while i < rows.count && rows[i].key == r.key {
+                r.allowed += rows[i].allowed
+                r.denied += rows[i].denied
+                r.first = min(r.first, rows[i].first)
+                r.last = max(r.last, rows[i].last)
+                i += 1
             }
             var f = DecisionFacts()
-            f.subject = Int32(truncatingIfNeeded: (e.key >> 32) & 0x7FFF_FFFF)
-            f.type = Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: e.key >> 16)))
-            f.action = Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: e.key)))
-            guard let n = graph.usageNames(f) else { return }
-            let k = FeatureKey(user: n.user, type: n.type, action: n.action)
-            let first: Timestamp? = e.allowed > 0 ? base + Timestamp(e.firstAllowed) : nil
-            let last: Timestamp? = e.allowed > 0 ? base + Timestamp(e.lastAllowed) : nil
-            if var x = features[k] {
-                x.allowed += Int(e.allowed)
-                x.denied += Int(e.denied)
-                x.firstAllowed = [x.firstAllowed, first].compactMap { $0 }.min()
-                x.lastAllowed = [x.lastAllowed, last].compactMap { $0 }.max()
-                features[k] = x
-            } else {
-                features[k] = UsageBatch.Feature(user: n.user, partner: n.partner ?? "", type: n.type, action: n.action,
-                                                 allowed: Int(e.allowed), denied: Int(e.denied), firstAllowed: first, lastAllowed: last)
-            }
+            f.subject = Int32(truncatingIfNeeded: (r.key >> 32) & 0x7FFF_FFFF)
+            f.type = Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: r.key >> 16)))
+            f.action = Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: r.key)))
+            guard let n = graph.usageNames(f) else { continue }
+            batch.features.append(UsageBatch.Feature(user: n.user, partner: n.partner ?? "", type: n.type, action: n.action,
+                                                     allowed: r.allowed, denied: r.denied,
+                                                     firstAllowed: r.allowed > 0 ? r.first : nil, lastAllowed: r.allowed > 0 ? r.last : nil))
         }
-        // Runs moved out when another holding took over a feature. Assignment slots carry
-        // their user (assignUser); org grants need none.
-        self.holdings.forEach { e in
-            addHolding(Int32(bitPattern: UInt32(truncatingIfNeeded: e.key)), uses: Int(e.uses), lastUsed: base + Timestamp(e.lastUsed))
+        batch.holdings.reserveCapacity(runs.count)
+        for (slot, run) in runs {
+            guard let key = graph.holdingKey(slot) else { continue }
+            batch.holdings.append(UsageBatch.Holding(holding: key, uses: run.uses, lastUsed: run.last))
         }
+        return batch
     }
 
     /// Frees the tables without naming them.

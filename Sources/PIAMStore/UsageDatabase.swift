@@ -154,9 +154,11 @@ public final class UsageDatabase {
                 try day.run()
                 marked.append((d, key))
             }
-            // In key order: neighbouring upserts touch neighbouring pages.
-            let features = batch.features.sorted { ($0.user, $0.type, $0.action) < ($1.user, $1.type, $1.action) }
-            for f in features {
+            // In the batch's order, unsorted: sorting the rows by key cost more than it saved.
+            // A flush's keys are a few thousand of a file's millions, so they rarely share a
+            // leaf page, and the interior pages stay in the cache either way (measured with
+            // `piam-scale usage`'s writer figure: 0.89× the time without the sorts).
+            for f in batch.features {
                 feature.bind(1, f.user)
                 feature.bind(2, f.partner)
                 feature.bind(3, f.type)
@@ -176,9 +178,8 @@ public final class UsageDatabase {
                 ON CONFLICT(kind, subject, role, scope) DO UPDATE SET
                   uses = uses + excluded.uses, last_used = max(last_used, excluded.last_used)
                 """)
-            // Columns made once per row, not twice per comparison of the sort.
-            for (columns, h) in batch.holdings.map({ (Self.columns($0.holding), $0) }).sorted(by: { $0.0 < $1.0 }) {
-                let (kind, subject, role, scope) = columns
+            for h in batch.holdings {
+                let (kind, subject, role, scope) = Self.columns(h.holding)
                 holding.bind(1, kind)
                 holding.bind(2, subject)
                 holding.bind(3, role)

@@ -22,6 +22,11 @@ struct UsageCost: ParsableCommand {
             3. A simulated day into a usage database: --people people each active in 4 random \
             minutes with 3 features each, written as 1,440 one-minute flushes (UsageDatabase.record); \
             the file's size and the time the writes took.
+            4. The writer: --flush-keys distinct (person, feature) keys decided on each of two \
+            event loops' tallies (the same keys on both, as a request mix spread over two loops \
+            has), then named, merged and written to a usage database as piamd's writer thread \
+            does every usage.flush_ms (UsageService.write); --flushes times, the median per flush \
+            and per key. The keys are the same every flush, as a steady mix's are.
             """)
 
     @Option(help: "The database (a generated 1M-user graph).") var db: String = "/tmp/piam-scale.db"
@@ -29,6 +34,9 @@ struct UsageCost: ParsableCommand {
     @Option(help: "Active people for the memory and day measurements.") var people: Int = 1_000_000
     @Option(help: "Where the simulated day's usage database is written (replaced).") var usageDB: String = "/tmp/piam-usage-day.db"
     @Flag(help: "Skip the simulated day (minutes with 1M people).") var skipDay = false
+    @Option(help: "Distinct keys per flush in the writer measurement (0: skip it).") var flushKeys: Int = 4096
+    @Option(help: "Flushes timed in the writer measurement.") var flushes: Int = 200
+    @Flag(help: "Only the writer measurement.") var writerOnly = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -36,6 +44,8 @@ struct UsageCost: ParsableCommand {
         let g = loaded.graph
         Report.progress("loaded revision \(loaded.revision); timing the tally")
         var out: [String: Double] = [:]
+        if flushKeys > 0 { try measureWriter(g, into: &out) }
+        if writerOnly { return try emit(out, sink: 0) }
         let reqs = CheckBench.requestPool(graph: g, size: 1 << 16)
         let now: Timestamp = 1_800_000_000_000
         let batch = 4096
@@ -144,6 +154,39 @@ struct UsageCost: ParsableCommand {
         let size = (try? FileManager.default.attributesOfItem(atPath: usageDB)[.size] as? Int) ?? 0
         out["day_usage_db_mb"] = Double(size) / 1_048_576
         try emit(out, sink: sink)
+    }
+
+    /// 4: the writer thread's flush, timed.
+    func measureWriter(_ g: AccessGraph, into out: inout [String: Double]) throws {
+        Report.progress("timing the usage writer: \(flushKeys) keys per flush, \(flushes) flushes")
+        let path = usageDB + "-writer"
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let database = try UsageDatabase(path: path)
+        let reqs = CheckBench.requestPool(graph: g, size: flushKeys)
+        var facts: [(DecisionFacts, Bool)] = []
+        for r in reqs {
+            var f = DecisionFacts()
+            let d = g.check(r, now: 0, facts: &f)
+            facts.append((f, d.allowed))
+        }
+        let loops = [LoopUsage(maxKeys: 1 << 22), LoopUsage(maxKeys: 1 << 22)]
+        var now: Timestamp = 1_800_000_000_000
+        var times: [Double] = []
+        for round in 0..<(flushes + 5) {
+            for (k, (f, allowed)) in facts.enumerated() {
+                loops[k & 1].record(f, allowed: allowed, graph: g, now: now + Timestamp(k & 255))
+                loops[(k + 1) & 1].record(f, allowed: allowed, graph: g, now: now + Timestamp(k & 255))
+            }
+            now += 1000
+            let t = DispatchTime.now().uptimeNanoseconds
+            try UsageService.write(loops, to: database, now: now)
+            if round >= 5 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1000) }  // the first fill the file
+        }
+        let median = times.sorted()[times.count / 2]
+        out["writer_keys_per_flush"] = Double(Set(facts.map { "\($0.0.subject) \($0.0.type) \($0.0.action)" }).count)
+        out["writer_flush_median_us"] = median
+        out["writer_per_key_median_ns"] = median * 1000 / max(1, out["writer_keys_per_flush"]!)
     }
 
     func emit(_ figures: [String: Double], sink: Int) throws {
