@@ -8,8 +8,9 @@
 #  1. piam-scale usage (in-process, no daemon): a check(utf8:) against the same check with its
 #     facts and LoopUsage.record (what piamd does per decision with usage.path set), cold and
 #     warm, interleaved batches; one event loop's tally memory with 1M people active in one
-#     flush interval; a simulated day (1M people, 4 active minutes each, 3 features) written as
-#     1,440 one-minute flushes into a usage database: its size.
+#     flush interval; the writer thread's flush of 4,096 keys tallied on two loops (named, merged
+#     and written, as every usage.flush_ms); a simulated day (1M people, 4 active minutes each,
+#     3 features) written as 1,440 one-minute flushes into a usage database: its size.
 #  2. piamd itself: two daemons on the same graph, one without usage and one with usage.path
 #     set (usage.flush_ms --flush-ms, default 1000, piamd's default), both started anew for each
 #     of --rounds rounds (default 24). Each round: piam-bench one at a time (1 connection,
@@ -126,6 +127,9 @@ for k, name in (("", "cold"), ("warm_", "warm")):
           f"(attribution +{r[k + 'attribution_cost_ns']:.1f} ns); and the tally {r[k + 'check_utf8_facts_record_median_ns']:.0f} ns "
           f"(tally +{r[k + 'tally_cost_ns']:.1f} ns, target <= 15 ns; usage on +{r[k + 'usage_on_cost_ns']:.1f} ns)")
 print(f"memory: {r['memory_keys']:.0f} keys ({r['memory_people']:.0f} people in one interval): tables {r['memory_table_mb']:.1f} MB, RSS +{r['memory_rss_growth_mb']:.1f} MB")
+if 'writer_flush_median_us' in r:
+    print(f"the writer: a flush of {r['writer_keys_per_flush']:.0f} keys from two loops {r['writer_flush_median_us'] / 1000:.1f} ms "
+          f"({r['writer_per_key_median_ns'] / 1000:.2f} us per key; median of the flushes)")
 if 'day_usage_db_mb' in r:
     print(f"a simulated day: {r['day_feature_rows_written']:.0f} feature rows in 1,440 flushes, {r['day_write_seconds']:.1f} s of writes, usage database {r['day_usage_db_mb']:.1f} MB")
 def tsv(name): return [l.rstrip("\n").split("\t") for l in open(f"{out}/{name}") if l.strip()]

@@ -74,17 +74,23 @@ extension AccessGraph {
         facts = DecisionFacts()
         guard let s = userIndex.find(request.subjectKey) else { return .deny(.unknownSubject) }
         facts.subject = s
-        let a = actionIndex.find(request.actionKey) ?? -2
-        facts.action = a
+        // In ``evaluate(_:now:tracer:)``'s order: the subject's record and the resource's are
+        // the loads that miss the caches on a large graph, and looking the action up first
+        // (hashing its bytes) delayed them (cold: +34 ns over the plain check; after: see
+        // `piam-scale usage`).
         let state = subjectState(s, now: now)
         guard state == .allowed else {
+            facts.action = actionIndex.find(request.actionKey) ?? -2
             facts.type = typeIndex.find(request.typeKey) ?? -2
             return .deny(state)
         }
         guard let res = resolve(request) else {
+            facts.action = actionIndex.find(request.actionKey) ?? -2
             facts.type = typeIndex.find(request.typeKey) ?? -2
             return .deny(.unknownResource)
         }
+        let a = actionIndex.find(request.actionKey) ?? -2
+        facts.action = a
         facts.type = res.type
         var t = FactsTracer()
         let d = decide(subject: s, action: a, resource: res, now: now, tracer: &t)

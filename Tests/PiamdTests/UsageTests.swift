@@ -67,6 +67,13 @@ struct UsageTests {
             var facts = DecisionFacts()
             let d = g.check(c, now: now, facts: &facts)
             #expect(d == g.check(c, now: now))
+            // Every decision about a known subject names its type and action (an id, or -2 for
+            // one the graph never names), whichever step decided it.
+            if d.reason != .unknownSubject {
+                #expect(facts.subject >= 0 && facts.type != -1 && facts.action != -1, "\(c): \(d.reason) \(facts)")
+                let n = try #require(g.usageNames(facts))
+                #expect((facts.type == -2 ? "?" : c.resource.type) == n.type && (facts.action == -2 ? "?" : c.action) == n.action)
+            }
             guard d.allowed else {
                 #expect(facts.holding == -1)
                 continue
