@@ -3,7 +3,7 @@
 #   Benchmarks/usage_cost.sh [--db PATH] [--seconds S] [--rounds R]
 #   [--connections C] [--flush-ms MS] [--bin DIR] [--out DIR] [--no-day]
 #   (--bin: piamd, piamctl, piam-bench and piam-scale already built in release in DIR;
-#    --no-day: skip the simulated day, ~15 minutes of writes on this machine kind)
+#    --no-day: skip the simulated day, ~4 minutes of writes on this machine kind)
 #
 #  1. piam-scale usage (in-process, no daemon): a check(utf8:) against the same check with its
 #     facts and LoopUsage.record (what piamd does per decision with usage.path set), cold and

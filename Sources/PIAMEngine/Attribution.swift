@@ -76,8 +76,8 @@ extension AccessGraph {
         facts.subject = s
         // In ``evaluate(_:now:tracer:)``'s order: the subject's record and the resource's are
         // the loads that miss the caches on a large graph, and looking the action up first
-        // (hashing its bytes) delayed them (cold: +34 ns over the plain check; after: see
-        // `piam-scale usage`).
+        // (hashing its bytes) delayed them: cold, `piam-scale usage` measured the attributed
+        // check +48 ns over the plain one that way, ~+20 ns this way.
         let state = subjectState(s, now: now)
         guard state == .allowed else {
             facts.action = actionIndex.find(request.actionKey) ?? -2
