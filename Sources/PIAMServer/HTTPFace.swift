@@ -32,12 +32,13 @@ public struct HTTPFaceResponse: Sendable {
     public var body: [UInt8]
     /// The endpoint it answered, the metrics' `endpoint` label.
     public var endpoint: String
-    /// Set, instead of an answer, for a subject the graph does not know inside a JIT-enabled
+    /// Set, instead of an answer, for subjects the graph does not know inside a JIT-enabled
     /// namespace, when just-in-time creation is configured: nothing was decided, counted or
-    /// logged. The listener has the subject created (``JITProvisioner``) and asks again on the
-    /// graph that has it, or, when that fails, asks again with creation off
-    /// (``HTTPFace/respond(to:snapshot:creating:)``): each request is decided once.
-    public var jitSubject: String?
+    /// logged. The listener has the subjects created (``JITProvisioner``) and asks again on the
+    /// graph that has them, or, when that fails, asks again with creation off
+    /// (``HTTPFace/respond(to:snapshot:creating:)``): each request is decided once. One subject,
+    /// or a batch's distinct ones (at most ``HTTPFace/jitSubjectsPerBatch``), in request order.
+    public var jitSubjects: [String] = []
 
     init(_ status: HTTPResponseStatus, endpoint: String, headers: HTTPHeaders = [:], body: [UInt8] = [], contentType: String? = nil) {
         self.status = status
@@ -117,13 +118,18 @@ public struct HTTPFace: Sendable {
         return snapshot.jit.setting(for: String(decoding: subject, as: UTF8.self)) != nil
     }
 
-    /// The response that stands for a request held for just-in-time creation of `subject`
-    /// (never written: see ``HTTPFaceResponse/jitSubject``).
-    static func creating(_ subject: String, endpoint: String) -> HTTPFaceResponse {
+    /// The response that stands for a request held for just-in-time creation of `subjects`
+    /// (never written: see ``HTTPFaceResponse/jitSubjects``).
+    static func creating(_ subjects: [String], endpoint: String) -> HTTPFaceResponse {
         var r = HTTPFaceResponse(.serviceUnavailable, endpoint: endpoint)
-        r.jitSubject = subject
+        r.jitSubjects = subjects
         return r
     }
+
+    /// The most distinct subjects of one AuthZEN batch created just in time before it is
+    /// decided; a batch's further new subjects are decided as they are (`unknown_subject`) and
+    /// created when a later request asks for them.
+    public static let jitSubjectsPerBatch = 8
 
     /// The AuthZEN endpoints' paths.
     enum Path {
@@ -137,7 +143,7 @@ public struct HTTPFace: Sendable {
 
     /// Answers `request` from `snapshot` (nil while the first graph loads). With `creating`
     /// (and JIT configured), a request whose subject is to be created just in time is not
-    /// decided but held (``HTTPFaceResponse/jitSubject``); without it, it is decided as it is.
+    /// decided but held (``HTTPFaceResponse/jitSubjects``); without it, it is decided as it is.
     public func respond(to request: HTTPFaceRequest, snapshot: Snapshot?, creating: Bool = true) -> HTTPFaceResponse {
         let path = request.path
         func only(_ method: HTTPMethod, endpoint: String, _ body: () -> HTTPFaceResponse) -> HTTPFaceResponse {
@@ -236,7 +242,7 @@ public struct HTTPFace: Sendable {
     private func single(_ body: [String: Any], endpoint: String, on snapshot: Snapshot, creating: Bool) throws(BadRequest) -> HTTPFaceResponse {
         let e = try Self.parseEvaluation(body)
         if creating, case .check(let c) = e, wantsJIT(subject: c.subject, on: snapshot) {
-            return Self.creating(c.subject, endpoint: endpoint)
+            return Self.creating([c.subject], endpoint: endpoint)
         }
         let d = decide(e, on: snapshot)
         return HTTPFaceResponse.json(.ok, endpoint: endpoint, Self.decisionObject(d, details: Self.wantsDetails(body), snapshot),
@@ -273,13 +279,15 @@ public struct HTTPFace: Sendable {
             }
             return (item is [String: Any] ? try? Self.parseEvaluation(merged) : nil, merged)
         }
-        // A batch for a subject to create just in time (a portal asking what a new person may do
-        // on its page) is held for the first such subject, then decided whole, once.
-        if creating, let subject = evaluations.lazy.compactMap({ e -> String? in
-            guard case .check(let c)? = e.0, wantsJIT(subject: c.subject, on: snapshot) else { return nil }
-            return c.subject
-        }).first {
-            return Self.creating(subject, endpoint: "evaluations")
+        // A batch with subjects to create just in time (a portal asking what a new person may do
+        // on its page, or what several may) is held until they are created, then decided whole,
+        // once.
+        if creating {
+            var subjects: [String] = []
+            for case (.check(let c)?, _) in evaluations where subjects.count < Self.jitSubjectsPerBatch && !subjects.contains(c.subject) {
+                if wantsJIT(subject: c.subject, on: snapshot) { subjects.append(c.subject) }
+            }
+            if !subjects.isEmpty { return Self.creating(subjects, endpoint: "evaluations") }
         }
         var results: [[String: Any]] = []
         for (e, merged) in evaluations {
@@ -489,7 +497,7 @@ public struct HTTPFace: Sendable {
             if allowUnrouted { return allowed(subject: subject, on: snapshot) }
             return text(.forbidden, reason: "no_route")
         }
-        if creating && wantsJIT(subject: subject, on: snapshot) { return Self.creating(subject, endpoint: endpoint) }
+        if creating && wantsJIT(subject: subject, on: snapshot) { return Self.creating([subject], endpoint: endpoint) }
         let d = decide(.check(CheckRequest(subject: subject, action: action, resource: resource)), on: snapshot)
         guard d.allowed else { return text(.forbidden, reason: d.reason.name) }
         return allowed(subject: subject, on: snapshot)

@@ -261,31 +261,41 @@ final class HTTPFaceHandler: ChannelInboundHandler {
     }
 
     /// Answers `request` from `snapshot`; a request the face held for just-in-time creation of
-    /// its subject (``HTTPFaceResponse/jitSubject``: not decided yet) first has the subject
-    /// created by piam-admind, waits (within `jit.timeout_ms` in all) for the graph to reach the
-    /// revision it answered, and is decided there — or, on any failure, decided on `snapshot`
-    /// as it is (`unknown_subject`). Either way it is decided, counted and logged once.
+    /// its subjects (``HTTPFaceResponse/jitSubjects``: not decided yet) first has them created
+    /// by piam-admind (at once), waits (within `jit.timeout_ms` in all) for the graph to reach
+    /// the newest revision their creations answered, and is decided there — a subject whose
+    /// creation failed being `unknown_subject` there — or, when none was created, decided on
+    /// `snapshot` as it is. Either way it is decided, counted and logged once.
     private func answer(_ request: HTTPFaceRequest, snapshot: Snapshot?, for head: HTTPRequestHead, context: ChannelHandlerContext) {
         let response = face.respond(to: request, snapshot: snapshot)
-        guard let subject = response.jitSubject else { return write(response, for: head, context: context) }
+        let subjects = response.jitSubjects
+        guard !subjects.isEmpty else { return write(response, for: head, context: context) }
         let face = self.face
         let asItIs: @Sendable () -> HTTPFaceResponse = { face.respond(to: request, snapshot: snapshot, creating: false) }
         guard let jit, let snapshot else { return write(asItIs(), for: head, context: context) }
         let loop = context.eventLoop
         let loopBound = NIOLoopBound((self, context), eventLoop: loop)
         let deadline = NIODeadline.now() + jit.timeout
-        jit.provision(subject: subject, revision: snapshot.revision) { revision in
-            loop.execute {
-                let (handler, context) = loopBound.value
-                guard let revision else { return handler.write(asItIs(), for: head, context: context) }
-                let remaining = deadline - NIODeadline.now()
-                handler.state.whenRevision(atLeast: revision, timeout: max(remaining, .milliseconds(1)), on: loop) { snap in
+        // The creations' answers, gathered on the loop.
+        let gathered = NIOLoopBound(JITCreations(remaining: subjects.count), eventLoop: loop)
+        for subject in subjects {
+            jit.provision(subject: subject, revision: snapshot.revision) { revision in
+                loop.execute {
+                    let creations = gathered.value
+                    if let revision { creations.revision = max(creations.revision ?? revision, revision) }
+                    creations.remaining -= 1
+                    guard creations.remaining == 0 else { return }
                     let (handler, context) = loopBound.value
-                    guard let snap else {
-                        jit.count(.timeout)
-                        return handler.write(asItIs(), for: head, context: context)
+                    guard let revision = creations.revision else { return handler.write(asItIs(), for: head, context: context) }
+                    let remaining = deadline - NIODeadline.now()
+                    handler.state.whenRevision(atLeast: revision, timeout: max(remaining, .milliseconds(1)), on: loop) { snap in
+                        let (handler, context) = loopBound.value
+                        guard let snap else {
+                            jit.count(.timeout)
+                            return handler.write(asItIs(), for: head, context: context)
+                        }
+                        handler.write(face.respond(to: request, snapshot: snap, creating: false), for: head, context: context)
                     }
-                    handler.write(face.respond(to: request, snapshot: snap, creating: false), for: head, context: context)
                 }
             }
         }
@@ -333,3 +343,11 @@ final class HTTPFaceHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension HTTPFaceHandler: Sendable {}
+
+/// The answers of one request's just-in-time creations so far (on the connection's loop).
+final class JITCreations {
+    var remaining: Int
+    /// The newest revision a creation answered; nil while none succeeded.
+    var revision: Int64?
+    init(remaining: Int) { self.remaining = remaining }
+}

@@ -113,6 +113,26 @@ import Testing
         #expect(try Self.decisions(http, ["reason": "unknown_subject"]) == 0)
         #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: other)?.id == Store.jitUserID(subject: other))
 
+        // A batch about several new people (an admin's page listing them): each is created, at
+        // once, and every item decided once on a graph that has them all.
+        let (fourth, fifth) = ("okta-acme|00u5new", "okta-acme|00u6new")
+        let several = try Self.decisions(http)
+        let s = try postJSON(http, "/access/v1/evaluations", [
+            "action": ["name": "read"], "resource": ["type": "claim", "id": "c-12", "properties": ["org": "acme-north"]],
+            "evaluations": [
+                ["subject": ["type": "user", "id": fourth]],
+                ["subject": ["type": "user", "id": fifth]],
+                ["subject": ["type": "user", "id": fourth], "resource": ["type": "claim", "id": "c-13", "properties": ["org": "acme"]]],
+            ],
+        ])
+        #expect(s.status == 200 && String(decoding: s.body, as: UTF8.self) == #"{"evaluations":[{"decision":true},{"decision":true},{"decision":false}]}"#,
+                "\(s) \(piamd.log)")
+        for subject in [fourth, fifth] {
+            #expect(try Store(path: f.db, readOnly: true).user(idOrAlias: subject)?.id == Store.jitUserID(subject: subject))
+        }
+        #expect(try Self.decisions(http) == several + 3)
+        #expect(try Self.decisions(http, ["reason": "unknown_subject"]) == 0)
+
         // A subject outside every namespace never leaves piamd.
         let creations = try Self.jitAudits(f).count
         let outside = try Self.forwardAuth(http, "okta-globex|00u9")
@@ -122,7 +142,7 @@ import Testing
         #expect(try Self.jitAudits(f).count == creations, "piam-admind was not asked")
         #expect(try Store(path: f.db, readOnly: true).auditLog().filter { $0.operation == "jit.create" && $0.decision != "allowed" }.isEmpty)
         let total = try ["created", "existing", "refused", "failed", "timeout", "busy", "skipped"].map { try Self.jitCount(http, $0) }.reduce(0, +)
-        #expect(total == 3, "three creations asked for, nothing else")
+        #expect(total == 5, "five creations asked for, nothing else")
 
         // JIT switched off by the business: piamd follows and denies.
         let cleared = try Store(path: f.db).administer(.clearJIT(org: "acme"), as: "nina")
