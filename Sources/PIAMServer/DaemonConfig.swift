@@ -133,9 +133,9 @@ public struct DaemonConfig: Sendable, Hashable {
     /// partners' JIT orgs) piamd presents to piam-admind.
     public var jitTokenFile: String?
     /// How long a request may wait for a JIT creation (the call and the graph catching up);
-    /// past it the original deny is answered.
+    /// past it the request is decided as it is (`unknown_subject`).
     public var jitTimeoutMS = 2000
-    /// Creations piamd asks for at once; beyond it a request gets its original deny at once.
+    /// Creations piamd asks for at once; beyond it a request is decided at once, as it is.
     public var jitMaxInFlight = 8
 
     public init() {}
