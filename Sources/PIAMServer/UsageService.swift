@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -83,8 +81,9 @@ public final class UsageService: Service, Sendable {
         let writer = writerGroup.next()
         let (path, logPath, logMaxBytes, logKeep) = (self.path, self.logPath, self.logMaxBytes, self.logKeep)
         let outputs = try await writer.submit {
-            // Named for `top -H`, `ps -L` and the benchmark, which counts its CPU apart.
-            Self.nameThread("piam-usage")
+            // Named for `top -H`, `ps -L` and the benchmark, which counts its CPU apart (as the
+            // graph reader and reload threads are).
+            Thread.current.name = "piam-usage"
             return NIOLoopBound(Outputs(database: try path.map { try UsageDatabase(path: $0) },
                                  log: try logPath.map { try DecisionLogFile(path: $0, maxBytes: logMaxBytes, keep: logKeep) }),
                          eventLoop: writer)
@@ -108,16 +107,6 @@ public final class UsageService: Service, Sendable {
         // everything they answered, then no more recording.
         await flush(into: &pending, outputs: outputs, writer: writer)
         for loop in loops { try? await loop.submit { LoopUsage.uninstall() }.get() }
-    }
-
-    /// Names the calling thread (Linux: `/proc/thread-self/comm`, at most 15 bytes); nothing
-    /// when that cannot be written.
-    static func nameThread(_ name: String) {
-        let fd = open("/proc/thread-self/comm", O_WRONLY)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let bytes = Array(name.utf8.prefix(15))
-        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 
     /// What a failed write left to write with the next flush.
