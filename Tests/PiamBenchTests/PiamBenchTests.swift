@@ -23,6 +23,15 @@ private func demoDirectory(_ name: String) throws -> (dir: String, db: String) {
     return (dir, db)
 }
 
+/// Starts `piam-bench echo` on `socket` (one thread); the caller terminates it.
+private func echoServer(socket: String) throws -> Process {
+    let e = Process()
+    e.executableURL = URL(fileURLWithPath: built("piam-bench"))
+    e.arguments = ["echo", "--socket", socket, "--threads", "1"]
+    try e.run()
+    return e
+}
+
 /// Runs `piam-bench arguments…` to its end: its JSON output, having checked that it succeeded.
 private func benchJSON(_ arguments: [String]) throws -> [String: Any] {
     let p = Process()
@@ -85,13 +94,7 @@ private func benchJSON(_ arguments: [String]) throws -> [String: Any] {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var servers: [Process] = []
         defer { for s in servers { s.terminate(); s.waitUntilExit() } }
-        for side in ["a", "b"] {
-            let e = Process()
-            e.executableURL = URL(fileURLWithPath: built("piam-bench"))
-            e.arguments = ["echo", "--socket", "\(dir)/\(side).sock", "--threads", "1"]
-            try e.run()
-            servers.append(e)
-        }
+        for side in ["a", "b"] { servers.append(try echoServer(socket: "\(dir)/\(side).sock")) }
         let deadline = Date().addingTimeInterval(30)
         while !["a", "b"].allSatisfy({ FileManager.default.fileExists(atPath: "\(dir)/\($0).sock") }) {
             try #require(Date() < deadline, "the echo servers did not bind their sockets")
@@ -113,10 +116,7 @@ private func benchJSON(_ arguments: [String]) throws -> [String: Any] {
     @Test func abEndsWithAnErrorWhenAServerIsMissing() throws {
         let (dir, db) = try demoDirectory("piam-bench-ab-missing")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let echo = Process()
-        echo.executableURL = URL(fileURLWithPath: built("piam-bench"))
-        echo.arguments = ["echo", "--socket", "\(dir)/a.sock", "--threads", "1"]
-        try echo.run()
+        let echo = try echoServer(socket: "\(dir)/a.sock")
         defer { echo.terminate(); echo.waitUntilExit() }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: built("piam-bench"))
