@@ -8,7 +8,7 @@ import Testing
 struct ForwardAuthKeepAliveTests {
     /// `piam_http_connections_accepted_total`, scraped on a connection of its own (counted too).
     static func accepted(_ http: HTTPTarget) throws -> Double {
-        try PrometheusText(try httpRequest(http, "GET", "/metrics").text).value("piam_http_connections_accepted_total")
+        try scrapedMetric(http, "piam_http_connections_accepted_total")
     }
 
     /// `clients` client threads at once, each sending `each` GETs of `path` through `proxy` (a

@@ -292,3 +292,9 @@ struct PrometheusText {
         samples.filter { s in s.name == name && labels.allSatisfy { s.labels[$0.key] == $0.value } }.reduce(0) { $0 + $1.value }
     }
 }
+
+/// A sample of piamd's `/metrics` at `http` (``PrometheusText/value(_:_:)``), scraped on a
+/// connection of its own.
+func scrapedMetric(_ http: HTTPTarget, _ name: String, _ labels: [String: String] = [:]) throws -> Double {
+    try PrometheusText(try httpRequest(http, "GET", "/metrics").text).value(name, labels)
+}

@@ -42,14 +42,12 @@ import Testing
     }
 
     static func jitCount(_ http: HTTPTarget, _ result: String) throws -> Double {
-        let text = String(decoding: try httpRequest(http, "GET", "/metrics").body, as: UTF8.self)
-        return try PrometheusText(text).value("piam_jit_total", ["result": result])
+        try scrapedMetric(http, "piam_jit_total", ["result": result])
     }
 
     /// `piam_decisions_total`, all of it or with `labels`.
     static func decisions(_ http: HTTPTarget, _ labels: [String: String] = [:]) throws -> Double {
-        let text = String(decoding: try httpRequest(http, "GET", "/metrics").body, as: UTF8.self)
-        return try PrometheusText(text).value("piam_decisions_total", labels)
+        try scrapedMetric(http, "piam_decisions_total", labels)
     }
 
     static func jitAudits(_ f: Fixture) throws -> [AuditEntry] {
